@@ -1,0 +1,220 @@
+"""Stable error codes: each maps to one fixed human sentence and a fix hint.
+
+Every refusal anywhere in Easel raises :class:`EaselError` with a code from
+:data:`CODES`. Reports echo the code, its fixed sentence and hint, and at most
+an allowlisted identifier (``detail``), never raw participant text, so a
+hostile string can't reach a PR comment or the site through an error.
+
+Adding a code touches this file only: add one ``_code(...)`` line.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+# Who is at fault decides the exit status and the result status:
+# submission -> exit 2 / "invalid"; data, evaluator, config -> exit 3 / "error".
+SUBMISSION, DATA, EVALUATOR, CONFIG, GITHUB = "submission", "data", "evaluator", "config", "github"
+
+EXIT_OK, EXIT_INVALID, EXIT_ERROR = 0, 2, 3
+
+_IDENTIFIER = re.compile(r"^[A-Za-z0-9_.:/\[\]-]{1,120}$")
+
+
+@dataclass(frozen=True)
+class ErrorCode:
+    code: str
+    fault: str
+    sentence: str
+    hint: str
+
+
+CODES: dict[str, ErrorCode] = {}
+
+
+def _code(code: str, fault: str, sentence: str, hint: str) -> None:
+    assert code not in CODES, code
+    CODES[code] = ErrorCode(code, fault, sentence, hint)
+
+
+# --- configuration (competition.yaml, leaderboard.yaml) -------------------
+_code("E_CONFIG", CONFIG, "A configuration file does not match its schema.",
+      "Fix the key named in the message; README.md documents every key.")
+_code("E_YAML_SYNTAX", SUBMISSION, "A YAML file could not be parsed.",
+      "Check indentation and quoting; `python -c 'import yaml,sys; yaml.safe_load(open(sys.argv[1]))' FILE` shows the line.")
+_code("E_META_ALIAS", SUBMISSION, "A YAML file uses anchors or aliases, which are not allowed.",
+      "Write every value out in full; remove `&anchor` and `*alias` entries.")
+_code("E_META_SIZE", SUBMISSION, "A YAML file is larger than allowed.",
+      "submission.yaml must stay under 64 KiB; move long text to a linked page.")
+_code("E_LEADERBOARD", CONFIG, "leaderboard.yaml does not match its schema.",
+      "Restore the entry named in the message from git history; only the publish workflow writes this file.")
+
+# --- submission.yaml -------------------------------------------------------
+_code("E_META_MISSING", SUBMISSION, "submission.yaml is missing.",
+      "Add submissions/<team>/<model>/submission.yaml; copy submissions/_template/submission.yaml.")
+_code("E_META_SCHEMA", SUBMISSION, "submission.yaml does not match the schema.",
+      "Compare with submissions/_template/submission.yaml; the detail names the key.")
+_code("E_META_NAME", SUBMISSION, "The team or model name is not a safe identifier.",
+      "Use 1-40 characters of lowercase letters, digits, '-' and '_', starting with a letter or digit.")
+_code("E_META_DIR", SUBMISSION, "The submission directory does not match the team and model in submission.yaml.",
+      "Put the files in submissions/<team>/<model>/ with the same names as in submission.yaml.")
+_code("E_TRACK_UNKNOWN", SUBMISSION, "The track named in submission.yaml does not exist.",
+      "Use one of the track ids listed in competition.yaml.")
+_code("E_FORMAT", SUBMISSION, "The model format is not supported.",
+      "Set model.format to saved_model, keras or onnx.")
+_code("E_MODEL_MISSING", SUBMISSION, "The model file or directory named in submission.yaml does not exist.",
+      "Check model.path; it is relative to the submission directory.")
+_code("E_MODEL_EMPTY", SUBMISSION, "The model file is empty.",
+      "Export the model again; a 0-byte file usually means the export failed.")
+_code("E_MODEL_URL", SUBMISSION, "The model could not be downloaded from its URL.",
+      "Use an https URL that serves the file without login, and give its sha256.")
+_code("E_MODEL_HASH", SUBMISSION, "The downloaded model does not match the sha256 in submission.yaml.",
+      "Recompute with `sha256sum MODEL` and update model.sha256.")
+_code("E_PATH_ESCAPE", SUBMISSION, "A path points outside the submission directory.",
+      "Keep every file inside submissions/<team>/<model>/; use relative paths without '..'.")
+_code("E_SYMLINK", SUBMISSION, "The submission contains a symbolic link.",
+      "Replace links with the real files.")
+_code("E_HARDLINK", SUBMISSION, "The submission contains a hard link.",
+      "Replace hard links with plain copies of the files.")
+_code("E_SPECIAL_FILE", SUBMISSION, "The submission contains a device, pipe or socket file.",
+      "Remove everything that is not a regular file or directory.")
+_code("E_SIZE", SUBMISSION, "The submission is larger than the competition allows.",
+      "Shrink the model (fewer channels, float16 weights) or host it by URL with its sha256.")
+_code("E_FILE_COUNT", SUBMISSION, "The submission has more files than allowed.",
+      "Submit only the model and submission.yaml.")
+_code("E_LFS_POINTER", SUBMISSION, "A file is a Git LFS pointer, not the file itself.",
+      "Commit the real file or use model.url with its sha256.")
+
+# --- model checks before loading -------------------------------------------
+_code("E_MODEL_LOAD", SUBMISSION, "The model could not be loaded.",
+      "Re-export it with the snippet in submissions/_template/README.md and check it loads locally.")
+_code("E_SIGNATURE", SUBMISSION, "The model's inputs or outputs do not match the contract.",
+      "Take float32 NHWC images in [-1, 1] (two inputs, content then style, for example tracks) and return the same shape.")
+_code("E_SAVEDMODEL_OP", SUBMISSION, "The SavedModel uses an operation that is not allowed.",
+      "Use plain numeric ops only; the detail names the op and the function it sits in.")
+_code("E_SAVEDMODEL_SIGNATURE", SUBMISSION, "The SavedModel has no usable serving signature.",
+      "Export with tf.saved_model.save(model, path, signatures=...) so 'serving_default' exists.")
+_code("E_KERAS_LAYER", SUBMISSION, "The Keras file uses a layer class that is not allowed.",
+      "Use built-in Keras layers only; export custom layers as a SavedModel instead.")
+_code("E_KERAS_PATH_ARG", SUBMISSION, "A Keras layer argument looks like a file path or URL.",
+      "Remove file paths and URLs from layer arguments (e.g. pass vocabularies inline).")
+_code("E_KERAS_H5", SUBMISSION, "Legacy HDF5 Keras files are not accepted.",
+      "Save with model.save('model.keras') (Keras 3 format).")
+_code("E_KERAS_ARCHIVE", SUBMISSION, "The .keras archive is malformed.",
+      "Save the model again with model.save('model.keras').")
+_code("E_ZIP_BOMB", SUBMISSION, "An archive is nested, too large when unpacked, or has too many members.",
+      "Save the model with the framework's own exporter; do not pack archives inside archives.")
+_code("E_ONNX_DOMAIN", SUBMISSION, "The ONNX model uses an operator domain that is not allowed.",
+      "Export with only the standard ONNX domain (opset 13 or newer), no custom operators.")
+_code("E_ONNX_OP", SUBMISSION, "The ONNX model uses an operator that is not allowed.",
+      "Use standard numeric ONNX operators; the detail names the op.")
+_code("E_ONNX_EXTERNAL_DATA", SUBMISSION, "The ONNX model references external data outside its directory.",
+      "Save with all tensors inside the .onnx file, or external data files next to it.")
+
+# --- inference in the sandbox ----------------------------------------------
+_code("E_TIMEOUT", SUBMISSION, "Inference took longer than the competition's time limit.",
+      "Make the model faster or smaller; the limit is in competition.yaml (limits.timeout_s).")
+_code("E_OOM", SUBMISSION, "Inference used more memory than the competition allows.",
+      "Reduce activations (fewer channels, smaller batch-independent buffers); the limit is limits.memory_mb.")
+_code("E_CRASH", SUBMISSION, "The model process exited unexpectedly during inference.",
+      "Run the model locally on a batch of random [-1, 1] images and fix the error it raises.")
+_code("E_PRED_SHAPE", SUBMISSION, "The model's output has the wrong shape.",
+      "Return an image batch with exactly the input's shape [N, H, W, 3].")
+_code("E_PRED_DTYPE", SUBMISSION, "The model's output is not float32.",
+      "Cast the output to float32 before returning it.")
+_code("E_PRED_NONFINITE", SUBMISSION, "The model returned NaN or infinite values.",
+      "Check for divisions by zero and exploding activations; end with tanh.")
+_code("E_PRED_RANGE", SUBMISSION, "The model's output is outside [-1, 1] beyond the tolerated margin.",
+      "End the generator with tanh, or clip to [-1, 1]; values within 1e-3 of the range are clipped silently.")
+
+# --- data and evaluator ------------------------------------------------------
+_code("E_DATA_MISSING", DATA, "The dataset directory or its manifest is missing.",
+      "Run `easel data synth` or `easel data prepare`, and pass the folder that holds the dataset ids.")
+_code("E_DATA_MANIFEST", DATA, "The dataset does not match its manifest.",
+      "Restore the dataset from its source, or rebuild it; the detail names the first mismatching file.")
+_code("E_DATA_IMAGE", DATA, "A dataset image could not be read.",
+      "Rebuild the dataset with `easel data prepare`.")
+_code("E_BACKBONE", EVALUATOR, "The feature backbone could not be loaded.",
+      "Run `easel weights fetch` on a machine with network access, or check EASEL_CACHE.")
+_code("E_WEIGHTS_HASH", EVALUATOR, "The backbone weights do not match their pinned sha256.",
+      "Delete the cached file and run `easel weights fetch` again.")
+_code("E_INTERNAL", EVALUATOR, "The evaluator failed unexpectedly.",
+      "This is a bug in Easel, not in your submission; the organizers have the log.")
+
+# --- GitHub: scope check, bot, leaderboard binding ------------------------
+_code("E_SCOPE_PATH", SUBMISSION, "The pull request changes files outside one submissions/<team>/<model>/ directory.",
+      "Keep only your own submission directory in the pull request; open separate PRs for other changes.")
+_code("E_SCOPE_MULTI", SUBMISSION, "The pull request changes more than one submission directory.",
+      "Open one pull request per model.")
+_code("E_SCOPE_EMPTY", SUBMISSION, "The pull request does not add or change any submission.",
+      "Add submissions/<team>/<model>/ with submission.yaml and the model.")
+_code("E_SCOPE_SUBMODULE", SUBMISSION, "The pull request adds a git submodule.",
+      "Commit the files themselves instead of a submodule.")
+_code("E_SHA_MOVED", SUBMISSION, "The pull request's head moved after it was approved for evaluation.",
+      "A maintainer must approve the new commit by adding the label again.")
+_code("E_SHA_FORMAT", GITHUB, "A commit SHA is not 40 hexadecimal characters.",
+      "Pass the full commit SHA.")
+_code("E_RATE_LIMIT", SUBMISSION, "This team has used all of today's evaluations.",
+      "Wait until the time in the comment; the daily limit is limits.evaluations_per_day in competition.yaml.")
+_code("E_GITHUB_AUTH", GITHUB, "GitHub refused the token (401).",
+      "Check that GITHUB_TOKEN is set and has pull-requests: write.")
+_code("E_GITHUB_FORBIDDEN", GITHUB, "GitHub refused the request (403) or rate-limited it.",
+      "Wait until the reset time given, or check the token's permissions.")
+_code("E_GITHUB_NOT_FOUND", GITHUB, "GitHub did not find the repository or pull request (404).",
+      "Check --repo OWNER/NAME and --pr.")
+_code("E_GITHUB_SERVER", GITHUB, "GitHub answered with a server error after several retries.",
+      "Re-run the job later; https://www.githubstatus.com shows outages.")
+_code("E_RESULT_SCHEMA", EVALUATOR, "result.json does not match its schema.",
+      "Produce it with `easel evaluate`; it is never edited by hand.")
+_code("E_RESULT_BINDING", SUBMISSION, "The result does not belong to the merged submission or the current dataset.",
+      "Re-evaluate the submission at the merged commit.")
+_code("E_RESULT_BACKBONE", CONFIG, "The result was computed with a different backbone or dataset than the track's current entries.",
+      "Re-evaluate with the same backbone and dataset as the rest of the track.")
+
+
+def _identifier(detail: object) -> str | None:
+    text = str(detail) if detail is not None else ""
+    return text if _IDENTIFIER.match(text) else None
+
+
+class EaselError(Exception):
+    """A refusal with a stable code.
+
+    ``detail`` is a short identifier (an op, a layer class, a key path) that a
+    report may echo when it matches a strict character allowlist; ``message``
+    is free text for the operator's log and the CLI, never for a PR comment.
+    """
+
+    def __init__(self, code: str, message: str = "", detail: object = None):
+        if code not in CODES:
+            raise KeyError(f"unknown error code {code!r}")
+        self.code = code
+        self.info = CODES[code]
+        self.detail = _identifier(detail)
+        self.message = message or self.info.sentence
+        super().__init__(f"{code}: {self.message}")
+
+    @property
+    def fault(self) -> str:
+        return self.info.fault
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_INVALID if self.fault == SUBMISSION else EXIT_ERROR
+
+    def as_dict(self) -> dict:
+        """The only form of an error that leaves the trusted side (result.json)."""
+        return {"code": self.code, "message": self.info.sentence,
+                "hint": self.info.hint, "detail": self.detail}
+
+
+class ConfigError(EaselError):
+    """A schema error in an organizer file: the message names file, key path and expectation."""
+
+    def __init__(self, message: str, code: str = "E_CONFIG"):
+        super().__init__(code, message)
+
+
+def error_dict(code: str, detail: object = None) -> dict:
+    return EaselError(code, detail=detail).as_dict()
