@@ -1,0 +1,244 @@
+"""Model formats as data: a registry of static checks and loaders.
+
+Each format has two halves with different trust:
+
+* ``check(path) -> ModelFacts`` runs in the TRUSTED parent. It reads the model
+  files as data (zip central directory, JSON, protobuf) and never executes or
+  deserializes anything the model could control; it refuses with a stable
+  :class:`~evaluator.errors.EaselError` code.
+* ``load(path) -> LoadedModel`` runs ONLY inside the sandboxed child
+  (evaluator/sandbox.py), after ``check`` has passed there too.
+
+The model contract: float32 NHWC images in [-1, 1] in, the same shape and
+range out. ``example`` tracks take two inputs, content then style. The batch
+dimension must be dynamic (None) so the evaluator can batch; height and width
+may be dynamic or fixed at the track's ``image_size``.
+
+Nothing here imports TensorFlow, Keras, ONNX or onnxruntime at module level, so
+``easel --help`` stays fast; each format imports its library inside functions.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from ..errors import EaselError
+
+ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")
+
+
+@dataclass(frozen=True)
+class ModelFacts:
+    """What a static check learned about a model without running it.
+
+    ``bytes``: total size on disk in bytes (a directory's files summed).
+    ``ops_or_layers``: sorted allowlisted identifiers seen (TF ops, ONNX ops or
+    Keras classes), safe to show in a report.
+    ``input_names``: the model's input names in contract order (content, style),
+    when the format states them statically; empty otherwise.
+    """
+
+    format: str
+    bytes: int
+    ops_or_layers: tuple[str, ...]
+    input_names: tuple[str, ...] = field(default=())
+
+
+class LoadedModel:
+    """A loaded model, callable on image batches (lives in the sandbox child only).
+
+    ``n_inputs``: 1, or 2 for example tracks (content, style).
+    ``input_shapes``: one tuple per input, None where a dimension is dynamic,
+    e.g. ``[(None, None, None, 3)]``.
+    ``parameters``: number of scalar weights.
+    """
+
+    n_inputs: int
+    input_shapes: list[tuple[int | None, ...]]
+    parameters: int
+
+    def __call__(self, inputs: list[np.ndarray]) -> np.ndarray:
+        """inputs: ``n_inputs`` arrays float32 [b, H, W, 3] in [-1, 1].
+
+        Returns what the model gives (float32 [b, H, W, 3] expected); the
+        sandbox validates shape, dtype, finiteness and range.
+        """
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class ModelFormat:
+    name: str                                   # "saved_model" | "keras" | "onnx"
+    check: Callable[[Path], ModelFacts]          # trusted parent; parses files as data
+    load: Callable[[Path], LoadedModel]          # sandboxed child only
+
+
+def _check_keras(path: Path) -> ModelFacts:
+    from . import keras_format
+    return keras_format.check(path)
+
+
+def _load_keras(path: Path) -> LoadedModel:
+    from . import keras_format
+    return keras_format.load(path)
+
+
+def _check_saved_model(path: Path) -> ModelFacts:
+    from . import saved_model_format
+    return saved_model_format.check(path)
+
+
+def _load_saved_model(path: Path) -> LoadedModel:
+    from . import saved_model_format
+    return saved_model_format.load(path)
+
+
+def _check_onnx(path: Path) -> ModelFacts:
+    from . import onnx_format
+    return onnx_format.check(path)
+
+
+def _load_onnx(path: Path) -> LoadedModel:
+    from . import onnx_format
+    return onnx_format.load(path)
+
+
+FORMATS: dict[str, ModelFormat] = {
+    "keras": ModelFormat("keras", _check_keras, _load_keras),
+    "saved_model": ModelFormat("saved_model", _check_saved_model, _load_saved_model),
+    "onnx": ModelFormat("onnx", _check_onnx, _load_onnx),
+}
+
+# Which formats are a single file and which a directory.
+FILE_FORMATS = ("keras", "onnx")
+DIR_FORMATS = ("saved_model",)
+
+
+def _format(fmt: str) -> ModelFormat:
+    if not isinstance(fmt, str) or fmt not in FORMATS:
+        raise EaselError("E_FORMAT", "model.format must be one of: " + ", ".join(sorted(FORMATS)),
+                         detail=fmt if isinstance(fmt, str) else None)
+    return FORMATS[fmt]
+
+
+def tree_size(path: Path) -> int:
+    """Bytes of a file, or of every regular file under a directory."""
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
+
+
+def check_path(fmt: str, path: Path) -> int:
+    """Generic checks every format shares; returns the model's size in bytes.
+
+    Refuses a missing path (E_MODEL_MISSING), a symlink (E_SYMLINK), a file
+    where a directory is expected or the reverse (E_MODEL_MISSING), anything
+    that is not a regular file (E_SPECIAL_FILE), and an empty model (E_MODEL_EMPTY).
+    """
+    path = Path(path)
+    if path.is_symlink():
+        raise EaselError("E_SYMLINK", f"{path.name} is a symbolic link", detail=path.name)
+    if not path.exists():
+        raise EaselError("E_MODEL_MISSING", f"{path.name} does not exist", detail=path.name)
+    if fmt in DIR_FORMATS:
+        if not path.is_dir():
+            raise EaselError("E_MODEL_MISSING", f"{fmt} models are directories; {path.name} is not one",
+                             detail=path.name)
+        for sub in path.rglob("*"):
+            if sub.is_symlink():
+                raise EaselError("E_SYMLINK", f"{sub.name} is a symbolic link", detail=sub.name)
+            if not (sub.is_dir() or sub.is_file()):
+                raise EaselError("E_SPECIAL_FILE", f"{sub.name} is not a regular file", detail=sub.name)
+    else:
+        mode = path.stat().st_mode
+        if stat.S_ISDIR(mode):
+            raise EaselError("E_MODEL_MISSING", f"{fmt} models are single files; {path.name} is a directory",
+                             detail=path.name)
+        if not stat.S_ISREG(mode):
+            raise EaselError("E_SPECIAL_FILE", f"{path.name} is not a regular file", detail=path.name)
+    size = tree_size(path)
+    if size == 0:
+        raise EaselError("E_MODEL_EMPTY", f"{path.name} is empty", detail=path.name)
+    return size
+
+
+def refuse_nested_archive(path: Path) -> None:
+    """A model file that is a zip holding another archive is a bomb for every format."""
+    with open(path, "rb") as handle:
+        head = handle.read(4)
+    if head not in ZIP_MAGICS:
+        return
+    from .keras_format import inspect_zip  # the same zip walker .keras files get
+    inspect_zip(path, expected_members=None)
+
+
+def check_model(fmt: str, path: Path) -> ModelFacts:
+    """Static check of a model in the trusted parent; never executes it.
+
+    Raises EaselError: E_FORMAT, E_MODEL_MISSING, E_MODEL_EMPTY, E_SYMLINK,
+    E_ZIP_BOMB, E_KERAS_*, E_SAVEDMODEL_*, E_ONNX_*, E_SIGNATURE.
+    """
+    model_format = _format(fmt)
+    path = Path(path)
+    check_path(fmt, path)
+    if path.is_file():
+        refuse_nested_archive(path)
+    return model_format.check(path)
+
+
+def load_model(fmt: str, path: Path) -> LoadedModel:
+    """Check, then load a model. Call ONLY inside the sandboxed child process.
+
+    The check runs again here so a loader never sees files that skipped it.
+    """
+    check_model(fmt, path)
+    return _format(fmt).load(Path(path))
+
+
+def check_inputs(model: LoadedModel, n_inputs: int, image_size: int) -> None:
+    """Refuse (E_SIGNATURE) a loaded model that cannot take this track's batches.
+
+    ``n_inputs``: 1 for unpaired/paired tracks, 2 for example tracks.
+    Every input must be rank 4 with 3 channels, a dynamic batch dimension, and
+    height/width either dynamic or equal to ``image_size`` (pixels).
+    """
+    if model.n_inputs != n_inputs:
+        raise EaselError("E_SIGNATURE", f"the model has {model.n_inputs} inputs; this track needs {n_inputs}",
+                         detail=f"inputs:{model.n_inputs}")
+    for shape in model.input_shapes:
+        if len(shape) != 4:
+            raise EaselError("E_SIGNATURE", f"input rank {len(shape)}, expected 4 (NHWC)", detail=f"rank:{len(shape)}")
+        batch, height, width, channels = shape
+        if batch is not None:
+            raise EaselError("E_SIGNATURE", f"the batch dimension is fixed at {batch}; export it as None",
+                             detail=f"batch:{batch}")
+        if channels not in (None, 3):
+            raise EaselError("E_SIGNATURE", f"{channels} input channels, expected 3", detail=f"channels:{channels}")
+        for dim in (height, width):
+            if dim is not None and dim != image_size:
+                raise EaselError("E_SIGNATURE", f"fixed spatial size {dim}, the track uses {image_size}",
+                                 detail=f"size:{dim}")
+
+
+def model_bytes(path: Path) -> int:
+    """Size of the model on disk in bytes (file, or a directory's files)."""
+    return tree_size(Path(path))
+
+
+def _as_shape(dims: Sequence[object]) -> tuple[int | None, ...]:
+    return tuple(int(d) if isinstance(d, (int, np.integer)) and int(d) >= 0 else None for d in dims)
+
+
+def threads() -> int:
+    """Intra-op threads for inference: small and fixed so results and timing are stable."""
+    return max(1, min(2, os.cpu_count() or 1))
+
+
+__all__ = ["FORMATS", "ModelFacts", "ModelFormat", "LoadedModel", "check_model", "load_model",
+           "check_inputs", "check_path", "model_bytes", "threads"]
