@@ -1,0 +1,116 @@
+"""`easel demo`: the whole flow on one machine, no GitHub, no GPU.
+
+synthesize the dev datasets → evaluate every submission and baseline →
+print each PR comment → add them to a local leaderboard copy → build the site.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+from .config import default_competition_path, load_competition
+from .fsutil import atomic_write_json, atomic_write_text
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def find_submissions(*roots: Path) -> list[Path]:
+    """Every submission directory (holding submission.yaml) two levels below the roots, sorted.
+
+    The copyable template (submissions/_template) is not a submission.
+    """
+    found = []
+    for root in roots:
+        for meta in sorted(root.glob("*/*/submission.yaml")):
+            if not meta.parent.parent.name.startswith("_"):
+                found.append(meta.parent)
+    return found
+
+
+def _data_ready(data_root: Path, dataset_ids: set[str]) -> bool:
+    from .data.manifest import verify_dataset
+    from .errors import EaselError
+
+    try:
+        for dataset_id in dataset_ids:
+            verify_dataset(data_root / dataset_id)
+    except EaselError:
+        return False
+    return True
+
+
+def run_demo(out: Path, competition_path: Path, repo_root: Path = REPO_ROOT, size: int = 64, count: int = 120,
+             seed: int = 0) -> int:
+    from .data.synth import synthesize
+    from .evaluate import evaluate_submission, summary_line
+    from .leaderboard import add_result, load_leaderboard, save_leaderboard
+    from .report import render_comment
+    from .site_build import build_site
+    from .submission import read_meta
+
+    competition = load_competition(competition_path)
+    data_root = out / "data"
+    datasets = {t.dataset for t in competition.tracks}
+    if _data_ready(data_root, datasets):
+        print(f"[1/4] dev data: reusing verified datasets in {data_root}")
+    else:
+        print(f"[1/4] dev data: synthesizing {sorted(datasets)} into {data_root}")
+        synthesize(data_root, size=size, count=count, seed=seed, datasets=sorted(datasets))
+
+    submissions = find_submissions(repo_root / "submissions", repo_root / "baselines")
+    print(f"[2/4] evaluating {len(submissions)} submissions (public split)")
+    board_path = out / "leaderboard.yaml"
+    source_board = repo_root / "leaderboard.yaml"
+    if source_board.is_file():
+        shutil.copyfile(source_board, board_path)
+    board = load_leaderboard(board_path) if board_path.is_file() else {"schema": 1, "entries": []}
+
+    results, failures = [], 0
+    for number, sub_dir in enumerate(submissions, start=1):
+        meta, _ = read_meta(sub_dir)
+        label = f"{sub_dir.parent.name}/{sub_dir.name}"
+        track_id = meta.track if meta else "unknown"
+        stem = f"{track_id}/{label.replace('/', '--')}"
+        samples = out / "samples" / track_id / (f"{meta.team}/{meta.model}.png" if meta else "unknown.png")
+        print(f"\n=== [{number}/{len(submissions)}] {label}", flush=True)
+        result = evaluate_submission(sub_dir, data_root, competition, split="public", samples_path=samples)
+        atomic_write_json(out / "results" / f"{stem}.json", result)
+        results.append(result)
+        comment = render_comment(result, competition, board)
+        atomic_write_text(out / "comments" / f"{stem}.md", comment)
+        print(comment)
+        print(summary_line(result), flush=True)
+        if result["status"] != "ok":
+            failures += 1
+
+    print("\n[3/4] local leaderboard:", board_path)
+    for sub_dir, result in zip(submissions, results):
+        if result["status"] == "ok":
+            meta, _ = read_meta(sub_dir)
+            board, _changed = add_result(board, result, pr=None, commit=None, meta=meta.public_meta(),
+                                         competition=competition, submission_dir=sub_dir)
+    save_leaderboard(board_path, board)
+
+    index = build_site(board, competition, out / "site", samples_dir=out / "samples")
+    print(f"[4/4] site built: {index.resolve()}")
+    print(f"\n{len(results) - failures} scored, {failures} not scored; results in {out / 'results'}")
+    return 0 if failures == 0 else 1
+
+
+def _cmd_demo(args) -> int:
+    return run_demo(args.out, args.competition or default_competition_path(), size=args.size, count=args.count,
+                    seed=args.seed)
+
+
+def register(sub) -> None:
+    p = sub.add_parser("demo", help="run the whole flow locally on the embedded dev data",
+                       description="Synthesize the dev datasets, evaluate every submission and baseline, "
+                                   "print each PR comment, update a local leaderboard and build the site.")
+    p.add_argument("--out", type=Path, default=Path("demo-out"))
+    p.add_argument("--competition", type=Path)
+    p.add_argument("--size", type=int, default=64, help="dev image size in pixels")
+    p.add_argument("--count", type=int, default=120, help="training images per domain")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_cmd_demo)

@@ -1,0 +1,331 @@
+"""`easel evaluate`: validate → verify data → sandboxed inference → features → metrics → result.json.
+
+The trusted parent reads the held-out data, streams input batches to the
+sandboxed model, checks every output batch, and reduces outputs to backbone
+features and per-image scores as they arrive (memory stays flat in the number
+of images). Only the inputs of the chosen split ever reach the model.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from .config import Competition, Track, default_competition_path, load_competition
+from .errors import EXIT_ERROR, EXIT_INVALID, EXIT_OK, SUBMISSION, EaselError
+from .fsutil import atomic_write_json, atomic_write_text
+from .result import new_result, validate_result
+from .submission import n_model_inputs, validate_submission
+
+log = logging.getLogger(__name__)
+
+SAMPLE_COUNT = 8  # images in the sample grid (public split only)
+
+
+class Stopwatch:
+    """Accumulates wall seconds per phase: ``with watch("features"): ...``."""
+
+    def __init__(self, into: dict | None = None):
+        self.seconds = into if into is not None else {}
+
+    @contextlib.contextmanager
+    def __call__(self, phase: str):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[phase] = self.seconds.get(phase, 0.0) + time.perf_counter() - start
+
+
+@dataclass
+class TestSet:
+    """Relative paths (inside the dataset folder) of one split, aligned by index."""
+
+    inputs: list[str]
+    styles: list[str] | None  # example tracks: the style image given with each input
+    targets: list[str] | None  # paired tracks
+    reference_folder: str  # the target-style distribution FID/KID compare against
+    reference: list[str]
+    train_reference: list[str]  # training target-domain images (memorization check)
+
+
+def test_set(manifest, track: Track, split: str) -> TestSet:
+    inputs = manifest.paths("test/A", split)
+    if not inputs:
+        raise EaselError("E_DATA_MANIFEST", f"no test/A images in split {split}", detail=split)
+    styles = targets = None
+    if track.kind == "paired":
+        targets = manifest.paths("test/A_target", split)
+        if len(targets) != len(inputs):
+            raise EaselError("E_DATA_MANIFEST", "test/A_target does not match test/A", detail="test/A_target")
+        folder, reference = "test/A_target", targets
+    else:
+        folder, reference = "test/B", manifest.paths("test/B", split)
+        if not reference:
+            raise EaselError("E_DATA_MANIFEST", f"no test/B images in split {split}", detail="test/B")
+        if track.kind == "example":
+            # Each content image is paired with a style image, cycling deterministically.
+            styles = [reference[i % len(reference)] for i in range(len(inputs))]
+    return TestSet(inputs, styles, targets, folder, reference, manifest.paths("train/B"))
+
+
+def _batches(n: int, size: int) -> Iterator[slice]:
+    for start in range(0, n, size):
+        yield slice(start, min(start + size, n))
+
+
+@dataclass
+class Collected:
+    """Everything kept from inference: features and per-image scores, not images."""
+
+    out_feats: list[np.ndarray] = field(default_factory=list)
+    per_image: dict[str, list[np.ndarray]] = field(default_factory=dict)
+    samples: dict[str, list[np.ndarray]] = field(default_factory=dict)
+
+    def add(self, name: str, values: np.ndarray) -> None:
+        self.per_image.setdefault(name, []).append(np.asarray(values, np.float64))
+
+
+def run_inference(model, backbone, data_dir: Path, tests: TestSet, track: Track, batch_size: int,
+                  keep_samples: bool, watch: Stopwatch) -> Collected:
+    """Stream inputs through the sandboxed model; reduce outputs to features and scores.
+
+    Returns features float32 [n, d] (as a list of batches) and per-image
+    float64 [n] scores for the metrics the track asks for.
+    """
+    from tqdm import tqdm
+
+    from .data.images import load_rgb_uint8, to_model_range, to_uint8
+    from .metrics import perceptual_distance, psnr, ssim
+
+    wanted = set(track.metrics)
+    got = Collected()
+    n = len(tests.inputs)
+    with tqdm(total=n, desc=f"{track.id}: inference", unit="img", file=sys.stderr, leave=False) as bar:
+        for sl in _batches(n, batch_size):
+            with watch("load"):
+                x8 = np.stack([load_rgb_uint8(data_dir / p) for p in tests.inputs[sl]])
+                model_inputs = [to_model_range(x8)]
+                if tests.styles is not None:
+                    s8 = np.stack([load_rgb_uint8(data_dir / p) for p in tests.styles[sl]])
+                    model_inputs.append(to_model_range(s8))
+                if tests.targets is not None:
+                    t8 = np.stack([load_rgb_uint8(data_dir / p) for p in tests.targets[sl]])
+            with watch("inference"):
+                y8 = to_uint8(model.predict(model_inputs))
+            with watch("features"):
+                f_out = backbone.features(y8)
+                got.out_feats.append(f_out.pool)
+                f_in = backbone.features(x8) if wanted & {"content_distance", "artfid"} else None
+                f_target = (backbone.features(t8) if tests.targets is not None
+                            and "perceptual_distance" in wanted else None)
+            with watch("metrics"):
+                if f_in is not None:
+                    got.add("content_distance", perceptual_distance(f_in.maps, f_out.maps))
+                if "content_ssim" in wanted:
+                    got.add("content_ssim", ssim(x8, y8))
+                if tests.targets is not None:
+                    if "psnr" in wanted:
+                        got.add("psnr", psnr(y8, t8))
+                    if "ssim" in wanted:
+                        got.add("ssim", ssim(y8, t8))
+                    if f_target is not None:
+                        got.add("perceptual_distance", perceptual_distance(f_out.maps, f_target.maps))
+            if keep_samples and len(got.samples.get("output", [])) < SAMPLE_COUNT:
+                take = SAMPLE_COUNT - len(got.samples.get("output", []))
+                got.samples.setdefault("input", []).extend(x8[:take])
+                if tests.styles is not None:
+                    got.samples.setdefault("style", []).extend(s8[:take])
+                got.samples.setdefault("output", []).extend(y8[:take])
+                if tests.targets is not None:
+                    got.samples.setdefault("target", []).extend(t8[:take])
+            bar.update(len(x8))
+    return got
+
+
+def _reference(backbone, data_dir: Path, manifest, folder: str, paths: list[str], split: str,
+               cache_dir: Path | None, image_size: int) -> np.ndarray:
+    from .features import reference_features
+
+    key = {"manifest_sha256": manifest.sha256, "folder": folder, "split": split,
+           "backbone": backbone.id, "weights_sha256": backbone.weights_sha256,
+           "resize": backbone.resize, "image_size": image_size}
+    return reference_features(backbone, [data_dir / p for p in paths], key, cache_dir)
+
+
+def evaluate_submission(submission_dir: str | Path, data_root: str | Path, competition: Competition,
+                        split: str = "public", samples_path: Path | None = None,
+                        cache_dir: Path | None = None, batch_size: int | None = None,
+                        timings: dict | None = None) -> dict:
+    """Score one submission; always returns a schema-valid result dict (never raises).
+
+    status: ok | invalid (the submission is at fault) | error (data or evaluator).
+    ``timings``, when given, receives wall seconds per phase (load, sandbox_start,
+    inference, features, reference, metrics) for benchmarks/evaluate.py.
+    """
+    started = time.perf_counter()
+    result = new_result()
+    result["split"] = split
+    try:
+        _evaluate_into(result, Path(submission_dir), Path(data_root), competition, split, samples_path,
+                       cache_dir, batch_size or competition.evaluation.batch_size, Stopwatch(timings))
+    except EaselError as exc:
+        result["status"] = "invalid" if exc.fault == SUBMISSION else "error"
+        result["errors"] = [exc.as_dict()]
+        result["metrics"], result["extra"] = {}, {}
+        log.warning("evaluation refused: %s", exc)
+    except Exception:  # noqa: BLE001 - an evaluator bug must still produce a result
+        traceback.print_exc()
+        result["status"], result["errors"] = "error", [EaselError("E_INTERNAL").as_dict()]
+        result["metrics"], result["extra"] = {}, {}
+    result["evaluator"]["seconds"] = round(time.perf_counter() - started, 3)
+    return validate_result(result)
+
+
+def _evaluate_into(result: dict, root: Path, data_root: Path, competition: Competition, split: str,
+                   samples_path: Path | None, cache_dir: Path | None, batch_size: int,
+                   watch: Stopwatch) -> None:
+    validation = validate_submission(root, competition, probe=False, cache_dir=cache_dir)
+    meta = validation.meta
+    if meta is not None:
+        result["submission"] = {"team": meta.team, "model": meta.model, "track": meta.track,
+                                "baseline": meta.baseline, "format": meta.format,
+                                "content_sha256": validation.content_sha256}
+    if not validation.ok:
+        result["status"] = "invalid"
+        result["errors"] = [p.as_dict() for p in validation.problems]
+        return
+    track = competition.track(meta.track)
+    result["track"] = {"id": track.id, "kind": track.kind,
+                       "ranking": {"metric": track.ranking.metric, "order": track.ranking.order}}
+
+    from .data.manifest import open_dataset
+    from .features import load_backbone
+    from .metrics import METRICS
+    from .sandbox import SandboxedModel
+    from .scoring import TrackSample, score_track
+
+    data_dir, manifest = open_dataset(data_root, track.dataset)
+    if manifest.image_size != track.image_size:
+        raise EaselError("E_DATA_MANIFEST", f"dataset is {manifest.image_size}px, track wants {track.image_size}px",
+                         detail=track.dataset)
+    tests = test_set(manifest, track, split)
+    result["dataset"] = {"id": track.dataset, "manifest_sha256": manifest.sha256, "n_inputs": len(tests.inputs)}
+
+    backbone = load_backbone(competition.evaluation.backbone, resize=competition.evaluation.resize,
+                             cache_dir=cache_dir)
+    result["backbone"] = {"id": backbone.id, "weights_sha256": backbone.weights_sha256,
+                          "resize": backbone.resize, "offline_standin": backbone.offline_standin}
+
+    keep_samples = samples_path is not None
+    sandbox = SandboxedModel(validation.model_path, meta.format, n_model_inputs(track.kind), track.image_size,
+                             competition.limits, batch_size=batch_size)
+    with watch("sandbox_start"):
+        sandbox.__enter__()
+    try:
+        collected = run_inference(sandbox, backbone, data_dir, tests, track, batch_size, keep_samples, watch)
+        with watch("efficiency"):
+            efficiency = sandbox.efficiency(_efficiency_probe(data_dir, tests, batch_size))
+    finally:
+        sandbox.__exit__(None, None, None)
+    result["efficiency"] = {
+        "images_per_s": _round(efficiency.get("images_per_s")),
+        "best_batch_size": efficiency.get("best_batch_size"),
+        "latency_ms_batch1": _round(efficiency.get("latency_ms_batch1")),
+        "parameters": efficiency.get("parameters"),
+        "model_bytes": validation.model_bytes,
+    }
+
+    with watch("reference"):
+        ref = _reference(backbone, data_dir, manifest, tests.reference_folder, tests.reference, split,
+                         cache_dir, track.image_size)
+        train_ref = None
+        if "mifid" in track.metrics:
+            train_ref = _reference(backbone, data_dir, manifest, "train/B", tests.train_reference, "train",
+                                   cache_dir, track.image_size)
+    sample = TrackSample(
+        out_feats=np.concatenate(collected.out_feats), ref_feats=ref, train_feats=train_ref,
+        per_image={k: np.concatenate(v) for k, v in collected.per_image.items()})
+    ev = competition.evaluation
+    with watch("metrics"):
+        metrics, extra = score_track(list(track.metrics), sample, n_resamples=ev.bootstrap, seed=ev.seed,
+                                     memorization_eps=ev.memorization_eps)
+    assert set(metrics) <= set(METRICS)
+    result["metrics"] = metrics
+    result["extra"] = {k: (bool(v) if isinstance(v, (bool, np.bool_)) else _round(v)) for k, v in extra.items()}
+    if keep_samples and collected.samples:
+        from .data.images import save_grid
+
+        order = [c for c in ("input", "style", "output", "target") if c in collected.samples]
+        save_grid(samples_path, [(name, collected.samples[name]) for name in order])
+
+
+def _efficiency_probe(data_dir: Path, tests: TestSet, batch_size: int) -> list[np.ndarray]:
+    """A batch of real inputs for the speed measurement (same split, already sent once)."""
+    from .data.images import load_rgb_uint8, to_model_range
+
+    paths = (tests.inputs * batch_size)[:batch_size]
+    batch = [to_model_range(np.stack([load_rgb_uint8(data_dir / p) for p in paths]))]
+    if tests.styles is not None:
+        styles = (tests.styles * batch_size)[:batch_size]
+        batch.append(to_model_range(np.stack([load_rgb_uint8(data_dir / p) for p in styles])))
+    return batch
+
+
+def _round(value, digits: int = 6):
+    return None if value is None else float(round(float(value), digits))
+
+
+def exit_code_for(result: dict) -> int:
+    return {"ok": EXIT_OK, "invalid": EXIT_INVALID}.get(result["status"], EXIT_ERROR)
+
+
+def summary_line(result: dict) -> str:
+    sub = result.get("submission") or {}
+    name = f"{sub.get('team', '?')}/{sub.get('model', '?')}"
+    if result["status"] != "ok":
+        codes = ", ".join(e["code"] for e in result["errors"])
+        return f"{name}: {result['status']} ({codes})"
+    rank = result["track"]["ranking"]["metric"]
+    m = result["metrics"][rank]
+    return f"{name} on {result['track']['id']}: {rank} = {m['value']:.4g} [{m['ci95'][0]:.4g}, {m['ci95'][1]:.4g}]"
+
+
+def _cmd_evaluate(args) -> int:
+    competition = load_competition(args.competition or default_competition_path())
+    result = evaluate_submission(args.submission_dir, args.data, competition, split=args.split,
+                                 samples_path=args.samples, batch_size=args.batch_size)
+    atomic_write_json(args.out, result)
+    print(summary_line(result))
+    for err in result["errors"]:
+        detail = f" [{err['detail']}]" if err["detail"] else ""
+        print(f"  {err['code']}{detail}: {err['message']}\n      fix: {err['hint']}", file=sys.stderr)
+    if args.comment:
+        from .report import render_comment
+
+        atomic_write_text(args.comment, render_comment(result, competition))
+    return exit_code_for(result)
+
+
+def register(sub) -> None:
+    p = sub.add_parser("evaluate", help="score a submission on held-out data",
+                       description="Validate, verify the dataset, run the model in the sandbox, compute the "
+                                   "track's metrics with 95%% intervals and write result.json atomically. "
+                                   "Exit 0 ok, 2 the submission is at fault, 3 data/evaluator fault.")
+    p.add_argument("submission_dir", type=Path)
+    p.add_argument("--data", type=Path, required=True, help="dataset root (holds one folder per dataset id)")
+    p.add_argument("--out", type=Path, required=True, help="where to write result.json")
+    p.add_argument("--split", choices=("public", "private", "all"), default="public")
+    p.add_argument("--comment", type=Path, help="also write the PR comment Markdown here")
+    p.add_argument("--samples", type=Path, help="write a sample grid PNG (input | output) here")
+    p.add_argument("--batch-size", type=int, help="inference batch size (default: competition.yaml)")
+    p.add_argument("--competition", type=Path)
+    p.set_defaults(func=_cmd_evaluate)

@@ -1,0 +1,85 @@
+"""competition.yaml schema: every bad file fails with file, key path and expectation."""
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+import yaml
+
+from evaluator.config import load_competition, parse_competition
+from evaluator.errors import ConfigError
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def shipped() -> dict:
+    return yaml.safe_load((REPO / "competition.yaml").read_text())
+
+
+def test_shipped_competition_has_one_track_of_each_kind():
+    comp = load_competition(REPO / "competition.yaml")
+    assert sorted(t.kind for t in comp.tracks) == ["example", "paired", "unpaired"]
+    assert comp.track("photo2ink").ranking.metric == "kid"
+    assert comp.final_phase.name == "final"
+    assert comp.phase_at(dt.datetime(2027, 2, 1, tzinfo=dt.timezone.utc)).ranks == "public"
+    assert not comp.private_revealed(dt.datetime(2027, 3, 15, tzinfo=dt.timezone.utc))
+    assert comp.private_revealed(dt.datetime(2027, 4, 2, tzinfo=dt.timezone.utc))
+
+
+def _mutated(path: list, value) -> dict:
+    raw = shipped()
+    node = raw
+    for key in path[:-1]:
+        node = node[key]
+    if value is KeyError:
+        del node[path[-1]]
+    else:
+        node[path[-1]] = value
+    return raw
+
+
+@pytest.mark.parametrize("path, value, message", [
+    (["tracks", 1, "ranking", "order"], "up",
+     "competition.yaml: tracks[1].ranking.order: expected 'asc' or 'desc', got 'up'"),
+    (["tracks", 0, "kind"], "pairs",
+     "competition.yaml: tracks[0].kind: expected one of ['unpaired', 'paired', 'example'], got 'pairs'"),
+    (["tracks", 2, "image_size"], 8,
+     "competition.yaml: tracks[2].image_size: expected an integer between 16 and 1024, got 8"),
+    (["limits", "timeout_s"], -5, "competition.yaml: limits.timeout_s: expected a positive number, got -5"),
+    (["phases", 0, "ranks"], "secret",
+     "competition.yaml: phases[0].ranks: expected 'public' or 'private', got 'secret'"),
+    (["phases", 1, "ends"], "next tuesday",
+     "competition.yaml: phases[1].ends: expected an ISO 8601 date such as 2027-03-01T00:00:00Z, got 'next tuesday'"),
+    (["name"], KeyError, "competition.yaml: name: expected a value, missing"),
+    (["tracks", 0, "ranking", "metric"], "psnr",
+     "competition.yaml: tracks[0].ranking.metric: expected one of "),
+    (["tracks", 0, "metrics", 0], "fidd", "competition.yaml: tracks[0].metrics[0]: expected one of "),
+    (["tracks", 0, "metrics"], ["psnr"],
+     "competition.yaml: tracks[0].metrics[0]: expected a metric defined for unpaired tracks, got 'psnr'"),
+    (["tracks", 1, "ranking", "order"], "asc",
+     "competition.yaml: tracks[1].ranking.order: expected 'desc' for ssim, got 'asc'"),
+    (["evaluation", "resize"], "nearest",
+     "competition.yaml: evaluation.resize: expected 'clean' or 'legacy_tensorflow', got 'nearest'"),
+    (["limits", "gpus"], 2, "competition.yaml: limits.gpus: expected one of the keys"),
+])
+def test_bad_files_name_file_key_path_and_expectation(path, value, message):
+    with pytest.raises(ConfigError) as info:
+        parse_competition(_mutated(path, value), "competition.yaml")
+    assert info.value.message.startswith(message), info.value.message
+    assert info.value.code == "E_CONFIG"
+
+
+def test_duplicate_track_ids_refused():
+    raw = shipped()
+    raw["tracks"][1]["id"] = raw["tracks"][0]["id"]
+    with pytest.raises(ConfigError, match="tracks: expected unique track ids"):
+        parse_competition(raw)
+
+
+def test_missing_and_unparsable_files(tmp_path):
+    with pytest.raises(ConfigError, match="file not found"):
+        load_competition(tmp_path / "competition.yaml")
+    bad = tmp_path / "competition.yaml"
+    bad.write_text("name: [unclosed\n")
+    with pytest.raises(ConfigError, match="competition.yaml: .*invalid YAML at line"):
+        load_competition(bad)

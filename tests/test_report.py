@@ -1,0 +1,83 @@
+"""The PR comment: escaping, errors by code, standing on the board, loud offline backbone."""
+
+import copy
+
+import pytest
+
+from evaluator.errors import EaselError, error_dict
+from evaluator.report import MARKER, md, render_comment, standing
+from evaluator.result import new_result
+
+
+def ok_result(kid=0.05, team="acme", model="inkgan", offline=True, baseline=False):
+    r = new_result()
+    r["submission"] = {"team": team, "model": model, "track": "photo2ink", "baseline": baseline,
+                       "format": "keras", "content_sha256": "a" * 64}
+    r["track"] = {"id": "photo2ink", "kind": "unpaired", "ranking": {"metric": "kid", "order": "asc"}}
+    r["dataset"] = {"id": "dev-ink", "manifest_sha256": "b" * 64, "n_inputs": 30}
+    r["backbone"] = {"id": "inception_v3_random_seed0", "weights_sha256": "c" * 64, "resize": "clean",
+                     "offline_standin": offline}
+    r["metrics"] = {"kid": {"value": kid, "ci95": [kid - 0.01, kid + 0.01], "order": "asc", "n": 30},
+                    "fid": {"value": 42.5, "ci95": [40.0, 45.0], "order": "asc", "n": 30}}
+    r["efficiency"] = {"images_per_s": 120.0, "best_batch_size": 16, "latency_ms_batch1": 8.5,
+                       "parameters": 12345, "model_bytes": 2 * 2**20}
+    return r
+
+
+def board(*entries):
+    return {"schema": 1, "entries": [
+        {"team": t, "model": m, "track": "photo2ink", "baseline": b,
+         "public": {"metrics": {"kid": {"value": v, "ci95": [v, v], "order": "asc", "n": 30}}}}
+        for t, m, v, b in entries]}
+
+
+def test_metrics_table_with_intervals_arrows_and_marker():
+    text = render_comment(ok_result(), head_sha="f" * 40)
+    assert text.startswith(MARKER)
+    assert "| **kid** (ranking) | 0.05 | [0.04, 0.06] | ↓ lower is better | 30 |" in text
+    assert "| fid | 42.5 | [40, 45] | ↓ lower is better | 30 |" in text
+    assert "Evaluated commit `" + "f" * 40 + "`" in text
+    assert "120 images/s (batch 16)" in text and "12,345 parameters" in text
+
+
+def test_offline_backbone_is_loud_and_real_backbone_is_not():
+    assert "Offline stand-in backbone" in render_comment(ok_result(offline=True))
+    assert "Offline stand-in backbone" not in render_comment(ok_result(offline=False))
+
+
+def test_standing_rank_and_differences():
+    b = board(("zeta", "a", 0.03, False), ("eta", "b", 0.08, False), ("baseline", "identity", 0.2, True),
+              ("acme", "inkgan", 0.5, False))  # our own older entry is ignored
+    place = standing(ok_result(kid=0.05), b)
+    assert place == {"rank": 2, "of": 3, "leader": 0.03, "best_baseline": 0.2}
+    text = render_comment(ok_result(kid=0.05), leaderboard=b)
+    assert "Would rank #2 of 3" in text
+    assert "Difference from the leader: +0.02" in text
+    assert "Difference from the best baseline: -0.15" in text
+
+
+def test_invalid_result_lists_errors_by_code_not_by_file_text():
+    r = new_result("invalid")
+    r["submission"] = ok_result()["submission"]
+    err = error_dict("E_KERAS_LAYER", detail="Lambda")
+    err["message"] = "<img src=x onerror=alert(1)> forged text"  # whatever the file says, we use our sentence
+    r["errors"] = [err]
+    text = render_comment(r)
+    assert "Invalid submission" in text and "`E\\_KERAS\\_LAYER`" in text and "Lambda" in text
+    assert "forged" not in text and "<img" not in text
+    assert EaselError("E_KERAS_LAYER").info.hint.split()[0] in text
+
+
+def test_hostile_detail_cannot_inject():
+    assert md("<script>alert(1)</script>") == "&lt;script&gt;alert\\(1\\)&lt;/script&gt;"
+    assert md("[x](javascript:alert(1))") == "\\[x\\]\\(javascript:alert\\(1\\)\\)"
+    r = ok_result()
+    r["submission"]["team"] = "<b>"  # not a safe id: the schema refuses the whole result
+    with pytest.raises(EaselError) as info:
+        render_comment(r)
+    assert info.value.code == "E_RESULT_SCHEMA"
+
+
+def test_head_sha_must_be_hex():
+    with pytest.raises(EaselError):
+        render_comment(ok_result(), head_sha="main; rm -rf /")

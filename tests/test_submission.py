@@ -1,0 +1,133 @@
+"""submission.yaml schema and file hygiene (static: nothing here loads a model)."""
+
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+
+from evaluator.config import load_competition
+from evaluator.errors import EaselError
+from evaluator.submission import check_tree, fetch_model, parse_meta, validate_submission
+
+REPO = Path(__file__).resolve().parent.parent
+GOOD = {
+    "team": "acme", "name": "inkgan", "track": "photo2ink", "authors": ["Ada"],
+    "description": "A generator.", "license": "MIT", "links": {"code": "https://example.org/x"},
+    "model": {"format": "keras", "path": "model.keras"},
+}
+
+
+@pytest.fixture(scope="module")
+def competition():
+    return load_competition(REPO / "competition.yaml")
+
+
+def codes(problems):
+    return sorted(p.code for p in problems)
+
+
+def test_good_meta_parses():
+    meta, problems = parse_meta(dict(GOOD))
+    assert problems == [] and meta.key == "acme/inkgan" and meta.format == "keras"
+
+
+@pytest.mark.parametrize("change, code", [
+    ({"team": "Acme Corp"}, "E_META_NAME"),
+    ({"name": "../../etc"}, "E_META_NAME"),
+    ({"model": {"format": "pickle", "path": "m.pkl"}}, "E_FORMAT"),
+    ({"model": {"format": "keras", "path": "../outside.keras"}}, "E_PATH_ESCAPE"),
+    ({"model": {"format": "keras", "path": "/etc/passwd"}}, "E_PATH_ESCAPE"),
+    ({"model": {"format": "keras", "url": "http://insecure/x", "sha256": "0" * 64}}, "E_META_SCHEMA"),
+    ({"model": {"format": "keras", "url": "https://x/y.keras"}}, "E_META_SCHEMA"),
+    ({"links": {"home": "javascript:alert(1)"}}, "E_META_SCHEMA"),
+    ({"description": "x" * 5000}, "E_META_SCHEMA"),
+    ({"extra_key": 1}, "E_META_SCHEMA"),
+])
+def test_bad_meta_gets_its_code(change, code):
+    raw = {**GOOD, **change}
+    meta, problems = parse_meta(raw)
+    assert meta is None and code in codes(problems)
+
+
+def test_every_missing_key_is_listed():
+    meta, problems = parse_meta({"team": "acme"})
+    assert meta is None
+    assert {p.detail for p in problems} == {"authors", "description", "license", "model", "name", "track"}
+
+
+def _write_submission(root: Path, meta: dict, model_bytes: bytes = b"PK\x03\x04") -> Path:
+    sub = root / "submissions" / meta["team"] / meta["name"]
+    sub.mkdir(parents=True)
+    (sub / "submission.yaml").write_text(yaml.safe_dump(meta))
+    (sub / "model.keras").write_bytes(model_bytes)
+    return sub
+
+
+def test_tree_hygiene(tmp_path, competition):
+    sub = _write_submission(tmp_path, GOOD)
+    (tmp_path / "secret").mkdir()
+    os.symlink(tmp_path / "secret", sub / "data")
+    os.link(sub / "model.keras", sub / "copy.keras")
+    (sub / "big.bin").write_bytes(b"x" * 1024)
+    (sub / "lfs.bin").write_bytes(b"version https://git-lfs.github.com/spec/v1\noid sha256:abc\nsize 12\n")
+    os.mkfifo(sub / "fifo")
+    from dataclasses import replace
+
+    limits = replace(competition.limits, max_model_mb=0.0005, max_files=3)
+    found = codes(check_tree(sub, limits))
+    assert found == sorted(["E_SYMLINK", "E_HARDLINK", "E_HARDLINK", "E_LFS_POINTER", "E_SPECIAL_FILE",
+                            "E_SIZE", "E_FILE_COUNT"])
+
+
+def test_validate_lists_problems_and_never_touches_a_model_behind_a_symlink(tmp_path, competition):
+    sub = _write_submission(tmp_path, {**GOOD, "track": "nosuchtrack"})
+    os.symlink("/etc/passwd", sub / "passwd")
+    v = validate_submission(sub, competition, probe=False)
+    assert not v.ok
+    assert codes(v.problems) == ["E_SYMLINK", "E_TRACK_UNKNOWN"]
+    assert v.model_path is None
+
+
+def test_directory_must_match_names(tmp_path, competition):
+    sub = _write_submission(tmp_path, GOOD)
+    moved = sub.parent / "othername"
+    sub.rename(moved)
+    v = validate_submission(moved, competition, probe=False)
+    assert "E_META_DIR" in codes(v.problems)
+
+
+def test_yaml_alias_bomb_and_size_cap(tmp_path, competition):
+    sub = _write_submission(tmp_path, GOOD)
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\n" \
+           "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: [*c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
+    (sub / "submission.yaml").write_text(bomb)
+    assert codes(validate_submission(sub, competition, probe=False).problems) == ["E_META_ALIAS"]
+    (sub / "submission.yaml").write_text("description: " + "x" * 70000 + "\n")
+    assert codes(validate_submission(sub, competition, probe=False).problems) == ["E_META_SIZE"]
+    (sub / "submission.yaml").write_text("team: [unclosed\n")
+    assert codes(validate_submission(sub, competition, probe=False).problems) == ["E_YAML_SYNTAX"]
+
+
+def test_model_url_is_verified_by_sha256(tmp_path):
+    import hashlib
+    import io
+
+    payload = b"model bytes"
+    digest = hashlib.sha256(payload).hexdigest()
+
+    def opener(url):
+        return io.BytesIO(payload)
+
+    path = fetch_model("https://example.org/m.keras", digest, tmp_path, opener=opener)
+    assert path.read_bytes() == payload
+    with pytest.raises(EaselError) as info:
+        fetch_model("https://example.org/m.keras", "0" * 64, tmp_path, opener=opener)
+    assert info.value.code == "E_MODEL_HASH"
+
+    def broken(url):
+        raise OSError("no network")
+
+    with pytest.raises(EaselError) as info:
+        fetch_model("https://example.org/m.keras", "1" * 64, tmp_path, opener=broken)
+    assert info.value.code == "E_MODEL_URL"
