@@ -87,6 +87,8 @@ _code("E_LFS_POINTER", SUBMISSION, "A file is a Git LFS pointer, not the file it
       "Commit the real file or use model.url with its sha256.")
 
 # --- model checks before loading -------------------------------------------
+_code("E_MODEL_MALFORMED", SUBMISSION, "The model file is not a well-formed file of its declared format.",
+      "Export it again with the snippet in submissions/_template/README.md; check model.format matches the file.")
 _code("E_MODEL_LOAD", SUBMISSION, "The model could not be loaded.",
       "Re-export it with the snippet in submissions/_template/README.md and check it loads locally.")
 _code("E_SIGNATURE", SUBMISSION, "The model's inputs or outputs do not match the contract.",
