@@ -1,0 +1,156 @@
+""".keras files: a real generator passes the static check, loads, and runs like Keras itself.
+
+The hostile files live in tests/adversarial/test_model_files.py.
+"""
+
+import json
+import zipfile
+
+import numpy as np
+import pytest
+
+from evaluator.errors import EaselError
+from evaluator.models import LoadedModel, check_inputs, check_model, load_model
+from evaluator.models.allowlists import KERAS_CLASSES
+from evaluator.models.keras_format import check_config
+
+SIZE = 32
+
+
+def _unet_adain():
+    """Two-input generator: U-Net-ish with Conv2DTranspose, instance norm and AdaIN from keras.ops."""
+    import keras
+    from keras import layers, ops
+
+    keras.utils.set_random_seed(0)
+    content = keras.Input((None, None, 3), name="content")
+    style = keras.Input((None, None, 3), name="style")
+    c1 = layers.Conv2D(8, 3, padding="same")(content)
+    c1 = layers.GroupNormalization(groups=-1)(c1)          # instance norm
+    c1 = layers.LeakyReLU(0.2)(c1)
+    down = layers.Conv2D(16, 3, strides=2, padding="same", activation="relu")(c1)
+    s = layers.Conv2D(16, 3, strides=2, padding="same")(style)
+    mean = ops.mean(s, axis=(1, 2), keepdims=True)
+    std = ops.sqrt(ops.var(s, axis=(1, 2), keepdims=True) + 1e-5)
+    ada = layers.Add()([layers.Multiply()([down, std]), mean])  # AdaIN-style modulation
+    up = layers.Conv2DTranspose(8, 3, strides=2, padding="same")(ada)
+    up = layers.BatchNormalization()(up)
+    merged = layers.Concatenate()([up, c1])
+    out = layers.Conv2D(3, 3, padding="same", activation="tanh")(merged)
+    return keras.Model([content, style], out)
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    model = _unet_adain()
+    model.compile(optimizer="adam", loss="mse")  # compile_config must not trip the check
+    path = tmp_path_factory.mktemp("keras") / "model.keras"
+    model.save(path)
+    return model, path
+
+
+def test_generator_passes_check(saved):
+    _, path = saved
+    facts = check_model("keras", path)
+    assert facts.format == "keras" and facts.bytes == path.stat().st_size
+    assert {"Conv2D", "Conv2DTranspose", "GroupNormalization", "Mean", "Var", "Functional"} <= set(facts.ops_or_layers)
+    allowed = set().union(*KERAS_CLASSES.values()) | {"Functional"}
+    assert set(facts.ops_or_layers) <= allowed
+
+
+def test_generator_loads_and_matches_keras(saved):
+    model, path = saved
+    loaded = load_model("keras", path)
+    assert isinstance(loaded, LoadedModel)
+    assert loaded.n_inputs == 2 and loaded.input_shapes == [(None, None, None, 3)] * 2
+    assert loaded.parameters == model.count_params()
+    check_inputs(loaded, 2, SIZE)
+    rng = np.random.default_rng(0)
+    content = rng.uniform(-1, 1, (3, SIZE, SIZE, 3)).astype(np.float32)
+    style = rng.uniform(-1, 1, (3, SIZE, SIZE, 3)).astype(np.float32)
+    out = loaded([content, style])
+    expected = np.asarray(model([content, style], training=False))
+    assert out.shape == (3, SIZE, SIZE, 3) and out.dtype == np.float32
+    np.testing.assert_allclose(out, expected, atol=1e-5)
+    # content first, style second: swapping them must change the result
+    assert np.abs(loaded([style, content]) - out).max() > 1e-3
+    # a smaller batch gives the same rows (batching does not change results)
+    np.testing.assert_allclose(loaded([content[:1], style[:1]]), out[:1], atol=1e-5)
+    np.testing.assert_array_equal(loaded([content, style]), out)  # deterministic
+
+
+def _layer(class_name="Conv2D", module="keras.layers", registered=None, **config):
+    return {"module": module, "class_name": class_name, "registered_name": registered,
+            "config": {"name": "conv2d_1", "dtype": {"module": "keras", "class_name": "DTypePolicy",
+                                                     "config": {"name": "mixed_float16"}, "registered_name": None},
+                       "padding": "same", **config}}
+
+
+def _model(*layer_dicts, **extra):
+    return {"module": "keras.src.models.functional", "class_name": "Functional", "registered_name": "Functional",
+            "config": {"name": "gen.v2", "layers": list(layer_dicts)}, **extra}
+
+
+def test_config_walk_accepts_names_dtypes_and_compile_config():
+    compile_config = {"optimizer": {"module": "keras.optimizers", "class_name": "Adam", "config": {},
+                                    "registered_name": None}, "loss": "mse"}
+    seen = check_config(_model(_layer(), _layer("Var", "keras.src.ops.numpy", "Var"),
+                               compile_config=compile_config))
+    assert seen == ("Conv2D", "DTypePolicy", "Functional", "Var")
+
+
+@pytest.mark.parametrize("layer, code, detail", [
+    (_layer("Lambda"), "E_KERAS_LAYER", "Lambda"),
+    (_layer("TFSMLayer"), "E_KERAS_LAYER", "TFSMLayer"),
+    (_layer("Conv2D", module="mypackage.layers"), "E_KERAS_LAYER", "Conv2D"),
+    (_layer("Conv2D", registered="mypackage>Conv2D"), "E_KERAS_LAYER", "Conv2D"),
+    (_layer("Conv2D", module="builtins"), "E_KERAS_LAYER", "Conv2D"),
+    (_layer("Add", module="keras.src.ops.core"), "E_KERAS_LAYER", "Add"),
+    (_layer(activation={"module": "os", "class_name": "function", "config": "system",
+                        "registered_name": None}), "E_KERAS_LAYER", "system"),
+    (_layer(filepath="https://example.org/weights"), "E_KERAS_PATH_ARG", "path_argument"),
+    (_layer(vocabulary="~/.ssh/id_rsa"), "E_KERAS_PATH_ARG", "path_argument"),
+    (_layer(name="..\\evil"), "E_KERAS_PATH_ARG", "path_argument"),
+])
+def test_config_walk_refuses(layer, code, detail):
+    with pytest.raises(EaselError) as info:
+        check_config(_model(layer))
+    assert (info.value.code, info.value.detail) == (code, detail)
+
+
+def test_optimizer_class_outside_compile_config_is_refused():
+    with pytest.raises(EaselError) as info:
+        check_config(_model(_layer("Adam", "keras.optimizers")))
+    assert info.value.code == "E_KERAS_LAYER"
+
+
+def test_check_inputs_contract():
+    class Fake(LoadedModel):
+        def __init__(self, shapes):
+            self.n_inputs, self.input_shapes, self.parameters = len(shapes), shapes, 0
+
+    check_inputs(Fake([(None, SIZE, SIZE, 3)]), 1, SIZE)
+    for shapes, n, detail in [([(None, None, None, 3)], 2, "inputs:1"), ([(8, None, None, 3)], 1, "batch:8"),
+                              ([(None, 48, 48, 3)], 1, "size:48"), ([(None, None, None, 1)], 1, "channels:1"),
+                              ([(None, None, 3)], 1, "rank:3")]:
+        with pytest.raises(EaselError) as info:
+            check_inputs(Fake(shapes), n, SIZE)
+        assert (info.value.code, info.value.detail) == ("E_SIGNATURE", detail)
+
+
+def test_members_outside_the_keras_layout_are_refused(saved, tmp_path):
+    _, path = saved
+    bad = tmp_path / "model.keras"
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(bad, "w") as dst:
+        for info in src.infolist():
+            dst.writestr(info, src.read(info))
+        dst.writestr("notes.txt", "hello")
+    with pytest.raises(EaselError) as info:
+        check_model("keras", bad)
+    assert (info.value.code, info.value.detail) == ("E_KERAS_ARCHIVE", "notes.txt")
+    renamed = tmp_path / "model.zip"
+    renamed.write_bytes(path.read_bytes())
+    with pytest.raises(EaselError) as info:
+        check_model("keras", renamed)
+    assert info.value.code == "E_KERAS_ARCHIVE"
+    assert json.loads(zipfile.ZipFile(path).read("metadata.json"))["keras_version"]
