@@ -1,0 +1,346 @@
+"""The sandboxed model process: ``python -P -m evaluator.sandbox_child MODEL_PATH FORMAT``.
+
+Started only by :class:`evaluator.sandbox.SandboxedModel`, with an empty
+environment, a fresh temp dir as cwd and stdin/stdout as the protocol pipe.
+It confines itself before it touches the model, in this order (each step
+needs the previous one, see the comments):
+
+1. move the protocol off fds 0/1 (stdout then points at stderr, so anything a
+   library prints cannot corrupt a frame);
+2. resource limits (no core files, small files only, CPU seconds, fds, address
+   space as a backstop) and ``PR_SET_NO_NEW_PRIVS``;
+3. a new, empty network namespace (``unshare(CLONE_NEWNET)`` as root, else an
+   unprivileged user namespace with one), done before numpy starts threads
+   because ``CLONE_NEWUSER`` refuses multi-threaded callers;
+4. import numpy, the loader and the framework, fix thread counts and turn on
+   TensorFlow's deterministic ops;
+5. drop to uid/gid 65534 (nobody) with no supplementary groups when root
+   (after the imports: the interpreter may live in a directory nobody cannot
+   read), then ask for SIGKILL when the parent dies;
+6. load the model and serve requests until ``exit`` or EOF.
+
+Everything it reports is untrusted by the parent. Frames never contain
+pickles: a small JSON header and ``np.save`` bytes, both directions.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import sys
+import time
+
+# --- wire format (shared with the parent) -----------------------------------
+# frame := MAGIC, uint32 BE header length, UTF-8 JSON header, then the arrays
+# whose byte lengths the header lists under "arrays" (np.save format each).
+MAGIC = b"EZL1"
+MAX_HEADER = 64 * 1024
+NOBODY = 65534
+
+_CLONE_NEWUSER = 0x10000000
+_CLONE_NEWNET = 0x40000000
+_PR_SET_PDEATHSIG = 1
+_PR_SET_NO_NEW_PRIVS = 38
+
+
+
+def encode_frame(header: dict, arrays: list | tuple = ()) -> bytes:
+    """One protocol frame: ``header`` (JSON-able dict) and numeric ``arrays`` (np.save bytes, no pickle)."""
+    import io
+
+    import numpy as np
+
+    blobs = []
+    for array in arrays:
+        buffer = io.BytesIO()
+        np.save(buffer, np.asarray(array), allow_pickle=False)
+        blobs.append(buffer.getvalue())
+    head = json.dumps({**header, "arrays": [len(b) for b in blobs]}, separators=(",", ":")).encode()
+    if len(head) > MAX_HEADER:
+        raise ValueError("frame header too large")
+    return b"".join([MAGIC, struct.pack(">I", len(head)), head, *blobs])
+
+
+def decode_array(blob: bytes | bytearray | memoryview):
+    """np.load of one array's bytes with pickles refused."""
+    import io
+
+    import numpy as np
+
+    return np.load(io.BytesIO(bytes(blob)), allow_pickle=False)
+
+
+# --- child side ---------------------------------------------------------------
+
+class _Channel:
+    """Blocking frame I/O on the protocol fds (the parent is trusted here)."""
+
+    def __init__(self, rfd: int, wfd: int):
+        self.rfd, self.wfd = rfd, wfd
+
+    def _read(self, n: int) -> bytes:
+        out = bytearray(n)
+        view, got = memoryview(out), 0
+        while got < n:
+            k = os.readv(self.rfd, [view[got:]])
+            if k == 0:
+                raise EOFError
+            got += k
+        return bytes(out)
+
+    def recv(self) -> tuple[dict, list]:
+        if self._read(4) != MAGIC:
+            raise EOFError
+        (size,) = struct.unpack(">I", self._read(4))
+        if size > MAX_HEADER:
+            raise EOFError
+        header = json.loads(self._read(size))
+        return header, [decode_array(self._read(int(n))) for n in header.get("arrays", [])]
+
+    def send(self, header: dict, arrays: list | tuple = ()) -> None:
+        data = memoryview(encode_frame(header, arrays))
+        while data:
+            data = data[os.write(self.wfd, data):]
+
+
+def _protect_fds() -> tuple[int, int]:
+    rfd, wfd = os.dup(0), os.dup(1)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    os.dup2(2, 1)  # stray prints go to the stderr buffer, not into a frame
+    for fd in (rfd, wfd):
+        os.set_inheritable(fd, False)
+    return rfd, wfd
+
+
+def _limits(cfg: dict) -> dict:
+    import resource
+
+    done = {}
+    wanted = {
+        "RLIMIT_CORE": 0,
+        "RLIMIT_FSIZE": int(cfg.get("fsize_bytes", 16 << 20)),
+        "RLIMIT_CPU": int(cfg.get("cpu_s", 1200)),
+        "RLIMIT_NOFILE": int(cfg.get("nofile", 1024)),
+    }
+    if cfg.get("as_bytes"):
+        wanted["RLIMIT_AS"] = int(cfg["as_bytes"])
+    for name, value in wanted.items():
+        which = getattr(resource, name)
+        try:
+            _, hard = resource.getrlimit(which)
+            if hard != resource.RLIM_INFINITY:
+                value = min(value, hard)
+            resource.setrlimit(which, (value, value))
+            done[name.lower()] = True
+        except (ValueError, OSError):
+            done[name.lower()] = False
+    return done
+
+
+def _prctl(option: int, arg: int) -> bool:
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    return libc.prctl(option, arg, 0, 0, 0) == 0
+
+
+def _unshare_net() -> bool:
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if os.geteuid() == 0:
+        return libc.unshare(_CLONE_NEWNET) == 0
+    # Unprivileged: a user namespace grants CAP_SYS_ADMIN over a new net namespace.
+    return libc.unshare(_CLONE_NEWUSER | _CLONE_NEWNET) == 0
+
+
+def _drop_privileges() -> bool:
+    if os.geteuid() != 0:
+        return False
+    os.setgroups([])
+    os.setgid(NOBODY)
+    os.setuid(NOBODY)
+    try:  # a real drop cannot be undone
+        os.setuid(0)
+    except PermissionError:
+        return os.getuid() == NOBODY and os.getgid() == NOBODY
+    raise SystemExit("privilege drop did not hold")
+
+
+def _configure_framework(fmt: str, threads: int) -> None:
+    if fmt not in ("keras", "saved_model"):
+        return  # ONNX runs in onnxruntime; TensorFlow is not needed at all
+    import tensorflow as tf
+
+    # The same settings as evaluator.models' loaders, so in-process runs match.
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.experimental.enable_op_determinism()
+
+
+# Modules the loaders import lazily. After the privilege drop the interpreter's
+# own directory may be unreadable (e.g. a pyenv under /root), so everything a
+# load can reach is imported while still privileged; a missing one shows up as
+# E_MODEL_LOAD with the ImportError/LookupError in the operator log.
+_PRELOAD_COMMON = (
+    "encodings.cp437", "encodings.utf_8", "encodings.ascii", "encodings.latin_1",
+    "encodings.idna", "encodings.utf_16", "encodings.utf_32", "encodings.unicode_escape",
+    "encodings.raw_unicode_escape", "zipfile", "json", "tempfile", "shutil", "io",
+    "traceback", "linecache", "struct", "zlib", "bz2", "lzma", "uuid", "hashlib",
+    "evaluator.models", "evaluator.models.allowlists",
+)
+_PRELOAD = {
+    "keras": ("evaluator.models.keras_format", "keras", "keras.src.saving.saving_lib",
+              "keras.src.saving.serialization_lib", "keras.src.legacy.saving.legacy_h5_format", "h5py"),
+    "saved_model": ("evaluator.models.saved_model_format", "tensorflow.python.saved_model.load",
+                    "tensorflow.core.protobuf.saved_model_pb2", "tensorflow.core.protobuf.meta_graph_pb2",
+                    "tensorflow.core.framework.graph_pb2"),
+    "onnx": ("evaluator.models.onnx_format", "onnx", "onnx.checker", "onnx.shape_inference",
+             "onnx.numpy_helper", "onnxruntime"),
+}
+
+
+def _preload(fmt: str | None) -> list[str]:
+    """Import what a load of ``fmt`` needs; returns the names that failed to import."""
+    import importlib
+
+    failed = []
+    for name in (*_PRELOAD_COMMON, *_PRELOAD.get(fmt or "", ())):
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - optional: a loader may not need it
+            failed.append(name)
+    return failed
+
+
+def _tile(sample: list, batch: int) -> list:
+    import numpy as np
+
+    out = []
+    for array in sample:
+        reps = -(-batch // array.shape[0])
+        out.append(np.ascontiguousarray(np.concatenate([array] * reps)[:batch]))
+    return out
+
+
+def _efficiency(model, header: dict, sample: list) -> dict:
+    timings = {}
+    for batch in header["batch_sizes"]:
+        inputs = _tile(sample, int(batch))
+        model(inputs)  # warm-up: graph tracing and allocator growth are not throughput
+        runs = []
+        for _ in range(int(header["repeats"])):
+            start = time.perf_counter()
+            model(inputs)
+            runs.append(time.perf_counter() - start)
+        timings[str(batch)] = runs
+    return {"timings": timings}
+
+
+def _selftest(paths: list[str]) -> dict:
+    import socket
+
+    return {
+        "env": sorted(os.environ),
+        "cwd": os.getcwd(),
+        "uid": os.getuid(),
+        "gid": os.getgid(),
+        "groups": os.getgroups(),
+        "visible": {p: os.path.exists(p) for p in paths},
+        "readable": {p: os.access(p, os.R_OK) for p in paths},
+        "net": sorted(name for _, name in socket.if_nameindex()),
+    }
+
+
+def _error(exc: BaseException, default: str) -> dict:
+    # The parent accepts only submission-fault codes from errors.CODES and
+    # maps anything else to E_CRASH; EaselErrors from the loader pass through.
+    name = type(exc).__name__
+    code = getattr(exc, "code", None)
+    if not isinstance(code, str) or not code.startswith("E_"):
+        code = "E_OOM" if name in ("MemoryError", "ResourceExhaustedError") else default
+    return {"error": code, "detail": getattr(exc, "detail", None) or name}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    rfd, wfd = _protect_fds()
+    channel = _Channel(rfd, wfd)
+    # The first frame is the parent's session config (limits, thread count).
+    cfg, _ = channel.recv()
+    isolation = _limits(cfg)
+    isolation["no_new_privs"] = _prctl(_PR_SET_NO_NEW_PRIVS, 1)
+    isolation["netns"] = _unshare_net()
+
+    import numpy as np  # noqa: F401  (after unshare: numpy may start threads)
+
+    threads = max(1, int(cfg.get("threads", 1)))
+    if len(argv) == 1 and argv[0] == "--selftest":
+        fmt = None
+        _preload(None)
+    else:
+        model_path, fmt = argv
+        try:
+            from evaluator.models import load_model
+
+            _configure_framework(fmt, threads)
+            _preload(fmt)
+        except Exception as exc:  # noqa: BLE001 - reported as a code, traceback to stderr
+            import traceback
+
+            traceback.print_exc()
+            channel.send({"error": "E_CRASH", "detail": type(exc).__name__, "isolation": isolation})
+            return 1
+    isolation["uid_dropped"] = _drop_privileges()
+    isolation["pdeathsig"] = _prctl(_PR_SET_PDEATHSIG, 9)
+    if os.getppid() != int(cfg.get("parent_pid", os.getppid())):
+        return 1  # the parent died before PDEATHSIG was armed
+
+    model = None
+    if fmt is not None:
+        try:
+            model = load_model(fmt, model_path)
+            hello = {"ok": True, "n_inputs": int(model.n_inputs),
+                     "input_shapes": [[d if isinstance(d, int) else None for d in s] for s in model.input_shapes],
+                     "parameters": int(model.parameters)}
+        except Exception as exc:  # noqa: BLE001
+            import traceback
+
+            traceback.print_exc()
+            hello = _error(exc, "E_MODEL_LOAD")
+    else:
+        hello = {"ok": True, "n_inputs": 0, "input_shapes": [], "parameters": 0}
+    hello["isolation"] = isolation
+    channel.send(hello)
+    if "error" in hello:
+        return 1
+
+    while True:
+        try:
+            header, arrays = channel.recv()
+        except EOFError:
+            return 0
+        op = header.get("op")
+        try:
+            if op == "predict":
+                channel.send({"ok": True}, [np.asarray(model(arrays))])
+            elif op == "efficiency":
+                channel.send({"ok": True, **_efficiency(model, header, arrays)})
+            elif op == "ping":
+                channel.send({"ok": True, **_selftest(list(header.get("paths", [])))})
+            elif op == "exit":
+                return 0
+            else:
+                channel.send({"error": "E_CRASH", "detail": "unknown_op"})
+        except Exception as exc:  # noqa: BLE001 - the model raised: the parent decides
+            import traceback
+
+            traceback.print_exc()
+            channel.send(_error(exc, "E_CRASH"))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
