@@ -1,0 +1,81 @@
+"""ONNX models built with onnx.helper pass the check and run in onnxruntime like numpy says.
+
+Hostile ONNX files live in tests/adversarial/test_model_files.py.
+"""
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from evaluator.models import check_inputs, check_model, load_model
+
+SIZE = 32
+
+
+def make_model(scale: np.ndarray, bias: np.ndarray, two_inputs: bool = False) -> onnx.ModelProto:
+    """out = tanh(content * scale + bias [+ 0.5 * style]), NHWC, dynamic batch and size."""
+    spec = ["N", "H", "W", 3]
+    inputs = [helper.make_tensor_value_info("content", TensorProto.FLOAT, spec)]
+    nodes = [helper.make_node("Mul", ["content", "scale"], ["scaled"]),
+             helper.make_node("Add", ["scaled", "bias"], ["shifted"])]
+    last = "shifted"
+    if two_inputs:
+        inputs.append(helper.make_tensor_value_info("style", TensorProto.FLOAT, spec))
+        nodes += [helper.make_node("Mul", ["style", "half"], ["s_half"]),
+                  helper.make_node("Add", ["shifted", "s_half"], ["mixed"])]
+        last = "mixed"
+    nodes.append(helper.make_node("Tanh", [last], ["out"]))
+    inits = [numpy_helper.from_array(scale, "scale"), numpy_helper.from_array(bias, "bias"),
+             numpy_helper.from_array(np.array([0.5], np.float32), "half")]
+    graph = helper.make_graph(nodes, "gen", inputs, [helper.make_tensor_value_info("out", TensorProto.FLOAT, spec)],
+                              inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return model
+
+
+@pytest.fixture()
+def weights():
+    rng = np.random.default_rng(0)
+    return rng.uniform(0.5, 1.5, (3,)).astype(np.float32), rng.uniform(-0.2, 0.2, (3,)).astype(np.float32)
+
+
+def test_valid_model_checks_loads_and_matches_numpy(tmp_path, weights):
+    scale, bias = weights
+    path = tmp_path / "model.onnx"
+    onnx.save(make_model(scale, bias), path)
+    facts = check_model("onnx", path)
+    assert facts.ops_or_layers == ("Add", "Mul", "Tanh") and facts.bytes == path.stat().st_size
+    loaded = load_model("onnx", path)
+    assert (loaded.n_inputs, loaded.input_shapes, loaded.parameters) == (1, [(None, None, None, 3)], 7)
+    check_inputs(loaded, 1, SIZE)
+    x = np.random.default_rng(1).uniform(-1, 1, (4, SIZE, SIZE, 3)).astype(np.float32)
+    out = loaded([x])
+    assert out.dtype == np.float32 and out.shape == x.shape
+    np.testing.assert_allclose(out, np.tanh(x * scale + bias), atol=1e-6)
+    np.testing.assert_array_equal(loaded([x]), out)
+
+
+def test_two_inputs_in_graph_order(tmp_path, weights):
+    scale, bias = weights
+    path = tmp_path / "model.onnx"
+    onnx.save(make_model(scale, bias, two_inputs=True), path)
+    assert check_model("onnx", path).input_names == ("content", "style")
+    loaded = load_model("onnx", path)
+    rng = np.random.default_rng(2)
+    c, s = (rng.uniform(-1, 1, (2, SIZE, SIZE, 3)).astype(np.float32) for _ in range(2))
+    np.testing.assert_allclose(loaded([c, s]), np.tanh(c * scale + bias + 0.5 * s), atol=1e-6)
+
+
+def test_external_data_next_to_the_model_is_accepted(tmp_path, weights):
+    scale, bias = weights
+    model = make_model(np.tile(scale, 100)[:3], bias)
+    path = tmp_path / "model.onnx"
+    onnx.save(model, path, save_as_external_data=True, all_tensors_to_one_file=True,
+              location="weights.bin", size_threshold=0)
+    facts = check_model("onnx", path)
+    assert facts.bytes == path.stat().st_size + (tmp_path / "weights.bin").stat().st_size
+    x = np.zeros((1, 8, 8, 3), np.float32)
+    np.testing.assert_allclose(load_model("onnx", path)([x]), np.tanh(np.broadcast_to(bias, x.shape)), atol=1e-6)
