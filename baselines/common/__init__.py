@@ -1,0 +1,1 @@
+"""Training infrastructure shared by the learned baselines (data, layers, checkpoints, samples, logs)."""

@@ -1,0 +1,252 @@
+"""What every learned baseline's train.py shares: flags, devices, precision, determinism,
+checkpoints, TensorBoard logs, sample grids, the step loop and the Keras export.
+
+A run folder (``--out``) holds ``checkpoints/`` (tf.train.CheckpointManager),
+``logs/`` (tf.summary scalars for TensorBoard), ``samples/step_NNNNNN.png``
+and ``run.json`` (the flags the run started with).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from evaluator.fsutil import atomic_write_json
+
+
+def add_common_flags(parser: argparse.ArgumentParser, *, dataset: str, export_to: Path,
+                     batch_size: int, ngf: int, steps: int, sample_every: int) -> None:
+    """The flags both GAN scripts take; defaults are each baseline's committed recipe."""
+    parser.add_argument("--data", required=True, help="dataset root (holds <dataset-id>/train/A ...)")
+    parser.add_argument("--dataset", default=dataset, help="dataset id inside --data (default %(default)s)")
+    parser.add_argument("--out", required=True, help="run folder: checkpoints/, logs/, samples/")
+    parser.add_argument("--image-size", type=int, default=None,
+                        help="resize training images to this size (default: as stored)")
+    length = parser.add_mutually_exclusive_group()
+    length.add_argument("--steps", type=int, default=None, help=f"optimizer steps in total (default {steps})")
+    length.add_argument("--epochs", type=float, default=None, help="passes over the larger training set")
+    parser.add_argument("--batch-size", type=int, default=batch_size, help="global batch (default %(default)s)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--ngf", type=int, default=ngf, help="generator width (default %(default)s)")
+    parser.add_argument("--ndf", type=int, default=32, help="discriminator width (default %(default)s)")
+    parser.add_argument("--d-layers", type=int, default=2,
+                        help="PatchGAN stride-2 layers: 2 gives a 34x34 receptive field, "
+                             "the 70x70 patch scaled to 64 px images (default %(default)s)")
+    parser.add_argument("--lr", type=float, default=2e-4)
+    parser.add_argument("--beta1", type=float, default=0.5)
+    parser.add_argument("--sample-every", type=int, default=sample_every, help="steps between sample grids")
+    parser.add_argument("--checkpoint-every", type=int, default=500, help="steps between checkpoints")
+    parser.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --out")
+    parser.add_argument("--stop-after", type=int, default=None,
+                        help="train at most this many steps in this invocation (resume later with --resume)")
+    parser.add_argument("--export", nargs="?", const=str(export_to), default=None, metavar="PATH",
+                        help=f"after training, write the generator as a .keras file (default {export_to})")
+    parser.add_argument("--precision", choices=("auto", "float32", "mixed_float16"), default="auto",
+                        help="auto: mixed_float16 when a GPU is present, else float32")
+    parser.add_argument("--no-determinism", action="store_true",
+                        help="skip tf.config.experimental.enable_op_determinism() (faster on some GPUs)")
+    parser.add_argument("--cpu-replicas", type=int, default=0, help=argparse.SUPPRESS)
+
+
+def total_steps(args: argparse.Namespace, n_train: int, default_steps: int) -> int:
+    """--steps, or --epochs converted with the global batch size, or the recipe's default."""
+    if args.steps is not None:
+        return max(1, args.steps)
+    if args.epochs is not None:
+        return max(1, math.ceil(args.epochs * n_train / args.batch_size))
+    return default_steps
+
+
+def configure(seed: int, precision: str = "auto", deterministic: bool = True, cpu_replicas: int = 0):
+    """Seed everything, pick devices and precision; returns (strategy, policy name).
+
+    More than one GPU → tf.distribute.MirroredStrategy; a GPU → mixed_float16
+    (``precision='auto'``). ``cpu_replicas`` > 1 splits the CPU into logical
+    devices so the multi-replica path can be exercised without GPUs.
+    """
+    import keras
+    import tensorflow as tf
+
+    if cpu_replicas > 1:
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * cpu_replicas)
+    keras.utils.set_random_seed(seed)
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+    gpus = tf.config.list_physical_devices("GPU")
+    if precision == "auto":
+        precision = "mixed_float16" if gpus else "float32"
+    keras.mixed_precision.set_global_policy(precision)
+    if len(gpus) > 1:
+        strategy = tf.distribute.MirroredStrategy()
+    elif cpu_replicas > 1:
+        strategy = tf.distribute.MirroredStrategy([f"/cpu:{i}" for i in range(cpu_replicas)])
+    else:
+        strategy = tf.distribute.get_strategy()
+    return strategy, precision
+
+
+def make_adam(lr: float, beta1: float, policy: str):
+    """Adam(lr, beta1, 0.999); wrapped for loss scaling under mixed precision."""
+    import keras
+
+    opt = keras.optimizers.Adam(learning_rate=lr, beta_1=beta1, beta_2=0.999)
+    return keras.optimizers.LossScaleOptimizer(opt) if policy == "mixed_float16" else opt
+
+
+def linear_decay(step: int, total: int, lr: float, decay_start: int | None = None) -> float:
+    """Constant ``lr`` for the first half of training, then linearly to 0 at ``total`` (Zhu et al.)."""
+    decay_start = total // 2 if decay_start is None else decay_start
+    if step < decay_start:
+        return lr
+    return lr * max(0.0, (total - step) / max(1, total - decay_start))
+
+
+def distribute(strategy, arrays: tuple[np.ndarray, ...]):
+    """Global numpy batches → per-replica values (one even slice per replica)."""
+    import tensorflow as tf
+
+    n = strategy.num_replicas_in_sync
+    if n == 1:
+        return tuple(tf.constant(a) for a in arrays)
+    per = arrays[0].shape[0] // n
+
+    def part(array):
+        return strategy.experimental_distribute_values_from_function(
+            lambda ctx: tf.constant(array[ctx.replica_id_in_sync_group * per:
+                                          (ctx.replica_id_in_sync_group + 1) * per]))
+    return tuple(part(a) for a in arrays)
+
+
+def to_uint8_list(batch) -> list[np.ndarray]:
+    """float [n, H, W, 3] in [-1, 1] → list of n uint8 HxWx3 images."""
+    from evaluator.data.images import to_uint8
+
+    return [to_uint8(np.asarray(image, dtype=np.float32)) for image in np.asarray(batch)]
+
+
+def save_sample_grid(path: Path, columns: list[tuple[str, np.ndarray]]) -> Path:
+    """One column per (title, float [n, H, W, 3] in [-1, 1]) batch, written atomically as PNG."""
+    from evaluator.data.images import save_grid
+
+    save_grid(path, [(title, to_uint8_list(batch)) for title, batch in columns])
+    return Path(path)
+
+
+@dataclass
+class Run:
+    """A run folder with its checkpoint manager and summary writer."""
+
+    out: Path
+    checkpoint: object  # tf.train.Checkpoint holding `step`, the models and optimizers
+    manager: object     # tf.train.CheckpointManager
+    writer: object      # tf.summary writer
+
+    @property
+    def step(self) -> int:
+        return int(self.checkpoint.step.numpy())
+
+
+def open_run(out: str | Path, args: argparse.Namespace, resume: bool, **trackables) -> Run:
+    """Create or resume a run folder; ``trackables`` (models, optimizers, pool) go in the checkpoint.
+
+    Without ``resume`` an existing checkpoint is refused, so two runs never mix.
+    """
+    import tensorflow as tf
+
+    out = Path(out)
+    step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+    checkpoint = tf.train.Checkpoint(step=step, **trackables)
+    manager = tf.train.CheckpointManager(checkpoint, str(out / "checkpoints"), max_to_keep=3)
+    if manager.latest_checkpoint:
+        if not resume:
+            raise SystemExit(f"{out} already holds checkpoints: pass --resume, or choose a new --out")
+        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+    elif resume:
+        raise SystemExit(f"--resume: no checkpoint in {out / 'checkpoints'}")
+    else:
+        atomic_write_json(out / "run.json", {k: v for k, v in sorted(vars(args).items()) if k != "func"})
+    writer = tf.summary.create_file_writer(str(out / "logs"))
+    return Run(out=out, checkpoint=checkpoint, manager=manager, writer=writer)
+
+
+def log_scalar(name: str, value: float, step: int) -> None:
+    """Write one TensorBoard scalar to the default summary writer.
+
+    tf.summary.scalar needs the tensorboard package at write time; the
+    scalars plugin only needs this metadata, so TensorBoard (installed
+    wherever the logs are read) shows the curves without making it a dependency.
+    """
+    import tensorflow as tf
+    from tensorflow.core.framework import summary_pb2
+
+    metadata = summary_pb2.SummaryMetadata(
+        plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars"),
+        data_class=summary_pb2.DATA_CLASS_SCALAR)
+    tf.summary.write(name, tf.constant(value, tf.float32), step=step, metadata=metadata)
+
+
+def train_loop(run: Run, *, total: int, stop_after: int | None, step_fn: Callable[[int], dict],
+               sample_fn: Callable[[int], None], sample_every: int, checkpoint_every: int,
+               desc: str) -> dict[str, float]:
+    """Run ``step_fn(step) -> {loss name: float}`` from the checkpointed step up to ``total``.
+
+    Logs every loss to TensorBoard, writes sample grids every ``sample_every``
+    steps and checkpoints every ``checkpoint_every`` steps and at the end.
+    Returns the last step's losses (empty when there was nothing left to train).
+    """
+    import tensorflow as tf
+    from tqdm import tqdm
+
+    start = run.step
+    end = total if stop_after is None else min(total, start + stop_after)
+    losses: dict[str, float] = {}
+    with run.writer.as_default(), tqdm(total=total, initial=start, desc=desc, unit="step",
+                                       disable=None) as bar:
+        for step in range(start, end):
+            losses = step_fn(step)
+            bad = [k for k, v in losses.items() if not math.isfinite(v)]
+            if bad:
+                raise FloatingPointError(f"step {step}: non-finite {bad}; lower --lr or check the data")
+            run.checkpoint.step.assign(step + 1)
+            for name, value in losses.items():
+                log_scalar(name, value, step + 1)
+            bar.update(1)
+            bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items() if k.startswith(("G", "D"))})
+            done = step + 1
+            if done % sample_every == 0 or done == end:
+                sample_fn(done)
+            if done % checkpoint_every == 0 or done == end:
+                run.manager.save(checkpoint_number=done)
+    run.writer.flush()
+    return losses
+
+
+def export_keras(build: Callable[[], object], trained, path: str | Path) -> Path:
+    """Rebuild the generator in float32, copy the trained weights in, save a .keras file.
+
+    The rebuild drops any mixed-precision policy so the exported file is plain
+    float32 whatever device it was trained on. Written via a temp file + rename.
+    """
+    import keras
+
+    previous = keras.mixed_precision.global_policy().name
+    keras.mixed_precision.set_global_policy("float32")
+    try:
+        model = build()
+        model.set_weights([np.asarray(w, dtype=np.float32) for w in trained.get_weights()])
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp.keras")
+    model.save(tmp)
+    os.replace(tmp, path)
+    return path
+
