@@ -38,6 +38,10 @@ effect, verified from ``/proc`` by the parent, not taken from the child's word):
 - ``uid_dropped``: as root the child drops to uid/gid 65534 (nobody), no
   supplementary groups, before it opens the model; on the runner the data
   directory is 0700 and owned by the runner user, so the child cannot read it.
+  (It drops after importing its libraries, which may live where nobody cannot
+  read, e.g. a pyenv under /root.) Not running as root, there is no drop: the
+  child can read what the runner user can, so the runner must then supply the
+  separation (see below).
 - ``pdeathsig``: the child is SIGKILLed when the thread that started it exits
   (construct SandboxedModel from a long-lived thread).
 - wall clock: ``limits.timeout_s`` covers the whole session (startup, probe, all
@@ -47,9 +51,13 @@ effect, verified from ``/proc`` by the parent, not taken from the child's word):
 
 What the GitHub side adds on top (see .github/workflows/evaluate.yml): the
 job runs on an ephemeral self-hosted runner with ``permissions: {}`` and no
-secrets, only from workflow definitions on ``main``; the runner's container or
-VM should add a cgroup memory limit and an egress firewall, which cover what
-the rlimits and namespaces above cannot where the platform refuses them.
+secrets, only from workflow definitions on ``main``, so the environment the
+child is scrubbed of holds no token in the first place. The runner's container
+or VM should add what this module cannot guarantee everywhere: a cgroup memory
+limit (the watchdog polls, so a fast allocation can overshoot by what it
+touches in 50 ms), an egress firewall (for hosts where the namespace is
+refused), and either root inside the container (so the uid drop happens) or
+a data directory readable only by a user the evaluator is not.
 
 Output rule (checked in the parent on every batch): shape equal to the input's
 (E_PRED_SHAPE; this also catches outputs whose shape changes with the batch
@@ -501,7 +509,8 @@ class SandboxedModel:
 
     def _death(self, what: str) -> EaselError:
         """The coded error for a child that stopped answering (EOF, broken pipe, bad frame)."""
-        if self._oom_rss is None and not self._timed_out and self._proc is not None:
+        exiting = what in ("eof", "broken_pipe", "write")  # otherwise the child is alive: kill now
+        if exiting and self._oom_rss is None and not self._timed_out and self._proc is not None:
             try:
                 self._proc.wait(timeout=1.0)  # give the watchdog and the exit status a moment
             except subprocess.TimeoutExpired:
@@ -684,38 +693,41 @@ class SandboxedModel:
 # --- overhead benchmark -----------------------------------------------------------------
 
 def measure_overhead(model_path: Path, fmt: str, inputs: list[np.ndarray], batch_size: int,
-                     limits: Limits | None = None, repeats: int = 3) -> dict:
-    """Time the same batches in-process and through the sandbox (seconds, best of ``repeats``).
+                     limits: Limits | None = None, repeats: int = 5) -> dict:
+    """Time the same batches in-process and through the sandbox (seconds per pass over ``inputs``).
 
-    ``inputs``: one float32 [n, H, W, 3] array per model input. Returns
-    in_process_s, sandbox_s (predict round trips only, startup excluded),
-    overhead_s, overhead_ratio ((sandbox - in-process) / in-process),
-    batches, batch_size, startup_s (the sandbox's spawn + load + probe), and
-    max_abs_diff between the two outputs.
+    ``inputs``: one float32 [n, H, W, 3] array per model input. Passes
+    alternate between the two (so machine load hits both alike) after one
+    warm-up pass each; the best of ``repeats`` counts. Returns in_process_s,
+    sandbox_s (predict round trips only: pipe, framing, validation), overhead_s,
+    overhead_ratio ((sandbox - in-process) / in-process), batches, batch_size,
+    startup_s (spawn + load + probe, once per evaluation) and max_abs_diff
+    between the two outputs (0.0 expected: same loader, same threads).
     """
     from .models import load_model
 
     n = inputs[0].shape[0]
     batches = [[a[i:i + batch_size] for a in inputs] for i in range(0, n, batch_size)]
     image_size = inputs[0].shape[1]
-
-    def timed(run) -> tuple[float, np.ndarray]:
-        run(batches[0])  # warm-up
-        best, out = float("inf"), None
-        for _ in range(repeats):
-            start = time.perf_counter()
-            out = np.concatenate([run(b) for b in batches])
-            best = min(best, time.perf_counter() - start)
-        return best, out
-
     local = load_model(fmt, model_path)
-    in_process_s, local_out = timed(lambda b: np.clip(np.asarray(local(b)), -1, 1))
+
+    def run_local(batch: list[np.ndarray]) -> np.ndarray:
+        return np.clip(np.asarray(local(batch)), -1, 1)
+
     started = time.perf_counter()
     with SandboxedModel(Path(model_path), fmt, len(inputs), image_size, limits or Limits(),
                         batch_size=batch_size) as model:
         startup_s = time.perf_counter() - started
-        sandbox_s, sandbox_out = timed(model.predict)
+        best = {"local": float("inf"), "sandbox": float("inf")}
+        outs = {}
+        for round_ in range(repeats + 1):  # round 0 warms up (tracing, allocator growth)
+            for name, run in (("local", run_local), ("sandbox", model.predict)):
+                start = time.perf_counter()
+                outs[name] = np.concatenate([run(b) for b in batches])
+                if round_:
+                    best[name] = min(best[name], time.perf_counter() - start)
+    in_process_s, sandbox_s = best["local"], best["sandbox"]
     return {"in_process_s": in_process_s, "sandbox_s": sandbox_s, "overhead_s": sandbox_s - in_process_s,
             "overhead_ratio": (sandbox_s - in_process_s) / in_process_s, "batches": len(batches),
             "batch_size": batch_size, "startup_s": startup_s,
-            "max_abs_diff": float(np.abs(local_out - sandbox_out).max())}
+            "max_abs_diff": float(np.abs(outs["local"] - outs["sandbox"]).max())}

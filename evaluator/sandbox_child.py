@@ -12,8 +12,9 @@ needs the previous one, see the comments):
 3. a new, empty network namespace (``unshare(CLONE_NEWNET)`` as root, else an
    unprivileged user namespace with one), done before numpy starts threads
    because ``CLONE_NEWUSER`` refuses multi-threaded callers;
-4. import numpy, the loader and the framework, fix thread counts and turn on
-   TensorFlow's deterministic ops;
+4. import numpy, the loader and the framework (plus every module a load may
+   import lazily), set the loaders' thread counts and TensorFlow's
+   deterministic ops;
 5. drop to uid/gid 65534 (nobody) with no supplementary groups when root
    (after the imports: the interpreter may live in a directory nobody cannot
    read), then ask for SIGKILL when the parent dies;
@@ -190,7 +191,7 @@ _PRELOAD_COMMON = (
     "encodings.idna", "encodings.utf_16", "encodings.utf_32", "encodings.unicode_escape",
     "encodings.raw_unicode_escape", "zipfile", "json", "tempfile", "shutil", "io",
     "traceback", "linecache", "struct", "zlib", "bz2", "lzma", "uuid", "hashlib",
-    "evaluator.models", "evaluator.models.allowlists",
+    "evaluator.models", "evaluator.models.allowlists", "evaluator.models.keras_format",
 )
 _PRELOAD = {
     "keras": ("evaluator.models.keras_format", "keras", "keras.src.saving.saving_lib",
