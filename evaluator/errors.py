@@ -137,6 +137,8 @@ _code("E_DATA_MANIFEST", DATA, "The dataset does not match its manifest.",
       "Restore the dataset from its source, or rebuild it; the detail names the first mismatching file.")
 _code("E_DATA_IMAGE", DATA, "A dataset image could not be read.",
       "Rebuild the dataset with `easel data prepare`.")
+_code("E_DATA_PREPARE", DATA, "A dataset could not be built from the given folders.",
+      "Point --a/--b at folders of readable images and --out at a new or empty folder; the message says which.")
 _code("E_BACKBONE", EVALUATOR, "The feature backbone could not be loaded.",
       "Run `easel weights fetch` on a machine with network access, or check EASEL_CACHE.")
 _code("E_WEIGHTS_HASH", EVALUATOR, "The backbone weights do not match their pinned sha256.",

@@ -1,0 +1,92 @@
+"""`easel data synth | prepare | verify`.
+
+Handlers return exit codes; an EaselError propagates to evaluator.cli.main,
+which prints its code, sentence and hint and exits 3 for data faults.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..errors import EaselError
+
+
+def _print_manifest(folder: Path, manifest) -> None:
+    print(f"{manifest.dataset}: {manifest.kind}, {manifest.image_size} px, {len(manifest.files)} files "
+          f"in {folder}")
+    for name, counts in manifest.counts().items():
+        parts = ", ".join(f"{key} {value}" for key, value in counts.items())
+        print(f"  {name:<15} {parts}")
+    print(f"  manifest sha256 {manifest.sha256}")
+
+
+def _cmd_synth(args: argparse.Namespace) -> int:
+    from .manifest import read_manifest
+    from .synth import synthesize
+
+    folders = synthesize(args.out, size=args.size, count=args.count, seed=args.seed,
+                         datasets=args.dataset or None)
+    for folder in folders:
+        _print_manifest(folder, read_manifest(folder))
+    return 0
+
+
+def _cmd_prepare(args: argparse.Namespace) -> int:
+    from .prepare import prepare
+
+    prepare(args.a, args.b, args.out, size=args.size, test_fraction=args.test_fraction,
+            seed=args.seed, kind=args.kind, min_side=args.min_side)
+    return 0
+
+
+def dataset_folders(folder: Path) -> list[Path]:
+    """``folder`` itself if it holds manifest.json, else its subfolders that do (sorted)."""
+    folder = Path(folder)
+    if (folder / "manifest.json").is_file():
+        return [folder]
+    if folder.is_dir():
+        found = sorted(p for p in folder.iterdir() if p.is_dir() and (p / "manifest.json").is_file())
+        if found:
+            return found
+    raise EaselError("E_DATA_MISSING", f"no manifest.json in {folder} or its subfolders", detail=folder.name)
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from .manifest import verify_dataset
+
+    for folder in dataset_folders(args.dir):
+        manifest = verify_dataset(folder)
+        print(f"ok: {len(manifest.files)} files match ({manifest.dataset}, sha256 {manifest.sha256[:12]})")
+    return 0
+
+
+def register(subparsers) -> None:
+    """Add `easel data {synth, prepare, verify}` to the CLI."""
+    data = subparsers.add_parser("data", help="make, prepare and verify datasets")
+    sub = data.add_subparsers(dest="data_command", metavar="ACTION")
+    sub.required = True
+
+    synth = sub.add_parser("synth", help="write the embedded dev datasets (procedural scenes)")
+    synth.add_argument("--out", required=True, type=Path, help="folder that receives one folder per dataset")
+    synth.add_argument("--size", type=int, default=64, help="image side in pixels (default 64)")
+    synth.add_argument("--count", type=int, default=120, help="train images per domain (default 120)")
+    synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--dataset", action="append", metavar="ID",
+                       help="only this dataset id (repeatable; default: all)")
+    synth.set_defaults(func=_cmd_synth)
+
+    prep = sub.add_parser("prepare", help="turn raw image folders into a dataset with a manifest")
+    prep.add_argument("--a", required=True, type=Path, help="input-domain images (photos)")
+    prep.add_argument("--b", required=True, type=Path, help="style / target images")
+    prep.add_argument("--out", required=True, type=Path, help="new dataset folder (its name is the dataset id)")
+    prep.add_argument("--size", type=int, default=256)
+    prep.add_argument("--test-fraction", type=float, default=0.2)
+    prep.add_argument("--seed", type=int, default=0)
+    prep.add_argument("--kind", choices=("unpaired", "paired", "example"), default="unpaired")
+    prep.add_argument("--min-side", type=int, default=32, help="drop images smaller than this (px)")
+    prep.set_defaults(func=_cmd_prepare)
+
+    verify = sub.add_parser("verify", help="check a dataset (or a folder of datasets) against its manifest")
+    verify.add_argument("dir", type=Path)
+    verify.set_defaults(func=_cmd_verify)
