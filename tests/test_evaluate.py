@@ -1,0 +1,199 @@
+"""`easel evaluate` end to end on synthesized data with models built here.
+
+Each case spawns at most one sandboxed child; static refusals spawn none.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from evaluator.cli import main as easel
+from evaluator.config import parse_competition
+from evaluator.evaluate import evaluate_submission
+from evaluator.result import load_result
+from model_builders import (fixed_size_model, huge_memory_model, nan_model, never_returns_model, out_of_range_model,
+                            shrinking_model, two_input_model, valid_model)
+
+REPO = Path(__file__).resolve().parent.parent
+SIZE = 32
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory):
+    from evaluator.data.synth import synthesize
+
+    root = tmp_path_factory.mktemp("data")
+    synthesize(root, size=SIZE, count=16, seed=0)
+    return root
+
+
+def small_competition(**limits) -> dict:
+    raw = yaml.safe_load((REPO / "competition.yaml").read_text())
+    for track in raw["tracks"]:
+        track["image_size"] = SIZE
+    raw["evaluation"].update(backbone="convnet_random_seed0", bootstrap=50, batch_size=4)
+    raw["limits"].update({"timeout_s": 120, "memory_mb": 3000, **limits})
+    return raw
+
+
+@pytest.fixture(scope="module")
+def competition_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("comp") / "competition.yaml"
+    path.write_text(yaml.safe_dump(small_competition()))
+    return path
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    path = tmp_path_factory.mktemp("cache")
+    os.environ["EASEL_CACHE"] = str(path)  # reference features and downloads stay in the test
+    return path
+
+
+def make_submission(root: Path, build, track="photo2ink", fmt="keras", name="tiny", team="acme", **meta) -> Path:
+    sub = root / "submissions" / team / name
+    sub.mkdir(parents=True)
+    filename = {"keras": "model.keras", "onnx": "model.onnx", "saved_model": "model"}[fmt]
+    if build is not None:
+        build(sub / filename)
+    doc = {"team": team, "name": name, "track": track, "authors": ["Test Author"],
+           "description": "A model built by the tests.", "license": "MIT",
+           "model": {"format": fmt, "path": filename}, **meta}
+    (sub / "submission.yaml").write_text(yaml.safe_dump(doc))
+    return sub
+
+
+def run_cli(sub: Path, data_root: Path, competition_file: Path, out: Path, *extra: str) -> tuple[int, dict]:
+    code = easel(["evaluate", str(sub), "--data", str(data_root), "--out", str(out),
+                  "--competition", str(competition_file), *extra])
+    return code, load_result(out)
+
+
+def test_keras_model_scores_ok_deterministically(tmp_path, data_root, competition_file, cache):
+    sub = make_submission(tmp_path, valid_model)
+    code, first = run_cli(sub, data_root, competition_file, tmp_path / "r1.json",
+                          "--comment", str(tmp_path / "c.md"), "--samples", str(tmp_path / "s.png"))
+    assert code == 0, first["errors"]
+    assert first["status"] == "ok"
+    assert set(first["metrics"]) == {"kid", "fid", "artfid", "mifid", "content_distance", "content_ssim"}
+    for m in first["metrics"].values():
+        lo, hi = m["ci95"]
+        assert lo <= hi and m["n"] > 0
+    assert first["backbone"]["id"] == "convnet_random_seed0" and first["dataset"]["id"] == "dev-ink"
+    assert first["efficiency"]["parameters"] == 3 * 3 * 3 * 3 + 3
+    assert first["efficiency"]["images_per_s"] > 0
+    assert (tmp_path / "c.md").read_text().startswith("<!-- easel:score-comment -->")
+    assert (tmp_path / "s.png").read_bytes()[:4] == b"\x89PNG"
+    # Same submission again, and with another batch size: the same numbers.
+    code, second = run_cli(sub, data_root, competition_file, tmp_path / "r2.json", "--batch-size", "1")
+    assert code == 0
+    assert {k: v["value"] for k, v in second["metrics"].items()} == pytest.approx(
+        {k: v["value"] for k, v in first["metrics"].items()}, rel=1e-6)
+    assert second["submission"]["content_sha256"] == first["submission"]["content_sha256"]
+
+
+def test_paired_and_example_tracks(tmp_path, data_root, competition_file, cache):
+    from evaluator.config import load_competition
+
+    comp = load_competition(competition_file)
+    paired = evaluate_submission(make_submission(tmp_path, valid_model, track="photo2sketch", name="p"),
+                                 data_root, comp)
+    assert paired["status"] == "ok", paired["errors"]
+    assert {"psnr", "ssim", "perceptual_distance"} <= set(paired["metrics"])
+    example = evaluate_submission(make_submission(tmp_path, two_input_model, track="anystyle", name="e"),
+                                  data_root, comp)
+    assert example["status"] == "ok", example["errors"]
+    assert example["dataset"]["id"] == "dev-styles"
+
+
+def test_savedmodel_scores_ok(tmp_path, data_root, competition_file, cache):
+    import tensorflow as tf
+
+    def build(path):
+        class Gen(tf.Module):
+            def __init__(self):
+                self.w = tf.Variable(tf.random.stateless_normal((3, 3, 3, 3), seed=(1, 2)) * 0.1)
+
+            @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
+            def __call__(self, x):
+                return tf.tanh(tf.nn.conv2d(x, self.w, 1, "SAME") + x)
+
+        gen = Gen()
+        tf.saved_model.save(gen, str(path), signatures=gen.__call__)
+
+    code, result = run_cli(make_submission(tmp_path, build, fmt="saved_model"), data_root, competition_file,
+                           tmp_path / "r.json")
+    assert code == 0 and result["status"] == "ok", result["errors"]
+
+
+def _lambda_model(path):
+    import keras
+
+    inp = keras.Input((None, None, 3))
+    keras.Model(inp, keras.layers.Lambda(lambda t: t * 0.5)(inp)).save(path)
+
+
+@pytest.mark.parametrize("case, code", [
+    ("malformed_yaml", "E_YAML_SYNTAX"),
+    ("missing_keys", "E_META_SCHEMA"),
+    ("unknown_track", "E_TRACK_UNKNOWN"),
+    ("symlink_outside", "E_SYMLINK"),
+    ("lambda_layer", "E_KERAS_LAYER"),
+    ("oversized_file", "E_SIZE"),
+])
+def test_static_refusals_write_an_invalid_result(case, code, tmp_path, data_root, competition_file, cache):
+    sub = make_submission(tmp_path, _lambda_model if case == "lambda_layer" else valid_model,
+                          track="nosuch" if case == "unknown_track" else "photo2ink")
+    comp_file = competition_file
+    if case == "malformed_yaml":
+        (sub / "submission.yaml").write_text("team: acme\nname: [tiny\n")
+    elif case == "missing_keys":
+        (sub / "submission.yaml").write_text("team: acme\nname: tiny\n")
+    elif case == "symlink_outside":
+        os.symlink(data_root, sub / "data")
+    elif case == "oversized_file":
+        comp_file = tmp_path / "competition.yaml"
+        comp_file.write_text(yaml.safe_dump(small_competition(max_model_mb=0.01)))
+        (sub / "padding.bin").write_bytes(os.urandom(20_000))
+    exit_code, result = run_cli(sub, data_root, comp_file, tmp_path / "r.json")
+    assert exit_code == 2
+    assert result["status"] == "invalid" and code in [e["code"] for e in result["errors"]]
+    assert result["metrics"] == {}
+
+
+RUNTIME = {
+    "wrong_input_shape": (lambda p: fixed_size_model(p, 64), {}, "E_SIGNATURE"),
+    "wrong_output_shape": (shrinking_model, {}, "E_PRED_SHAPE"),
+    "nan_output": (nan_model, {}, "E_PRED_NONFINITE"),
+    "out_of_range": (out_of_range_model, {}, "E_PRED_RANGE"),
+    "sleeps_past_timeout": (never_returns_model, {"timeout_s": 12}, "E_TIMEOUT"),
+    "allocates_past_memory": (huge_memory_model, {"memory_mb": 1500}, "E_OOM"),
+}
+
+
+@pytest.mark.parametrize("case", list(RUNTIME))
+def test_runtime_refusals_write_an_invalid_result(case, tmp_path, data_root, cache):
+    build, limits, code = RUNTIME[case]
+    comp_file = tmp_path / "competition.yaml"
+    comp_file.write_text(yaml.safe_dump(small_competition(**limits)))
+    exit_code, result = run_cli(make_submission(tmp_path, build), data_root, comp_file, tmp_path / "r.json")
+    assert (exit_code, result["status"]) == (2, "invalid")
+    assert [e["code"] for e in result["errors"]] == [code]
+
+
+def test_tampered_dataset_is_an_evaluator_side_error(tmp_path, data_root, competition_file, cache):
+    tampered = tmp_path / "data"
+    shutil.copytree(data_root / "dev-ink", tampered / "dev-ink")
+    victim = sorted((tampered / "dev-ink" / "test" / "B").glob("*.png"))[0]
+    victim.write_bytes(victim.read_bytes()[:-1] + b"\0")
+    exit_code, result = run_cli(make_submission(tmp_path, valid_model), tampered, competition_file,
+                                tmp_path / "r.json")
+    assert (exit_code, result["status"]) == (3, "error")
+    assert result["errors"][0]["code"] == "E_DATA_MANIFEST"
+    assert json.loads((tmp_path / "r.json").read_text())["schema"] == 1
