@@ -24,7 +24,8 @@ COMMAND_MODULES = (
     "evaluator.report",          # easel report
     "evaluator.leaderboard",     # easel leaderboard add | reveal | show
     "evaluator.site_build",      # easel site build
-    "evaluator.github",          # easel bot comment | easel scope check | easel fetch-pr
+    "evaluator.github",          # easel bot comment | gate
+    "evaluator.scope",           # easel scope check | easel fetch-pr
     "evaluator.demo",            # easel demo
 )
 

@@ -1,0 +1,198 @@
+"""Scope check and SHA-pinned fetch against real git repositories made in the test.
+
+``origin`` plays GitHub: main plus fork commits published as refs/pull/N/head.
+``runner`` is the trusted checkout of main on the self-hosted runner.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from evaluator import cli
+from evaluator.errors import EaselError
+from evaluator.result import load_result
+from evaluator.scope import check_changes, check_scope, extract_submission, fetch_pr
+
+GIT_ENV = {**{k: v for k, v in os.environ.items() if not k.startswith("GIT_")},
+           "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.org", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@example.org", "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"}
+LFS_POINTER = (b"version https://git-lfs.github.com/spec/v1\n"
+               b"oid sha256:4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393\nsize 12345\n")
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True,
+                          env=GIT_ENV).stdout.strip()
+
+
+def write(repo: Path, rel: str, data: bytes | str) -> None:
+    path = repo / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data.encode() if isinstance(data, str) else data)
+
+
+@pytest.fixture()
+def world(tmp_path):
+    origin = tmp_path / "origin"
+    origin.mkdir()
+    git(origin, "init", "-q", "-b", "main")
+    write(origin, "README.md", "competition\n")
+    write(origin, "leaderboard.yaml", "entries: []\n")
+    write(origin, ".github/workflows/evaluate.yml", "on: push\n")
+    write(origin, "submissions/_template/submission.yaml", "team: x\n")
+    write(origin, "submissions/other/m1/submission.yaml", "team: other\n")
+    git(origin, "add", "-A")
+    git(origin, "commit", "-q", "-m", "base")
+    runner = tmp_path / "runner"
+    subprocess.run(["git", "clone", "-q", str(origin), str(runner)], check=True, env=GIT_ENV)
+    return origin, runner, git(origin, "rev-parse", "HEAD")
+
+
+def make_pr(origin: Path, number: int, edit, base: str | None = None) -> str:
+    """Commit ``edit(origin)`` on a fork branch from ``base`` and publish it as refs/pull/N/head."""
+    git(origin, "checkout", "-q", "-b", f"fork{number}", base or "main")
+    if edit(origin) != "staged":
+        git(origin, "add", "-A")
+    git(origin, "commit", "-q", "--allow-empty", "-m", f"pr {number}")
+    sha = git(origin, "rev-parse", "HEAD")
+    git(origin, "checkout", "-q", "main")
+    git(origin, "branch", "-q", "-D", f"fork{number}")
+    git(origin, "update-ref", f"refs/pull/{number}/head", sha)
+    return sha
+
+
+def own_folder(repo: Path) -> None:
+    write(repo, "submissions/acme/inkgan/submission.yaml", "team: acme\nmodel: inkgan\n")
+    write(repo, "submissions/acme/inkgan/weights/model.onnx", bytes(range(256)) * 8)
+
+
+def test_own_folder_passes_and_extracts_only_it(world, tmp_path, capsys):
+    origin, runner, base = world
+    sha = make_pr(origin, 1, own_folder)
+    # The runner's own hook must never run: git is driven with hooks disabled.
+    marker = tmp_path / "hook-ran"
+    hook = runner / ".git/hooks/reference-transaction"
+    hook.write_text(f"#!/bin/sh\ntouch {marker}\n")
+    hook.chmod(0o755)
+    out = tmp_path / "out"
+    scope, dest = fetch_pr(runner, "refs/pull/1/head", sha, base, out)
+    assert (scope.team, scope.model, scope.path) == ("acme", "inkgan", "submissions/acme/inkgan")
+    assert scope.merge_base == base and scope.head == sha
+    assert dest == out / "submissions/acme/inkgan"
+    files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    assert files == ["submissions/acme/inkgan/submission.yaml", "submissions/acme/inkgan/weights/model.onnx"]
+    assert (dest / "weights/model.onnx").read_bytes() == bytes(range(256)) * 8
+    assert not marker.exists()
+    # The PR was never checked out: the runner's work tree is still main's.
+    assert not (runner / "submissions/acme").exists() and git(runner, "rev-parse", "HEAD") == base
+
+    assert cli.main(["scope", "check", "--repo-dir", str(runner), "--base", base, "--head", sha, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["path"] == "submissions/acme/inkgan"
+
+
+def test_merge_base_ignores_changes_made_on_main_since_the_fork(world):
+    origin, runner, base = world
+    sha = make_pr(origin, 2, own_folder, base=base)
+    write(origin, "leaderboard.yaml", "entries: [1]\n")  # main moves on after the fork
+    git(origin, "commit", "-q", "-am", "publish")
+    new_base = git(origin, "rev-parse", "HEAD")
+    git(runner, "fetch", "-q", "origin", "main", "refs/pull/2/head")
+    assert check_scope(runner, new_base, sha).path == "submissions/acme/inkgan"
+
+
+def _rename_out(repo: Path) -> None:
+    git(repo, "mv", "submissions/other/m1/submission.yaml", "README2.md")
+
+
+def _rename_in(repo: Path) -> None:
+    own_folder(repo)
+    git(repo, "mv", "README.md", "submissions/acme/inkgan/README.md")
+
+
+def _symlink(repo: Path) -> None:
+    own_folder(repo)
+    os.symlink("/etc/passwd", repo / "submissions/acme/inkgan/data.txt")
+
+
+def _submodule(repo: Path) -> None:
+    own_folder(repo)
+    git(repo, "add", "-A")
+    git(repo, "update-index", "--add", "--cacheinfo", f"160000,{'1' * 40},submissions/acme/inkgan/vendor")
+    return "staged"  # `git add -A` would drop the gitlink: it has no work-tree folder
+
+
+@pytest.mark.parametrize("edit, code", [
+    (lambda r: (own_folder(r), write(r, "leaderboard.yaml", "entries: [fake]\n")), "E_SCOPE_PATH"),
+    (lambda r: (own_folder(r), write(r, ".github/workflows/evaluate.yml", "on: pull_request\n")), "E_SCOPE_PATH"),
+    (lambda r: write(r, "submissions/_template/submission.yaml", "team: y\n"), "E_SCOPE_PATH"),
+    (lambda r: write(r, "submissions/acme/notes.txt", "x\n"), "E_SCOPE_PATH"),
+    (lambda r: (own_folder(r), write(r, "submissions/other/m1/submission.yaml", "hijack\n")), "E_SCOPE_MULTI"),
+    (_rename_out, "E_SCOPE_PATH"),
+    (_rename_in, "E_SCOPE_PATH"),
+    (_symlink, "E_SYMLINK"),
+    (_submodule, "E_SCOPE_SUBMODULE"),
+    (lambda r: None, "E_SCOPE_EMPTY"),
+], ids=["leaderboard", "workflow", "template", "team-level-file", "two-teams", "rename-out", "rename-in",
+        "symlink", "submodule", "empty"])
+def test_out_of_scope_changes_fail_with_their_code(world, tmp_path, edit, code):
+    origin, runner, base = world
+    sha = make_pr(origin, 3, edit)
+    out = tmp_path / "out"
+    with pytest.raises(EaselError) as info:
+        fetch_pr(runner, "refs/pull/3/head", sha, base, out)
+    assert info.value.code == code
+    assert not out.exists() or not any(out.rglob("*"))  # nothing extracted on refusal
+
+
+def test_lfs_pointer_is_refused(world, tmp_path):
+    origin, runner, base = world
+    sha = make_pr(origin, 4, lambda r: (own_folder(r), write(r, "submissions/acme/inkgan/model.onnx", LFS_POINTER)))
+    with pytest.raises(EaselError) as info:
+        fetch_pr(runner, "refs/pull/4/head", sha, base, tmp_path / "out")
+    assert info.value.code == "E_LFS_POINTER" and info.value.detail == "model.onnx"
+
+
+def test_head_moved_after_approval_is_refused_and_answered(world, tmp_path, capsys):
+    origin, runner, base = world
+    approved = make_pr(origin, 5, own_folder)
+    moved = make_pr(origin, 99, lambda r: (own_folder(r), write(r, "leaderboard.yaml", "x\n")))
+    git(origin, "update-ref", "refs/pull/5/head", moved)  # the participant pushed after the label
+    result_path = tmp_path / "result.json"
+    argv = ["fetch-pr", "--repo-dir", str(runner), "--pr-ref", "refs/pull/5/head", "--sha", approved,
+            "--base", base, "--out", str(tmp_path / "out"), "--result-on-error", str(result_path)]
+    assert cli.main(argv) == 2
+    assert "E_SHA_MOVED" in capsys.readouterr().err
+    result = load_result(result_path)  # a schema-valid answer for the comment job
+    assert result["status"] == "invalid" and result["errors"][0]["code"] == "E_SHA_MOVED"
+
+
+@pytest.mark.parametrize("sha, ref", [("ABC", "refs/pull/1/head"), ("a" * 39 + "G", "refs/pull/1/head"),
+                                      ("a" * 40, "refs/heads/main"), ("a" * 40, "refs/pull/1/head;rm")])
+def test_malformed_inputs_are_refused_before_git_runs(world, tmp_path, sha, ref):
+    _, runner, base = world
+    with pytest.raises(EaselError) as info:
+        fetch_pr(runner, ref, sha, base, tmp_path / "out")
+    assert info.value.code == "E_SHA_FORMAT"
+
+
+def test_submodule_already_in_tree_is_refused_at_extraction(world, tmp_path):
+    # A gitlink already on main (not in the diff) must still never be extracted.
+    origin, runner, base = world
+    sha = make_pr(origin, 6, _submodule)
+    with pytest.raises(EaselError) as info:
+        extract_submission(origin, sha, "submissions/acme/inkgan", tmp_path / "out")
+    assert info.value.code == "E_SCOPE_SUBMODULE"
+
+
+def test_check_changes_names_only_safe_text():
+    from evaluator.scope import Change
+
+    hostile = "submissions/x\n::set-output name=a::b"
+    with pytest.raises(EaselError) as info:
+        check_changes([Change("A", "000000", "100644", hostile)])
+    assert "\n" not in info.value.message and "::" not in info.value.message
