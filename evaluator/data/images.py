@@ -46,7 +46,7 @@ def _flatten_to_rgb(image: Image.Image) -> Image.Image:
     if image.mode in ("LA", "La", "PA", "RGBa"):
         image = image.convert("RGBA")
     if image.mode == "RGBA":
-        background = Image.new("RGBA", image.size, _GRID_BG + (255,))
+        background = Image.new("RGBA", image.size, (255, 255, 255, 255))
         return Image.alpha_composite(background, image).convert("RGB")
     return image.convert("RGB")
 

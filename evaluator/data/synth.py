@@ -18,12 +18,11 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from scipy import ndimage
 from tqdm import tqdm
 
 from ..errors import EaselError
 from .images import save_png
-from .manifest import split_for_index, write_manifest
+from .manifest import write_manifest
 from .styles import STYLES
 
 GENERATOR = "easel data synth"
@@ -132,12 +131,11 @@ def _clouds(rng, img, yy, size, horizon_y, variety):
     return img * (1 - density[..., None] * 0.85) + colour * density[..., None] * 0.85
 
 
-def _ridges(rng, img, yy, xx, size, horizon_y, sky_horizon):
+def _ridges(rng, img, yy, size, horizon_y, sky_horizon):
     layers = int(rng.integers(2, 5))
     hue = rng.choice(["green", "brown", "blue", "snow"], p=[0.45, 0.25, 0.2, 0.1])
     base_colour = {"green": (60, 110, 55), "brown": (120, 92, 60),
                    "blue": (70, 90, 120), "snow": (110, 115, 125)}[hue]
-    top_line = horizon_y
     for layer in range(layers):
         depth = (layer + 1) / layers  # 1 = nearest
         amplitude = size * rng.uniform(0.06, 0.2) * (1.2 - 0.4 * depth)
@@ -154,8 +152,7 @@ def _ridges(rng, img, yy, xx, size, horizon_y, sky_horizon):
             cap = np.clip(1 - (yy - profile[None, :]) / (amplitude * 0.5 + 1), 0, 1)[..., None]
             fill = _mix(fill, np.array((240, 242, 248)), cap * 0.8)
         img = img * (1 - mask[..., None]) + fill * mask[..., None]
-        top_line = min(top_line, float(profile.min()))
-    return img, base_colour
+    return img
 
 
 def _water(rng, img, yy, xx, size):
@@ -177,7 +174,7 @@ def _water(rng, img, yy, xx, size):
     return img * (1 - mask) + water * mask
 
 
-def _objects(rng, img, yy, xx, size, ground_colour):
+def _objects(rng, img, yy, xx, size):
     count = int(rng.integers(2, 7))
     ground_top = rng.uniform(0.6, 0.78) * size
     items = sorted(((rng.uniform(ground_top, size * 0.98), rng.uniform(0.05, 0.95) * size)
@@ -235,10 +232,10 @@ def render_scene(rng: np.random.Generator, size: int) -> np.ndarray:
     horizon_y = rng.uniform(0.45, 0.7) * big
     img = _sun(rng, img, yy, xx, big, variety, horizon_y)
     img = _clouds(rng, img, yy, big, horizon_y, variety)
-    img, ground = _ridges(rng, img, yy, xx, big, horizon_y, sky_horizon)
+    img = _ridges(rng, img, yy, big, horizon_y, sky_horizon)
     if rng.uniform() < 0.45:
         img = _water(rng, img, yy, xx, big)
-    img = _objects(rng, img, yy, xx, big, ground)
+    img = _objects(rng, img, yy, xx, big)
     # Photo-like finish: a little grain and a vignette.
     img = img + rng.normal(0, 3.0, size=img.shape[:2])[..., None]
     vignette = 1.0 - 0.18 * (((yy - big / 2) ** 2 + (xx - big / 2) ** 2) / (big * big / 2))
@@ -369,4 +366,4 @@ def _check_replaceable(folder: Path) -> None:
                          detail=folder.name)
 
 
-__all__ = ["DEV_DATASETS", "DevDataset", "render_scene", "scene_seed", "synthesize", "split_for_index"]
+__all__ = ["DEV_DATASETS", "DevDataset", "render_scene", "scene_seed", "synthesize"]
