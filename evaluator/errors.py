@@ -167,6 +167,8 @@ _code("E_GITHUB_FORBIDDEN", GITHUB, "GitHub refused the request (403) or rate-li
       "Wait until the reset time given, or check the token's permissions.")
 _code("E_GITHUB_NOT_FOUND", GITHUB, "GitHub did not find the repository or pull request (404).",
       "Check --repo OWNER/NAME and --pr.")
+_code("E_GIT", GITHUB, "A git command on the runner failed.",
+      "Check the runner's checkout (fetch-depth: 0) and network access to the repository; the log names the git subcommand.")
 _code("E_GITHUB_SERVER", GITHUB, "GitHub answered with a server error after several retries.",
       "Re-run the job later; https://www.githubstatus.com shows outages.")
 _code("E_RESULT_SCHEMA", EVALUATOR, "result.json does not match its schema.",
