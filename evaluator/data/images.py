@@ -106,8 +106,11 @@ def png_bytes(image: np.ndarray) -> bytes:
 
 
 def save_png(path: str | os.PathLike, image: np.ndarray) -> Path:
-    """Atomically write uint8 [H, W, 3] to ``path`` as a PNG; same pixels -> same bytes."""
-    return atomic_write_bytes(path, png_bytes(image))
+    """Atomically write uint8 [H, W, 3] to ``path`` as a PNG; same pixels -> same bytes.
+
+    No fsync: dataset images are regenerated or re-verified against their manifest.
+    """
+    return atomic_write_bytes(path, png_bytes(image), durable=False)
 
 
 def _font() -> ImageFont.ImageFont:
