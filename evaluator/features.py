@@ -29,6 +29,7 @@ align_corners=False and no half-pixel centres, no antialiasing).
 from __future__ import annotations
 
 import argparse
+import copy
 import hashlib
 import io
 import logging
@@ -273,8 +274,8 @@ def load_backbone(backbone_id: str = "inception_fid", resize: str = "clean",
                        "published numbers. Run `easel weights fetch` where there is a network.")
             log.warning(message)
             warnings.warn(message, RuntimeWarning, stacklevel=2)
-            backbone = load_backbone("inception_v3_random_seed0", resize, cache_dir)
-            backbone.requested_id = backbone_id
+            backbone = copy.copy(load_backbone("inception_v3_random_seed0", resize, cache_dir))
+            backbone.requested_id = backbone_id  # a copy: the memoized stand-in keeps its own record
             _LOADED[memo] = backbone
             return backbone
         backbone = _load_graphdef(spec, path, resize, expected_sha256 or pinned_sha256(backbone_id))
@@ -346,7 +347,12 @@ def _load_keras_imagenet(spec: BackboneSpec, path: Path, resize: str) -> Backbon
     if not path.is_file():
         raise EaselError("E_BACKBONE", f"{spec.id}: weights not found at {path}; run "
                          f"`easel weights fetch --backbone {spec.id}`", detail=spec.id)
-    return Backbone(spec, resize, sha256_file(path), _keras_fn(_keras_inception(str(path), spec)))
+    try:
+        model = _keras_inception(str(path), spec)
+    except (OSError, ValueError, ImportError) as exc:
+        raise EaselError("E_BACKBONE", f"{spec.id}: cannot load {path} ({type(exc).__name__})",
+                         detail=spec.id) from None
+    return Backbone(spec, resize, sha256_file(path), _keras_fn(model))
 
 
 def seeded_weights(shapes: Sequence[tuple[str, tuple[int, ...]]], seed: int = 0) -> list[np.ndarray]:

@@ -161,6 +161,9 @@ def test_inception_fid_refusals(fid_graph, tmp_path, monkeypatch):
     with pytest.raises(EaselError) as exc:
         F.load_backbone("inception_fid", cache_dir=tmp_path, allow_offline_standin=False)
     assert exc.value.code == "E_BACKBONE"
+    with pytest.raises(EaselError) as exc:  # Keras' ImageNet weights: only where they were fetched
+        F.load_backbone("keras_inception_v3_imagenet", cache_dir=tmp_path)
+    assert exc.value.code == "E_BACKBONE"
 
 
 def test_offline_standin_is_loud_recorded_and_batch_independent(tmp_path):
@@ -168,6 +171,7 @@ def test_offline_standin_is_loud_recorded_and_batch_independent(tmp_path):
         bb = F.load_backbone("inception_fid", cache_dir=tmp_path)
     assert bb.id == "inception_v3_random_seed0" and bb.requested_id == "inception_fid"
     assert bb.offline_standin and bb.weights_sha256 == F.INCEPTION_V3_RANDOM_SEED0_SHA256
+    assert F.load_backbone("inception_v3_random_seed0").requested_id == "inception_v3_random_seed0"
     x = _images(3, size=32, seed=4)
     both = bb.features(x)
     one = np.concatenate([bb.features(x[i:i + 1], maps=False).pool for i in range(3)])
