@@ -131,11 +131,14 @@ def to_uint8_list(batch) -> list[np.ndarray]:
     return [to_uint8(np.asarray(image, dtype=np.float32)) for image in np.asarray(batch)]
 
 
-def save_sample_grid(path: Path, columns: list[tuple[str, np.ndarray]]) -> Path:
-    """One column per (title, float [n, H, W, 3] in [-1, 1]) batch, written atomically as PNG."""
+def save_sample_grid(path: Path, columns: list[tuple[str, np.ndarray]], scale: int = 2) -> Path:
+    """One column per (title, float [n, H, W, 3] in [-1, 1]) batch, written atomically as PNG.
+
+    ``scale``: pixel magnification of each image (nearest neighbour).
+    """
     from evaluator.data.images import save_grid
 
-    save_grid(path, [(title, to_uint8_list(batch)) for title, batch in columns])
+    save_grid(path, [(title, to_uint8_list(batch)) for title, batch in columns], scale=scale)
     return Path(path)
 
 
@@ -151,6 +154,15 @@ class Run:
     @property
     def step(self) -> int:
         return int(self.checkpoint.step.numpy())
+
+
+def refuse_mixed_runs(out: str | Path, resume: bool) -> None:
+    """Before any heavy work: a new run may not write into a folder with checkpoints, and vice versa."""
+    has_checkpoint = (Path(out) / "checkpoints" / "checkpoint").is_file()
+    if has_checkpoint and not resume:
+        raise SystemExit(f"{out} already holds checkpoints: pass --resume, or choose a new --out")
+    if resume and not has_checkpoint:
+        raise SystemExit(f"--resume: no checkpoint in {Path(out) / 'checkpoints'}")
 
 
 def open_run(out: str | Path, args: argparse.Namespace, resume: bool, **trackables) -> Run:
@@ -208,7 +220,7 @@ def train_loop(run: Run, *, total: int, stop_after: int | None, step_fn: Callabl
     end = total if stop_after is None else min(total, start + stop_after)
     losses: dict[str, float] = {}
     with run.writer.as_default(), tqdm(total=total, initial=start, desc=desc, unit="step",
-                                       disable=None) as bar:
+                                       mininterval=2.0) as bar:
         for step in range(start, end):
             losses = step_fn(step)
             bad = [k for k, v in losses.items() if not math.isfinite(v)]

@@ -128,6 +128,7 @@ def build(args: argparse.Namespace, strategy, policy: str) -> Pix2Pix:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    training.refuse_mixed_runs(args.out, args.resume)
     strategy, policy = training.configure(args.seed, args.precision, not args.no_determinism, args.cpu_replicas)
     if args.batch_size % strategy.num_replicas_in_sync:
         raise SystemExit(f"--batch-size {args.batch_size} must be a multiple of the "
