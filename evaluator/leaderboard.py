@@ -757,11 +757,13 @@ def _cmd_add(args) -> int:
     competition = _competition(args)
     result = load_result(args.result_json)
     meta = None
+    _result_identity(result)
+    if args.data:
+        check_data_binding(result, args.data)
     if args.submission:
         from .submission import read_meta
 
         # Binding first: metadata is read only from the exact files that were scored.
-        _result_identity(result)
         check_submission_binding(result, args.submission)
         parsed, problems = read_meta(Path(args.submission))
         if parsed is None:

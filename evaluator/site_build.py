@@ -344,6 +344,9 @@ def build_site(board: dict, competition: Competition, out_dir: str | Path, sampl
                 if sample is not None:
                     sample_size = _png_size(sample)
                     if sample_size is not None:
+                        # Small grids are shown enlarged (whole multiples, pixelated) so 64 px images stay legible.
+                        scale = max(1, min(4, 512 // max(sample_size[0], 1)))
+                        sample_size = (sample_size[0] * scale, sample_size[1] * scale)
                         target = staging / "samples" / track.id / team / f"{model}.png"
                         target.parent.mkdir(parents=True, exist_ok=True)
                         shutil.copyfile(sample, target)

@@ -1,0 +1,360 @@
+"""leaderboard.yaml: idempotent add, replacement, refusals, phases and reveal, ties, schema errors.
+
+The helpers at the top (``competition``, ``make_result``, ``board_with``) are
+also used by tests/test_site.py and tests/test_site_browser.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import datetime as dt
+import json
+
+import pytest
+import yaml
+
+from evaluator.config import parse_competition
+from evaluator.errors import EaselError
+from evaluator.fsutil import canonical_json, sha256_bytes, tree_sha256
+from evaluator.leaderboard import (
+    add_result,
+    dump_leaderboard,
+    empty_board,
+    load_leaderboard,
+    rank_track,
+    register,
+    reveal,
+    save_leaderboard,
+    show_table,
+)
+from evaluator.result import new_result
+
+UTC = dt.timezone.utc
+BEFORE = dt.datetime(2027, 2, 1, tzinfo=UTC)      # development phase
+DEADLINE = dt.datetime(2027, 4, 1, tzinfo=UTC)    # end of the final phase
+AFTER = dt.datetime(2027, 4, 2, tzinfo=UTC)
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+COMPETITION_RAW = {
+    "name": "Test Cup",
+    "phases": [{"name": "development", "ends": "2027-03-01T00:00:00Z", "ranks": "public"},
+               {"name": "final", "ends": "2027-04-01T00:00:00Z", "ranks": "private"}],
+    "limits": {},
+    "tracks": [
+        {"id": "ink", "kind": "unpaired", "dataset": "dev-ink", "image_size": 64, "title": "Ink",
+         "metrics": ["kid", "fid"], "ranking": {"metric": "kid", "order": "asc"}},
+        {"id": "sketch", "kind": "paired", "dataset": "dev-sketch", "image_size": 64, "title": "Sketch",
+         "metrics": ["ssim", "psnr"], "ranking": {"metric": "ssim", "order": "desc"}},
+    ],
+}
+
+
+def competition():
+    return parse_competition(json.loads(json.dumps(COMPETITION_RAW)), "competition.yaml")
+
+
+def make_result(team, model, value, ci=None, track="ink", content="a", created="2027-01-10T00:00:00+00:00",
+                baseline=False, weights="b", manifest="c", split="public", status="ok", second=None,
+                standin=True, efficiency=True):
+    """An ok result.json dict for ``track`` with the ranking metric at ``value`` (interval ``ci``)."""
+    ink = track == "ink"
+    r = new_result(status)
+    r["submission"] = {"team": team, "model": model, "track": track, "baseline": baseline, "format": "keras",
+                       "content_sha256": content * 64 if len(content) == 1 else content}
+    r["track"] = {"id": track, "kind": "unpaired" if ink else "paired",
+                  "ranking": {"metric": "kid" if ink else "ssim", "order": "asc" if ink else "desc"}}
+    r["split"] = split
+    r["dataset"] = {"id": "dev-ink" if ink else "dev-sketch", "manifest_sha256": manifest * 64, "n_inputs": 30}
+    r["backbone"] = {"id": "convnet_random_seed0", "weights_sha256": weights * 64, "resize": "clean",
+                     "offline_standin": standin}
+    lo, hi = ci if ci is not None else (value * 0.9, value * 1.1)
+    main, other = ("kid", "fid") if ink else ("ssim", "psnr")
+    r["metrics"] = {main: {"value": value, "ci95": [lo, hi], "order": "asc" if ink else "desc", "n": 30},
+                    other: {"value": second if second is not None else value * 100, "ci95": None,
+                            "order": "asc" if ink else "desc", "n": 30}}
+    r["extra"] = {"memorized": False}
+    if efficiency:
+        r["efficiency"] = {"images_per_s": 250.0, "best_batch_size": 16, "latency_ms_batch1": 4.0,
+                           "parameters": 123456, "model_bytes": 500000}
+    if status != "ok":
+        r["errors"] = [{"code": "E_CRASH", "message": "x", "hint": "y", "detail": None}]
+    r["created"] = created
+    return r
+
+
+def board_with(*results, comp=None, meta=None):
+    board = empty_board()
+    for i, r in enumerate(results):
+        board, changed = add_result(board, r, pr=10 + i, commit=COMMIT, meta=meta,
+                                    now=dt.datetime(2027, 1, 1 + i, tzinfo=UTC), competition=comp)
+        assert changed
+    return board
+
+
+def cli(argv):
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+@pytest.fixture
+def comp_file(tmp_path):
+    path = tmp_path / "competition.yaml"
+    path.write_text(yaml.safe_dump(COMPETITION_RAW), encoding="utf-8")
+    return path
+
+
+def write_json(path, obj):
+    path.write_text(json.dumps(obj), encoding="utf-8")
+    return path
+
+
+# --- add ------------------------------------------------------------------------
+
+def test_cli_add_twice_leaves_the_file_bytes_untouched(tmp_path, comp_file, capsys):
+    board_path = tmp_path / "leaderboard.yaml"
+    result = write_json(tmp_path / "result.json", make_result("acme", "inkgan", 0.1))
+    argv = ["leaderboard", "add", str(result), "--pr", "7", "--commit", COMMIT,
+            "--leaderboard", str(board_path), "--competition", str(comp_file)]
+    assert cli(argv) == 0
+    first, stamp = board_path.read_bytes(), board_path.stat().st_mtime_ns
+    assert cli(argv) == 0
+    assert board_path.read_bytes() == first
+    assert board_path.stat().st_mtime_ns == stamp  # not even rewritten
+    assert "unchanged" in capsys.readouterr().out
+    board = load_leaderboard(board_path)
+    assert [(e["team"], e["pr"], e["commit"]) for e in board["entries"]] == [("acme", 7, COMMIT)]
+    # The file is its own fixed point: dumping what was loaded gives the same bytes.
+    assert dump_leaderboard(board).encode() == first
+
+
+def test_file_layout_is_stable_and_human_diffable(tmp_path):
+    board = board_with(make_result("acme", "inkgan", 0.1), make_result("zeta", "z", 0.2, content="d"))
+    text = dump_leaderboard(board)
+    assert text.startswith("schema: 1\nentries:\n- team: acme\n  model: inkgan\n  track: ink\n")
+    assert text.count("\n- team: ") == 2
+    assert "ci95: [0.09000000000000001, 0.11000000000000001]" in text  # repr floats round-trip exactly
+    save_leaderboard(tmp_path / "lb.yaml", board)
+    assert load_leaderboard(tmp_path / "lb.yaml") == board
+
+
+def test_newer_evaluation_replaces_older_one_is_ignored():
+    board = board_with(make_result("acme", "inkgan", 0.10, created="2027-01-10T00:00:00+00:00"))
+    added = board["entries"][0]["added"]
+    newer = make_result("acme", "inkgan", 0.08, created="2027-01-12T00:00:00+00:00")
+    board, changed = add_result(board, newer, pr=None, commit=None)
+    assert changed and len(board["entries"]) == 1
+    entry = board["entries"][0]
+    assert entry["public"]["metrics"]["kid"]["value"] == 0.08
+    assert entry["public"]["evaluated"] == "2027-01-12T00:00:00Z"
+    assert (entry["added"], entry["pr"], entry["commit"]) == (added, 10, COMMIT)  # same submission: kept
+
+    stale = make_result("acme", "inkgan", 0.5, created="2027-01-11T00:00:00+00:00")
+    same, changed = add_result(board, stale, pr=None, commit=None)
+    assert not changed and same["entries"][0]["public"]["metrics"]["kid"]["value"] == 0.08
+
+    # A new version of the submission (other content hash) replaces the entry and resets private scores.
+    board["entries"][0]["private"] = {"metrics": {}, "extra": {}, "evaluated": "2027-01-12T00:00:00Z"}
+    v2 = make_result("acme", "inkgan", 0.07, content="e", created="2027-01-05T00:00:00+00:00")
+    board, changed = add_result(board, v2, pr=12, commit="f" * 40, now=dt.datetime(2027, 2, 2, tzinfo=UTC))
+    entry = board["entries"][0]
+    assert changed and len(board["entries"]) == 1
+    assert (entry["content_sha256"], entry["pr"], entry["added"], entry["private"]) == \
+        ("e" * 64, 12, "2027-02-02T00:00:00Z", None)
+
+
+def test_mixed_backbone_or_dataset_in_a_track_is_refused():
+    board = board_with(make_result("acme", "inkgan", 0.1))
+    for kwargs, field in (({"weights": "9"}, "backbone.weights_sha256"),
+                          ({"manifest": "8"}, "dataset.manifest_sha256")):
+        with pytest.raises(EaselError) as err:
+            add_result(board, make_result("zeta", "z", 0.2, **kwargs), pr=1, commit=COMMIT)
+        assert err.value.code == "E_RESULT_BACKBONE" and err.value.detail == field
+    # Another track may use its own backbone: comparability is per track.
+    _, changed = add_result(board, make_result("zeta", "z", 0.5, track="sketch", weights="9"), pr=1, commit=COMMIT)
+    assert changed
+
+
+def test_refusals_status_split_commit_and_track(tmp_path):
+    board = empty_board()
+    cases = [
+        (make_result("acme", "a", 0.1, status="invalid"), COMMIT, "E_RESULT_STATUS"),
+        (make_result("acme", "a", 0.1, split="private"), COMMIT, "E_RESULT_BINDING"),
+        (make_result("acme", "a", 0.1), "abc123", "E_SHA_FORMAT"),
+        (make_result("acme", "a", 0.1, track="sketch") | {"dataset": {"id": "dev-ink", "manifest_sha256": "c" * 64,
+                                                                       "n_inputs": 3}}, COMMIT, "E_RESULT_BINDING"),
+    ]
+    for result, commit, code in cases:
+        with pytest.raises(EaselError) as err:
+            add_result(board, result, pr=1, commit=commit, competition=competition())
+        assert err.value.code == code
+    assert board == empty_board()
+
+
+def test_binding_to_merged_files_and_dataset_manifest(tmp_path, comp_file):
+    sub = tmp_path / "submissions" / "acme" / "inkgan"
+    sub.mkdir(parents=True)
+    (sub / "submission.yaml").write_text(
+        "team: acme\nname: inkgan\ntrack: ink\nauthors: [Ada]\ndescription: hi\nlicense: MIT\n"
+        "model: {format: keras, path: model.keras}\n", encoding="utf-8")
+    (sub / "model.keras").write_bytes(b"weights")
+    files = {"test/A/0000.png": {"sha256": "1" * 64, "split": "public"}}
+    data = tmp_path / "data" / "dev-ink"
+    data.mkdir(parents=True)
+    manifest_hash = sha256_bytes(canonical_json(files).encode())
+    (data / "manifest.json").write_text(json.dumps({"schema": 1, "files": files, "sha256": manifest_hash}))
+    result = make_result("acme", "inkgan", 0.1, content=tree_sha256(sub))
+    result["dataset"]["manifest_sha256"] = manifest_hash
+
+    board_path = tmp_path / "leaderboard.yaml"
+    result_path = write_json(tmp_path / "result.json", result)
+    base = ["leaderboard", "add", str(result_path), "--pr", "3", "--commit", COMMIT, "--leaderboard",
+            str(board_path), "--competition", str(comp_file), "--data", str(tmp_path / "data")]
+
+    (sub / "model.keras").write_bytes(b"weights, swapped after evaluation")
+    with pytest.raises(EaselError) as err:
+        cli(base + ["--submission", str(sub)])
+    assert err.value.code == "E_RESULT_BINDING" and not board_path.exists()
+
+    (sub / "model.keras").write_bytes(b"weights")
+    stale = dict(result, dataset=dict(result["dataset"], manifest_sha256="7" * 64))
+    write_json(result_path, stale)
+    with pytest.raises(EaselError) as err:
+        cli(base + ["--submission", str(sub)])
+    assert err.value.code == "E_RESULT_BINDING" and err.value.detail == "dataset.manifest_sha256"
+
+    write_json(result_path, result)
+    try:
+        import evaluator.submission  # noqa: F401 - metadata comes from the submission module's reader
+    except ImportError:
+        pytest.skip("evaluator.submission not available")
+    assert cli(base + ["--submission", str(sub)]) == 0
+    entry = load_leaderboard(board_path)["entries"][0]
+    assert entry["meta"]["authors"] == ["Ada"] and entry["meta"]["license"] == "MIT"
+
+
+# --- phases, reveal, ranking -----------------------------------------------------
+
+def test_private_scores_stay_hidden_until_reveal_after_the_deadline(tmp_path):
+    comp = competition()
+    board = board_with(make_result("acme", "a", 0.10, ci=(0.09, 0.11), content="1"),
+                       make_result("zeta", "z", 0.20, ci=(0.19, 0.21), content="2"))
+    private = tmp_path / "private"
+    (private / "ink").mkdir(parents=True)
+    write_json(private / "ink" / "a.json", make_result("acme", "a", 0.40, ci=(0.39, 0.41), content="1",
+                                                      split="private"))
+    write_json(private / "ink" / "z.json", make_result("zeta", "z", 0.30, ci=(0.29, 0.31), content="2",
+                                                      split="private"))
+    # A private result for an older version of the submission must not be merged.
+    write_json(private / "ink" / "z-old.json", make_result("zeta", "z", 0.01, content="9", split="private",
+                                                          created="2027-03-30T00:00:00+00:00"))
+
+    with pytest.raises(EaselError) as err:
+        reveal(board, private, comp, now=DEADLINE - dt.timedelta(seconds=1))
+    assert err.value.code == "E_REVEAL_EARLY" and "2027-04-01T00:00:00Z" in err.value.message
+
+    before = [(r.entry["team"], r.rank, r.split) for r in rank_track(board, comp, "ink", now=BEFORE)]
+    assert before == [("acme", 1, "public"), ("zeta", 2, "public")]
+
+    revealed, changed = reveal(board, private, comp, now=AFTER)
+    assert changed == 2
+    assert revealed["entries"][1]["private"]["metrics"]["kid"]["value"] == 0.30  # not the stale 0.01
+    # Even with private scores on the board, nothing private shows before the deadline.
+    assert [r.split for r in rank_track(revealed, comp, "ink", now=BEFORE)] == ["public", "public"]
+    after = [(r.entry["team"], r.rank, r.value) for r in rank_track(revealed, comp, "ink", now=AFTER)]
+    assert after == [("zeta", 1, 0.30), ("acme", 2, 0.40)]
+    again, changed = reveal(revealed, private, comp, now=AFTER)
+    assert changed == 0 and again == revealed
+
+
+def test_cli_reveal_refused_before_deadline(tmp_path):
+    raw = json.loads(json.dumps(COMPETITION_RAW))
+    raw["phases"][1]["ends"] = "2099-01-01T00:00:00Z"  # the CLI reads the real clock
+    comp_file = tmp_path / "competition.yaml"
+    comp_file.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    board_path = tmp_path / "lb.yaml"
+    save_leaderboard(board_path, board_with(make_result("acme", "a", 0.1)))
+    before = board_path.read_bytes()
+    (tmp_path / "private").mkdir()
+    with pytest.raises(EaselError) as err:
+        cli(["leaderboard", "reveal", "--private-results", str(tmp_path / "private"),
+             "--leaderboard", str(board_path), "--competition", str(comp_file)])
+    assert err.value.code == "E_REVEAL_EARLY" and "final" in err.value.message
+    assert board_path.read_bytes() == before
+
+
+def test_ranking_ties_baselines_and_team_best():
+    comp = competition()
+    # Leader 0.10 [0.08, 0.12]; 0.115 [0.11, 0.13] overlaps it; 0.20 [0.18, 0.22] does not.
+    board = board_with(make_result("acme", "a1", 0.10, ci=(0.08, 0.12), content="1"),
+                       make_result("acme", "a2", 0.20, ci=(0.18, 0.22), content="2"),
+                       make_result("base", "identity", 0.11, ci=(0.05, 0.30), content="3", baseline=True),
+                       make_result("zeta", "z", 0.115, ci=(0.11, 0.13), content="4"),
+                       make_result("beta", "b", 0.115, ci=(0.125, 0.5), content="5"))
+    rows = rank_track(board, comp, "ink", now=BEFORE)
+    got = [(r.entry["model"], r.rank, r.leader, r.tied, r.baseline, r.team_best) for r in rows]
+    assert got == [
+        ("a1", 1, True, False, False, True),
+        ("identity", None, False, False, True, True),   # listed by score, no rank number, never "tied"
+        ("z", 2, False, True, False, True),             # 0.11 <= 0.12: overlaps the leader
+        ("b", 2, False, False, False, True),            # same value as z: same rank; 0.125 > 0.12: not tied
+        ("a2", 4, False, False, False, False),          # acme's second entry
+    ]
+    # Independent check of the tie rule: overlap of [lo, hi] with the leader's [0.08, 0.12].
+    leader_lo, leader_hi = 0.08, 0.12
+    for r in rows:
+        if r.rank and not r.leader:
+            assert r.tied == (r.ci95[0] <= leader_hi and leader_lo <= r.ci95[1])
+    text = show_table(board, comp, "ink", now=BEFORE)
+    assert "tied" in text and "baseline" in text and "team best" in text
+
+    # Higher-is-better tracks sort the other way.
+    sketch = board_with(make_result("acme", "a", 0.5, track="sketch", content="1"),
+                        make_result("zeta", "z", 0.9, track="sketch", content="2"))
+    assert [r.entry["team"] for r in rank_track(sketch, comp, "sketch", now=BEFORE)] == ["zeta", "acme"]
+
+
+# --- schema errors ----------------------------------------------------------------
+
+def _broken(tmp_path, mutate):
+    board = board_with(*(make_result(f"team{i}", "m", 0.1 + i / 100, content=str(i)) for i in range(5)))
+    raw = yaml.safe_load(dump_leaderboard(board))
+    mutate(raw)
+    path = tmp_path / "leaderboard.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+    with pytest.raises(EaselError) as err:
+        load_leaderboard(path)
+    assert err.value.code == "E_LEADERBOARD"
+    return err.value.message
+
+
+def test_hand_broken_file_names_entry_index_and_key(tmp_path):
+    msg = _broken(tmp_path, lambda raw: raw["entries"][3].__setitem__("track", "Ink Track"))
+    assert msg.startswith("leaderboard.yaml: entries[3].track: expected") and "'Ink Track'" in msg
+    msg = _broken(tmp_path, lambda raw: raw["entries"][2]["public"].pop("evaluated"))
+    assert msg == "leaderboard.yaml: entries[2].public.evaluated: expected a value, missing"
+    msg = _broken(tmp_path, lambda raw: raw["entries"][4]["public"]["metrics"]["kid"].__setitem__("ci95", [1]))
+    assert "entries[4].public.metrics.kid.ci95" in msg
+    msg = _broken(tmp_path, lambda raw: raw["entries"][1].__setitem__("commit", "abc"))
+    assert "entries[1].commit" in msg
+    msg = _broken(tmp_path, lambda raw: raw["entries"].append(copy.deepcopy(raw["entries"][0])))
+    assert "entries[5]" in msg and "entries[0]" in msg
+
+
+def test_yaml_aliases_and_syntax_errors_are_refused(tmp_path):
+    path = tmp_path / "leaderboard.yaml"
+    path.write_text("schema: 1\nentries: &a [*a]\n", encoding="utf-8")
+    with pytest.raises(EaselError, match="aliases") as err:
+        load_leaderboard(path)
+    assert err.value.code == "E_LEADERBOARD"
+    path.write_text("schema: 1\nentries: [\n", encoding="utf-8")
+    with pytest.raises(EaselError, match="invalid YAML"):
+        load_leaderboard(path)
+    assert load_leaderboard(tmp_path / "absent.yaml", missing_ok=True) == empty_board()
+
+
+def test_repository_leaderboard_file_is_valid(request):
+    board = load_leaderboard(request.config.rootpath / "leaderboard.yaml")
+    assert board["schema"] == 1

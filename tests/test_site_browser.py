@@ -1,0 +1,118 @@
+"""The built site in a real browser (Debian's Chromium driven by Playwright), opened from disk."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from evaluator.site_build import build_site
+from test_leaderboard import BEFORE, board_with, competition, make_result
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+pytestmark = pytest.mark.browser
+
+
+def _require_browser():
+    reason = None
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        reason = "playwright is not installed"
+    if reason is None and not (os.path.isfile(CHROMIUM) or shutil.which("chromium")):
+        reason = "chromium is not installed (apt-get install chromium, or make browser-deps)"
+    if reason:
+        if os.environ.get("EASEL_REQUIRE_TOOLS") == "1":
+            pytest.fail(f"{reason}; EASEL_REQUIRE_TOOLS=1 requires it")
+        pytest.skip(reason)
+    return CHROMIUM if os.path.isfile(CHROMIUM) else shutil.which("chromium")
+
+
+def _models(page):
+    return page.eval_on_selector_all("#board tbody tr th[scope=row] a", "links => links.map(a => a.textContent)")
+
+
+def test_site_in_chromium_from_disk(tmp_path):
+    executable = _require_browser()
+    from playwright.sync_api import sync_playwright
+
+    # kid ranks (lower is better); fid (second column) orders the entries differently.
+    board = board_with(make_result("acme", "a1", 0.10, ci=(0.08, 0.12), content="1", second=30.0),
+                       make_result("zeta", "z", 0.115, ci=(0.11, 0.13), content="2", second=10.0),
+                       make_result("base", "identity", 0.25, ci=(0.2, 0.3), content="3", second=50.0,
+                                   baseline=True),
+                       make_result("beta", "b", 0.2, ci=(0.18, 0.22), content="4", second=20.0),
+                       meta={"authors": ["Ada"], "description": "<script>alert('x')</script>", "license": "MIT",
+                             "links": {"code": "https://example.org/a1"}})
+    samples = tmp_path / "samples"
+    grid = samples / "ink" / "acme" / "a1.png"
+    grid.parent.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 255, size=(64, 128, 3), dtype=np.uint8)).save(grid)
+    index = build_site(board, competition(), tmp_path / "site", samples_dir=samples, now=BEFORE, progress=False)
+
+    errors, requests, dialogs = [], [], []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=executable, args=ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1100, "height": 900})
+            page.on("console", lambda m: errors.append(m.text) if m.type in ("error", "warning") else None)
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.on("request", lambda r: requests.append(r.url))
+            page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+
+            page.goto(index.as_uri())
+            assert page.title().startswith("Leaderboard")
+            page.get_by_role("link", name="Ink", exact=True).click()
+            page.wait_for_load_state("load")
+            assert page.url.endswith("/tracks/ink/index.html")
+            assert _models(page) == ["a1", "z", "b", "identity"]  # by kid, baseline placed by score
+            assert page.eval_on_selector("img[src='history.svg']", "img => img.naturalWidth") > 0
+
+            fid = page.locator("#board thead th", has=page.get_by_role("button", name="fid", exact=True))
+            fid.get_by_role("button").focus()
+            page.keyboard.press("Enter")
+            assert _models(page) == ["z", "b", "a1", "identity"]  # fid 10, 20, 30, 50
+            assert fid.get_attribute("aria-sort") == "ascending"
+            page.keyboard.press("Space")
+            assert _models(page) == ["identity", "a1", "b", "z"]
+            assert fid.get_attribute("aria-sort") == "descending"
+            team = page.locator("#board thead th", has=page.get_by_role("button", name="Team", exact=True))
+            team.get_by_role("button").click()
+            assert _models(page) == ["a1", "identity", "b", "z"]  # acme, base, beta, zeta
+            assert team.get_attribute("aria-sort") == "ascending" and fid.get_attribute("aria-sort") is None
+            page.get_by_role("button", name="Rank", exact=True).click()
+            assert _models(page) == ["a1", "z", "b", "identity"]  # back to the ranking order
+
+            page.set_viewport_size({"width": 390, "height": 844})  # a phone: the table scrolls inside its box
+            assert page.evaluate("document.documentElement.scrollWidth") <= 390
+            wrap = page.locator(".table-wrap").first
+            assert wrap.evaluate("w => w.scrollWidth > w.clientWidth")
+            page.set_viewport_size({"width": 1100, "height": 900})
+            track_shot = tmp_path / "track.png"
+            page.screenshot(path=str(track_shot), full_page=True)
+
+            page.get_by_role("link", name="a1", exact=True).click()
+            page.wait_for_load_state("load")
+            assert page.url.endswith("/tracks/ink/acme--a1.html")
+            img = page.locator("#sample-grid")
+            assert img.evaluate("i => i.complete && i.naturalWidth") == 128
+            assert "<script>alert('x')</script>" in page.locator(".description").inner_text()
+            shot = tmp_path / "entry.png"
+            page.screenshot(path=str(shot), full_page=True)
+        finally:
+            browser.close()
+
+    assert errors == [] and dialogs == []
+    outside = [url for url in requests if not url.startswith("file://")]
+    assert outside == [], outside
+    assert any(url.endswith("/samples/ink/acme/a1.png") for url in requests)
+    print(f"screenshots: {track_shot} {shot}")
+    assert Path(shot).stat().st_size > 0
