@@ -297,6 +297,30 @@ def error_result(exc: EaselError) -> dict:
     return validate_result(result)
 
 
+def pending_submissions(submissions_root: str | os.PathLike, leaderboard_path: str | os.PathLike) -> list[dict]:
+    """Merged submissions whose content hash has no leaderboard entry yet (what publish re-evaluates).
+
+    Returns ``[{"dir": "submissions/<team>/<model>", "team", "model", "content_sha256"}]``
+    sorted by dir; ``_template`` and names that are not safe identifiers are skipped.
+    """
+    from .fsutil import tree_sha256
+    from .leaderboard import load_leaderboard
+
+    board = load_leaderboard(leaderboard_path, missing_ok=True)
+    have = {(e["team"], e["model"], e["content_sha256"]) for e in board["entries"]}
+    root = Path(submissions_root)
+    pending = []
+    for team_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.is_symlink()) if root.is_dir() else []:
+        for model_dir in sorted(p for p in team_dir.iterdir() if p.is_dir() and not p.is_symlink()):
+            if not (NAME_RE.match(team_dir.name) and NAME_RE.match(model_dir.name)):
+                continue
+            digest = tree_sha256(model_dir)
+            if (team_dir.name, model_dir.name, digest) not in have:
+                pending.append({"dir": f"{root.name}/{team_dir.name}/{model_dir.name}", "team": team_dir.name,
+                                "model": model_dir.name, "content_sha256": digest})
+    return pending
+
+
 # --- CLI -----------------------------------------------------------------------------------------
 
 def _limits(competition_path: Path | None) -> tuple[int | None, int | None]:
@@ -333,8 +357,15 @@ def _cmd_fetch_pr(args) -> int:
     return 0
 
 
+def _cmd_pending(args) -> int:
+    pending = pending_submissions(args.submissions, args.leaderboard)
+    for item in pending:
+        print(json.dumps(item, sort_keys=True) if args.json else item["dir"])
+    return 0
+
+
 def register(subparsers) -> None:
-    """`easel scope check` and `easel fetch-pr`."""
+    """`easel scope check | pending` and `easel fetch-pr`."""
     p = subparsers.add_parser("scope", help="check that a PR changes only one submission directory")
     sub = p.add_subparsers(dest="scope_command", metavar="ACTION")
     sub.required = True
@@ -346,6 +377,13 @@ def register(subparsers) -> None:
     chk.add_argument("--head", required=True, help="head commit (40 hex)")
     chk.add_argument("--json", action="store_true", help="print the outcome as JSON")
     chk.set_defaults(func=_cmd_scope_check)
+    pen = sub.add_parser("pending", help="list merged submissions whose content has no leaderboard entry",
+                         description="Print one submissions/<team>/<model> per line whose tree hash is not "
+                                     "in leaderboard.yaml yet (the publish workflow evaluates these).")
+    pen.add_argument("--submissions", type=Path, default=Path("submissions"))
+    pen.add_argument("--leaderboard", type=Path, default=Path("leaderboard.yaml"))
+    pen.add_argument("--json", action="store_true", help="one JSON object per line")
+    pen.set_defaults(func=_cmd_pending)
 
     f = subparsers.add_parser("fetch-pr", help="fetch a PR at its approved SHA and extract its submission as data",
                               description="git fetch the PR ref, verify it is the approved SHA, run the scope "
