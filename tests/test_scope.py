@@ -196,3 +196,22 @@ def test_check_changes_names_only_safe_text():
     with pytest.raises(EaselError) as info:
         check_changes([Change("A", "000000", "100644", hostile)])
     assert "\n" not in info.value.message and "::" not in info.value.message
+
+
+def test_pending_lists_merged_submissions_without_an_entry(tmp_path, monkeypatch, capsys):
+    import hashlib
+
+    import evaluator.leaderboard as leaderboard
+
+    root = tmp_path / "submissions"
+    for team, model, text in (("acme", "inkgan", "a"), ("acme", "v2", "b"), ("zeta", "m", "c")):
+        write(root, f"{team}/{model}/submission.yaml", text)
+    write(root, "_template/submission.yaml", "t")
+    # Independent content hash: sha256 over "relpath\0sha256(file)" lines, as fsutil.tree_sha256 documents.
+    digest = hashlib.sha256(("submission.yaml\0" + hashlib.sha256(b"a").hexdigest()).encode()).hexdigest()
+    board = {"schema": 1, "entries": [{"team": "acme", "model": "inkgan", "content_sha256": digest},
+                                       {"team": "zeta", "model": "m", "content_sha256": "0" * 64}]}
+    monkeypatch.setattr(leaderboard, "load_leaderboard", lambda path, missing_ok=False: board)
+    assert cli.main(["scope", "pending", "--submissions", str(root), "--leaderboard", str(tmp_path / "lb.yaml")]) == 0
+    # inkgan is recorded with this content; zeta/m changed since its entry; v2 is new.
+    assert capsys.readouterr().out.split() == ["submissions/acme/v2", "submissions/zeta/m"]
