@@ -333,10 +333,11 @@ def _keras_inception(weights, spec: BackboneSpec):
     return keras.Model(base.inputs, [base.output, *[base.get_layer(n).output for n in spec.map_names]])
 
 
-def _keras_fn(model) -> Callable:
+def _keras_fn(model, size: int) -> Callable:
     import tensorflow as tf
 
-    @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)], reduce_retracing=True)
+    # Static spatial dims let the CPU/GPU kernels pick their layouts once; only the batch varies.
+    @tf.function(input_signature=[tf.TensorSpec([None, size, size, 3], tf.float32)])
     def run(x):
         return model(x / 127.5 - 1.0, training=False)  # Keras InceptionV3 takes [-1, 1]
 
@@ -352,7 +353,7 @@ def _load_keras_imagenet(spec: BackboneSpec, path: Path, resize: str) -> Backbon
     except (OSError, ValueError, ImportError) as exc:
         raise EaselError("E_BACKBONE", f"{spec.id}: cannot load {path} ({type(exc).__name__})",
                          detail=spec.id) from None
-    return Backbone(spec, resize, sha256_file(path), _keras_fn(model))
+    return Backbone(spec, resize, sha256_file(path), _keras_fn(model, spec.input_size))
 
 
 def seeded_weights(shapes: Sequence[tuple[str, tuple[int, ...]]], seed: int = 0) -> list[np.ndarray]:
@@ -398,7 +399,7 @@ def _load_random_inception(spec: BackboneSpec, resize: str) -> Backbone:
     model.set_weights(weights)
     digest = weights_sha256(weights)
     _check_generated(spec, digest)
-    return Backbone(spec, resize, digest, _keras_fn(model))
+    return Backbone(spec, resize, digest, _keras_fn(model, spec.input_size))
 
 
 CONVNET_LAYERS = ((3, 32, 2), (32, 64, 2), (64, 128, 2), (128, 256, 1))  # (in, out, stride), 3x3 kernels
@@ -415,7 +416,7 @@ def _load_random_convnet(spec: BackboneSpec, resize: str) -> Backbone:
     _check_generated(spec, digest)
     consts = [tf.constant(w) for w in weights]
 
-    @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
+    @tf.function(input_signature=[tf.TensorSpec([None, spec.input_size, spec.input_size, 3], tf.float32)])
     def run(x):
         h = x / 127.5 - 1.0
         maps = []
