@@ -13,7 +13,6 @@ the evaluator, leaderboard.yaml, the site, baselines, another team's folder,
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
