@@ -3,7 +3,6 @@
 import argparse
 import io
 import tarfile
-import warnings
 
 import numpy as np
 import pytest
