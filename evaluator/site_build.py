@@ -35,6 +35,7 @@ from urllib.parse import urlsplit
 from .config import Competition, default_competition_path, load_competition
 from .errors import ConfigError
 from .leaderboard import (
+    EFFICIENCY_KEYS,
     RankedEntry,
     _utc,
     format_interval,
@@ -167,10 +168,8 @@ def history_svg(rows: list[RankedEntry], metric: str, order: str, title: str) ->
     if not scored:
         return None
     # Naive UTC datetimes: matplotlib then needs no timezone database lookup.
-    def when(r: RankedEntry) -> dt.datetime:
-        return parse_time(r.entry["added"]).replace(tzinfo=None)
-
-    participants = sorted((r for r in scored if not r.baseline), key=when)
+    when = {id(r): parse_time(r.entry["added"]).replace(tzinfo=None) for r in scored}
+    participants = sorted((r for r in scored if not r.baseline), key=lambda r: when[id(r)])
     baselines = [r for r in scored if r.baseline]
     with matplotlib.rc_context({"svg.hashsalt": "easel-history", "svg.fonttype": "path",
                                 "font.size": 9, "axes.spines.top": False, "axes.spines.right": False}):
@@ -178,19 +177,24 @@ def history_svg(rows: list[RankedEntry], metric: str, order: str, title: str) ->
         FigureCanvasSVG(fig)
         ax = fig.add_subplot(1, 1, 1)
         if participants:
-            xs = [when(r) for r in participants]
+            xs = [when[id(r)] for r in participants]
             ys = [r.value for r in participants]
-            best, best_ys = None, []
-            for y in ys:
-                best = y if best is None or (y < best if order == "asc" else y > best) else best
-                best_ys.append(best)
-            last = max(when(r) for r in scored)
-            ax.step(xs + [last], best_ys + [best_ys[-1]], where="post", color="#1f5fbf", linewidth=1.8,
-                    label="best so far", zorder=3)
-            ax.scatter(xs, ys, s=14, color="#1f5fbf", alpha=0.45, linewidths=0, label="entry", zorder=2)
+            # The step line only needs the points where the best changed (a handful, not every entry).
+            steps_x, steps_y, best = [], [], None
+            for x, y in zip(xs, ys):
+                if best is None or (y < best if order == "asc" else y > best):
+                    best = y
+                    steps_x.append(x)
+                    steps_y.append(y)
+            steps_x.append(max(when.values()))
+            steps_y.append(best)
+            ax.step(steps_x, steps_y, where="post", color="#1f5fbf", linewidth=1.8, label="best so far", zorder=3)
+            ax.plot(xs, ys, linestyle="none", marker="o", markersize=3.7, color="#1f5fbf", alpha=0.45,
+                    markeredgewidth=0, label="entry", zorder=2)
         if baselines:
-            ax.scatter([when(r) for r in baselines], [r.value for r in baselines], s=30, marker="D",
-                       facecolors="none", edgecolors="#b35900", linewidths=1.2, label="baseline", zorder=4)
+            ax.plot([when[id(r)] for r in baselines], [r.value for r in baselines], linestyle="none", marker="D",
+                    markersize=5.5, markerfacecolor="none", markeredgecolor="#b35900", markeredgewidth=1.2,
+                    label="baseline", zorder=4)
         locator = AutoDateLocator(minticks=3, maxticks=7)
         ax.xaxis.set_major_locator(locator)
         ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
@@ -317,7 +321,7 @@ def build_site(board: dict, competition: Competition, out_dir: str | Path, sampl
 
         phase = _phase_info(competition, now)
         common = {"competition": competition, "phase": phase, "built": iso_utc(now), "repo_url": repo_url,
-                  "standin_warning": STANDIN_WARNING}
+                  "standin_warning": STANDIN_WARNING, "no_efficiency": dict.fromkeys(EFFICIENCY_KEYS)}
         views = []
         total = sum(len(v) for v in by_track.values())
         bar = tqdm(total=total + len(by_track), desc="site", unit="page", disable=not progress, leave=False)

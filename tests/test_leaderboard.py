@@ -18,6 +18,7 @@ from evaluator.config import parse_competition
 from evaluator.errors import EaselError
 from evaluator.fsutil import canonical_json, sha256_bytes, tree_sha256
 from evaluator.leaderboard import (
+    _parse_yaml,
     add_result,
     dump_leaderboard,
     empty_board,
@@ -353,6 +354,25 @@ def test_yaml_aliases_and_syntax_errors_are_refused(tmp_path):
     with pytest.raises(EaselError, match="invalid YAML"):
         load_leaderboard(path)
     assert load_leaderboard(tmp_path / "absent.yaml", missing_ok=True) == empty_board()
+
+
+def test_fast_parser_agrees_with_yaml_safe_load():
+    docs = [
+        "a: [1, 2.5, -3, +4, 0x1F, 012, 1_000, 1.5e+3, 1e5, .inf, -.Inf, 1:30, 190:20:30.15, 0.09000000000000001]",
+        "x: [yes, No, on, OFF, true, ~, null, '', \"\", 'yes', !!str 12, !!int '7', 2027-01-01, 2027-01-01T00:00:00Z]",
+        "k:\n  - a\n  - {b: c, d: [e, {f: g}]}\n  - |\n    multi\n    line\n  - >-\n    folded\n    text\n",
+        "- 1\n- - 2\n  - 3", "plain", "", "a:\nb: ~\nc:", "'0.1': x\n1: y\ntrue: z", "d: '<script>' # c",
+        dump_leaderboard(board_with(*(make_result(f"t{i}", "m", 0.1 * i + 0.01, content=str(i)) for i in range(3)),
+                                    meta={"description": "x: y\n- z", "authors": ["1e3", "no"]})),
+    ]
+    for doc in docs:
+        expected = yaml.safe_load(doc)
+        got = _parse_yaml(doc, "t.yaml")
+        assert got == expected and repr(got) == repr(expected), doc
+    for bad in ("a: !!python/object:os.system x", "--- 1\n--- 2\n", "? [a]\n: 1", "a: !!binary aGk="):
+        with pytest.raises(EaselError) as err:
+            _parse_yaml(bad, "t.yaml")
+        assert err.value.code == "E_LEADERBOARD"
 
 
 def test_repository_leaderboard_file_is_valid(request):

@@ -64,7 +64,7 @@ def tie_board(meta=None):
     return board_with(make_result("acme", "a1", 0.10, ci=(0.08, 0.12), content="1"),
                       make_result("base", "identity", 0.11, ci=(0.05, 0.30), content="3", baseline=True),
                       make_result("zeta", "z", 0.115, ci=(0.11, 0.13), content="4"),
-                      make_result("beta", "b", 0.2, ci=(0.18, 0.22), content="5"),
+                      make_result("beta", "b", 0.2, ci=(0.18, 0.22), content="5", efficiency=False),
                       make_result("acme", "a2", 0.3, ci=(0.25, 0.35), content="6"),
                       make_result("sk", "s", 0.8, track="sketch", content="7", standin=False),
                       meta=meta)
