@@ -287,12 +287,15 @@ def test_exported_cyclegan_is_a_valid_submission(cyclegan_run, tmp_path):
     assert result.meta.baseline and result.meta.team == "baseline"
 
 
-def test_pix2pix_trains_and_exports_from_the_command_line(data_root, tmp_path):
+def test_pix2pix_trains_on_two_replicas_and_exports_from_the_command_line(data_root, tmp_path):
+    """The multi-GPU path (MirroredStrategy, per-replica batches) exercised on two logical CPUs."""
     out = tmp_path / "p2p"
     cmd = [sys.executable, "-m", "baselines.pix2pix.train", "--data", str(data_root), "--dataset", "tiny-pairs",
-           "--out", str(out), "--steps", "3", "--n-down", "3", "--export", str(out / "model.keras"), *tiny_args()]
+           "--out", str(out), "--steps", "3", "--n-down", "3", "--export", str(out / "model.keras"),
+           "--cpu-replicas", "2", *tiny_args()]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "step 3/3" in proc.stdout and "exported G" in proc.stdout
     from evaluator.models import check_model
 
     assert "Concatenate" in check_model("keras", out / "model.keras").ops_or_layers
