@@ -95,6 +95,20 @@ def _minute(value: object) -> str:
         return "-"
 
 
+def _rate(value: object) -> str:
+    """Throughput and latency: grouped digits from 1,000 up (54,050 rather than 5.405e+04)."""
+    if value is None:
+        return "-"
+    return _group_digits(value) if abs(float(value)) >= 1000 else format_value(float(value))
+
+
+def _ordered(metrics: dict, track) -> list[tuple[str, dict]]:
+    """(name, metric) pairs: the ranking metric, then the track's order, then any others by name."""
+    order = [track.ranking.metric] + [m for m in track.metrics if m != track.ranking.metric]
+    rest = sorted(m for m in metrics if m not in order)
+    return [(name, metrics[name]) for name in order + rest if name in metrics]
+
+
 def environment(templates: Path | None = None):
     """The Jinja2 environment (compiled templates are cached and reused for every page)."""
     import jinja2
@@ -109,7 +123,7 @@ def environment(templates: Path | None = None):
             trim_blocks=True, lstrip_blocks=True,
         )
         env.filters.update(fmt=format_value, interval=format_interval, safe_url=safe_url,
-                           digits=_group_digits, day=_day, minute=_minute)
+                           digits=_group_digits, day=_day, minute=_minute, rate=_rate, ordered=_ordered)
         _ENV_CACHE[templates] = env
     return env
 
