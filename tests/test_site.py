@@ -237,3 +237,16 @@ def test_empty_board_builds(tmp_path):
     index = build(tmp_path, {"schema": 1, "entries": []}, now=dt.datetime(2027, 1, 1, tzinfo=dt.timezone.utc))
     assert "no entries yet" in index.read_text(encoding="utf-8")
     assert "No entries yet" in (index.parent / "tracks/ink/index.html").read_text(encoding="utf-8")
+
+
+def test_entry_page_names_never_collide():
+    from evaluator.leaderboard import RankedEntry
+    from evaluator.site_build import entry_page_names
+
+    def row(team, model):
+        return RankedEntry(entry={"team": team, "model": model}, position=0, rank=None, split="public",
+                           metrics={}, extra={}, value=None, ci95=None)
+
+    names = entry_page_names([row("a--b", "c"), row("a", "b--c"), row("acme", "ink")])
+    assert names[("acme", "ink")] == "acme--ink.html"
+    assert len(set(names.values())) == 3 and all(n.startswith("a--b--c--") for k, n in names.items() if k[0] != "acme")
