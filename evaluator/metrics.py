@@ -348,10 +348,18 @@ def artfid(content_distance_mean: float, fid: float) -> float:
 def memorization_distances(out_feats: np.ndarray, train_feats: np.ndarray, chunk: int = 1024) -> np.ndarray:
     """Per output: min over training images of (1 − |cos|): float [n, d], float [k, d] -> float64 [n].
 
-    Computed in chunks of outputs so memory stays O(chunk · k).
+    Both sets are centred on the training features' mean before the cosine.
+    Kaggle's MiFID uses raw features; but pooled ReLU features all share a
+    large positive mean direction, so raw cosines of *unrelated* images sit near
+    1 (with the offline random-init backbone every output came out "memorized",
+    d ≈ 0.001). Centring removes that shared direction: exact copies still give
+    0, fresh images give distances far above ε. Computed in chunks of outputs
+    so memory stays O(chunk · k).
     """
+    mean = np.asarray(train_feats, np.float64).mean(axis=0)
+
     def unit(f: np.ndarray) -> np.ndarray:
-        f = np.asarray(f, np.float64)
+        f = np.asarray(f, np.float64) - mean
         return f / np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-12)
 
     o, t = unit(out_feats), unit(train_feats)
@@ -363,7 +371,8 @@ def memorization_distances(out_feats: np.ndarray, train_feats: np.ndarray, chunk
 
 
 def memorization_distance(out_feats: np.ndarray, train_feats: np.ndarray) -> float:
-    """MiFID's d: mean over outputs [n, d] of the minimum over training features [k, d] of (1 − |cos|)."""
+    """MiFID's d: mean over outputs [n, d] of the minimum over training features [k, d] of (1 − |cos|)
+    (on features centred at the training mean, see :func:`memorization_distances`)."""
     return float(memorization_distances(out_feats, train_feats).mean())
 
 

@@ -174,6 +174,19 @@ def test_memorization_flags_copies_not_fresh():
     assert flag and value == pytest.approx(12.0 / 0.05)
 
 
+def test_memorization_ignores_the_shared_mean_of_relu_features():
+    """Unrelated non-negative features with a big common offset (as pooled ReLU features have)
+    have raw cosines near 1; they must not be flagged as copies."""
+    rng = np.random.default_rng(3)
+    offset = 20.0 * np.abs(rng.standard_normal(64))
+    train = offset + np.abs(rng.standard_normal((50, 64)))
+    fresh = offset + np.abs(rng.standard_normal((10, 64)))
+    raw_cos = (fresh / np.linalg.norm(fresh, axis=1, keepdims=True)) @ (train / np.linalg.norm(train, axis=1, keepdims=True)).T
+    assert 1 - np.abs(raw_cos).max(axis=1).mean() < 0.01  # the raw Kaggle form would flag them
+    assert M.memorization_distance(fresh, train) > 0.1
+    assert M.memorization_distance(train[:5], train) < 1e-9
+
+
 def test_artfid_and_registry():
     assert M.artfid(0.5, 9.0) == pytest.approx(15.0)
     assert M.METRICS["kid"].order == "asc" and M.METRICS["ssim"].order == "desc"
