@@ -21,7 +21,7 @@ from evaluator.fsutil import atomic_write_json
 
 
 def add_common_flags(parser: argparse.ArgumentParser, *, dataset: str, export_to: Path,
-                     batch_size: int, ngf: int, steps: int, sample_every: int) -> None:
+                     batch_size: int, ngf: int, steps: int, sample_every: int, flip: bool = True) -> None:
     """The flags both GAN scripts take; defaults are each baseline's committed recipe."""
     parser.add_argument("--data", required=True, help="dataset root (holds <dataset-id>/train/A ...)")
     parser.add_argument("--dataset", default=dataset, help="dataset id inside --data (default %(default)s)")
@@ -38,6 +38,8 @@ def add_common_flags(parser: argparse.ArgumentParser, *, dataset: str, export_to
     parser.add_argument("--d-layers", type=int, default=2,
                         help="PatchGAN stride-2 layers: 2 gives a 34x34 receptive field, "
                              "the 70x70 patch scaled to 64 px images (default %(default)s)")
+    parser.add_argument("--flip", action=argparse.BooleanOptionalAction, default=flip,
+                        help="random horizontal flips of training images (default %(default)s)")
     parser.add_argument("--lr", type=float, default=2e-4)
     parser.add_argument("--beta1", type=float, default=0.5)
     parser.add_argument("--sample-every", type=int, default=sample_every, help="steps between sample grids")

@@ -231,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     x = load_split(args.data, args.dataset, "train", "A", args.image_size)
     y = load_split(args.data, args.dataset, "train", "B", args.image_size)
     total = training.total_steps(args, max(len(x), len(y)), DEFAULTS["steps"])
-    batcher = StepBatcher((x, y), args.batch_size, args.seed, paired=False)
+    batcher = StepBatcher((x, y), args.batch_size, args.seed, paired=False, flip=args.flip)
     model, pool_x, pool_y = build(args, strategy, policy, x.shape[1:])
     run = training.open_run(args.out, args, args.resume, **model.trackables(),
                             pool_x=pool_x.trackables(), pool_y=pool_y.trackables())

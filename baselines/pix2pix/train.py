@@ -30,7 +30,7 @@ from baselines.common.networks import patchgan_discriminator
 from baselines.pix2pix.model import unet_generator
 
 EXPORT_TO = Path(__file__).resolve().parent / "photo2sketch" / "model.keras"
-DEFAULTS = dict(dataset="dev-sketch-paired", batch_size=1, ngf=16, steps=3000, sample_every=250)
+DEFAULTS = dict(dataset="dev-sketch-paired", batch_size=1, ngf=16, steps=12000, sample_every=1000)
 N_DOWN = 5
 LAMBDA_L1 = 100.0
 N_SAMPLES = 6
@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"image size {x.shape[1]}x{x.shape[2]} is not a multiple of 2**{args.n_down}; "
                          "pass --n-down or --image-size")
     total = training.total_steps(args, len(x), DEFAULTS["steps"])
-    batcher = StepBatcher((x, y), args.batch_size, args.seed, paired=True)
+    batcher = StepBatcher((x, y), args.batch_size, args.seed, paired=True, flip=args.flip)
     model = build(args, strategy, policy)
     run = training.open_run(args.out, args, args.resume, **model.trackables())
     trainer = Trainer(strategy, model)
