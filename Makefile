@@ -27,6 +27,7 @@ test: $(VENV)/.installed-dev
 # Benchmarks are run by hand; they print ratios measured side by side.
 bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/metrics.py
+	$(BIN)/python benchmarks/sandbox_overhead.py
 	$(BIN)/python benchmarks/evaluate.py
 	$(BIN)/python benchmarks/site.py
 
