@@ -177,12 +177,12 @@ _code("E_RESULT_BINDING", SUBMISSION, "The result does not belong to the merged 
       "Re-evaluate the submission at the merged commit.")
 _code("E_RESULT_BACKBONE", CONFIG, "The result was computed with a different backbone or dataset than the track's current entries.",
       "Re-evaluate with the same backbone and dataset as the rest of the track.")
-
-
 _code("E_RESULT_STATUS", SUBMISSION, "Only a result with status ok can enter the leaderboard.",
       "Fix the errors listed in the result's PR comment and evaluate again.")
 _code("E_REVEAL_EARLY", CONFIG, "Private-split scores can be revealed only after the final phase has ended.",
       "Wait until the end of the last phase in competition.yaml (phases[].ends), then run the reveal again.")
+
+
 def _identifier(detail: object) -> str | None:
     text = str(detail) if detail is not None else ""
     return text if _IDENTIFIER.match(text) else None
