@@ -13,66 +13,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from evaluator.cli import main as easel
-from evaluator.config import parse_competition
 from evaluator.evaluate import evaluate_submission
-from evaluator.result import load_result
+from harness import SIZE, make_submission, run_cli, small_competition
 from model_builders import (fixed_size_model, huge_memory_model, nan_model, never_returns_model, out_of_range_model,
                             shrinking_model, two_input_model, valid_model)
-
-REPO = Path(__file__).resolve().parent.parent
-SIZE = 32
-
-
-@pytest.fixture(scope="module")
-def data_root(tmp_path_factory):
-    from evaluator.data.synth import synthesize
-
-    root = tmp_path_factory.mktemp("data")
-    synthesize(root, size=SIZE, count=16, seed=0)
-    return root
-
-
-def small_competition(**limits) -> dict:
-    raw = yaml.safe_load((REPO / "competition.yaml").read_text())
-    for track in raw["tracks"]:
-        track["image_size"] = SIZE
-    raw["evaluation"].update(backbone="convnet_random_seed0", bootstrap=50, batch_size=4)
-    raw["limits"].update({"timeout_s": 120, "memory_mb": 3000, **limits})
-    return raw
-
-
-@pytest.fixture(scope="module")
-def competition_file(tmp_path_factory):
-    path = tmp_path_factory.mktemp("comp") / "competition.yaml"
-    path.write_text(yaml.safe_dump(small_competition()))
-    return path
-
-
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    path = tmp_path_factory.mktemp("cache")
-    os.environ["EASEL_CACHE"] = str(path)  # reference features and downloads stay in the test
-    return path
-
-
-def make_submission(root: Path, build, track="photo2ink", fmt="keras", name="tiny", team="acme", **meta) -> Path:
-    sub = root / "submissions" / team / name
-    sub.mkdir(parents=True)
-    filename = {"keras": "model.keras", "onnx": "model.onnx", "saved_model": "model"}[fmt]
-    if build is not None:
-        build(sub / filename)
-    doc = {"team": team, "name": name, "track": track, "authors": ["Test Author"],
-           "description": "A model built by the tests.", "license": "MIT",
-           "model": {"format": fmt, "path": filename}, **meta}
-    (sub / "submission.yaml").write_text(yaml.safe_dump(doc))
-    return sub
-
-
-def run_cli(sub: Path, data_root: Path, competition_file: Path, out: Path, *extra: str) -> tuple[int, dict]:
-    code = easel(["evaluate", str(sub), "--data", str(data_root), "--out", str(out),
-                  "--competition", str(competition_file), *extra])
-    return code, load_result(out)
 
 
 def test_keras_model_scores_ok_deterministically(tmp_path, data_root, competition_file, cache):

@@ -1,0 +1,44 @@
+"""Shared pieces of the end-to-end tests: a small competition, submissions made on disk, the CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from evaluator.cli import main as easel
+from evaluator.result import load_result
+
+REPO = Path(__file__).resolve().parent.parent
+SIZE = 32
+
+
+def small_competition(**limits) -> dict:
+    """The shipped competition.yaml at 32 px with the fast convnet backbone and few resamples."""
+    raw = yaml.safe_load((REPO / "competition.yaml").read_text())
+    for track in raw["tracks"]:
+        track["image_size"] = SIZE
+    raw["evaluation"].update(backbone="convnet_random_seed0", bootstrap=50, batch_size=4)
+    raw["limits"].update({"timeout_s": 120, "memory_mb": 3000, **limits})
+    return raw
+
+
+def make_submission(root: Path, build, track="photo2ink", fmt="keras", name="tiny", team="acme", **meta) -> Path:
+    """submissions/<team>/<name>/ with submission.yaml and the model ``build(path)`` writes."""
+    sub = root / "submissions" / team / name
+    sub.mkdir(parents=True)
+    filename = {"keras": "model.keras", "onnx": "model.onnx", "saved_model": "model"}[fmt]
+    if build is not None:
+        build(sub / filename)
+    doc = {"team": team, "name": name, "track": track, "authors": ["Test Author"],
+           "description": "A model built by the tests.", "license": "MIT",
+           "model": {"format": fmt, "path": filename}, **meta}
+    (sub / "submission.yaml").write_text(yaml.safe_dump(doc))
+    return sub
+
+
+def run_cli(sub: Path, data_root: Path, competition_file: Path, out: Path, *extra: str) -> tuple[int, dict]:
+    """`easel evaluate` through the real entry point; returns (exit code, validated result)."""
+    code = easel(["evaluate", str(sub), "--data", str(data_root), "--out", str(out),
+                  "--competition", str(competition_file), *extra])
+    return code, load_result(out)
