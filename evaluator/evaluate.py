@@ -209,7 +209,6 @@ def _evaluate_into(result: dict, root: Path, data_root: Path, competition: Compe
 
     from .data.manifest import open_dataset
     from .features import load_backbone
-    from .metrics import METRICS
     from .sandbox import SandboxedModel
     from .scoring import TrackSample, score_track
 
@@ -222,20 +221,17 @@ def _evaluate_into(result: dict, root: Path, data_root: Path, competition: Compe
 
     backbone = load_backbone(competition.evaluation.backbone, resize=competition.evaluation.resize,
                              cache_dir=cache_dir)
-    result["backbone"] = {"id": backbone.id, "weights_sha256": backbone.weights_sha256,
-                          "resize": backbone.resize, "offline_standin": backbone.offline_standin}
+    result["backbone"] = backbone.describe()
 
     keep_samples = samples_path is not None
-    sandbox = SandboxedModel(validation.model_path, meta.format, n_model_inputs(track.kind), track.image_size,
-                             competition.limits, batch_size=batch_size)
-    with watch("sandbox_start"):
-        sandbox.__enter__()
-    try:
-        collected = run_inference(sandbox, backbone, data_dir, tests, track, batch_size, keep_samples, watch)
+    with contextlib.ExitStack() as stack:
+        with watch("sandbox_start"):  # spawn, load, signature check, probe batch
+            model = stack.enter_context(SandboxedModel(
+                validation.model_path, meta.format, n_model_inputs(track.kind), track.image_size,
+                competition.limits, batch_size=batch_size))
+        collected = run_inference(model, backbone, data_dir, tests, track, batch_size, keep_samples, watch)
         with watch("efficiency"):
-            efficiency = sandbox.efficiency(_efficiency_probe(data_dir, tests, batch_size))
-    finally:
-        sandbox.__exit__(None, None, None)
+            efficiency = model.efficiency(_efficiency_probe(data_dir, tests, batch_size))
     result["efficiency"] = {
         "images_per_s": _round(efficiency.get("images_per_s")),
         "best_batch_size": efficiency.get("best_batch_size"),
@@ -258,7 +254,6 @@ def _evaluate_into(result: dict, root: Path, data_root: Path, competition: Compe
     with watch("metrics"):
         metrics, extra = score_track(list(track.metrics), sample, n_resamples=ev.bootstrap, seed=ev.seed,
                                      memorization_eps=ev.memorization_eps)
-    assert set(metrics) <= set(METRICS)
     result["metrics"] = metrics
     result["extra"] = {k: (bool(v) if isinstance(v, (bool, np.bool_)) else _round(v)) for k, v in extra.items()}
     if keep_samples and collected.samples:
