@@ -98,33 +98,10 @@ def _psd_eigh_floor(w: np.ndarray) -> np.ndarray:
     return np.where(w > tol, w, 0.0)
 
 
-_CONTROLLER = None
-
-
-def _single_thread_lapack():
-    """Context limiting BLAS to one thread around symmetric eigensolvers.
-
-    Their tridiagonal reduction is memory-bound: threads gain little on a quiet
-    machine and cost 5x on a busy one (2000×2000 eigvalsh: 6.0 s with 2
-    threads, 1.2 s with 1, measured on the shared 2-core dev machine).
-    """
-    global _CONTROLLER
-    if _CONTROLLER is None:
-        from threadpoolctl import ThreadpoolController
-
-        _CONTROLLER = ThreadpoolController()
-    return _CONTROLLER.limit(limits=1, user_api="blas")
-
-
-def _eigvalsh(sym: np.ndarray) -> np.ndarray:
-    with _single_thread_lapack():
-        return np.linalg.eigvalsh(sym)
-
-
 def _sqrt_eig_sum(sym: np.ndarray) -> float:
     """Sum of square roots of a symmetric PSD matrix's eigenvalues (round-off floor: see above)."""
     sym = (sym + sym.T) * 0.5
-    return float(np.sqrt(_psd_eigh_floor(_eigvalsh(sym))).sum())
+    return float(np.sqrt(_psd_eigh_floor(np.linalg.eigvalsh(sym))).sum())
 
 
 def _trace_sqrt_cross(k: np.ndarray) -> float:
@@ -146,8 +123,7 @@ def frechet_distance_from_stats(mu1: np.ndarray, sigma1: np.ndarray,
     """
     mu1, mu2 = np.asarray(mu1, np.float64), np.asarray(mu2, np.float64)
     s1, s2 = np.asarray(sigma1, np.float64), np.asarray(sigma2, np.float64)
-    with _single_thread_lapack():
-        w, v = np.linalg.eigh((s1 + s1.T) * 0.5)
+    w, v = np.linalg.eigh((s1 + s1.T) * 0.5)
     s1_half = (v * np.sqrt(_psd_eigh_floor(w))) @ v.T
     tr_cross = _sqrt_eig_sum(s1_half @ s2 @ s1_half)
     diff = mu1 - mu2
