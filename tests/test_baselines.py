@@ -43,7 +43,7 @@ def inkify(photo: np.ndarray) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def data_root(tmp_path_factory) -> Path:
-    """A tiny unpaired dataset (tiny-ink) and a paired one (tiny-pairs: B/x = inkify(A/x))."""
+    """A tiny unpaired dataset (tiny-ink) and a paired one (tiny-pairs: A_target/x = inkify(A/x))."""
     root = tmp_path_factory.mktemp("data")
     rng = np.random.default_rng(0)
     photos = smooth_photos(rng, 16)
@@ -51,7 +51,7 @@ def data_root(tmp_path_factory) -> Path:
         save_png(root / "tiny-ink/train/A" / f"{i:04d}.png", photos[i])
         save_png(root / "tiny-ink/train/B" / f"{i:04d}.png", inkify(photos[8 + i]))
         save_png(root / "tiny-pairs/train/A" / f"{i:04d}.png", photos[i])
-        save_png(root / "tiny-pairs/train/B" / f"{i:04d}.png", inkify(photos[i]))
+        save_png(root / "tiny-pairs/train/A_target" / f"{i:04d}.png", inkify(photos[i]))
     return root
 
 
@@ -110,19 +110,13 @@ def test_batches_are_a_function_of_the_step():
     assert not np.allclose(diffs, 5.0)
 
 
-def test_paired_loader_refuses_pairs_of_different_scenes(data_root, tmp_path):
+def test_paired_loader_reads_train_a_target_and_refuses_unpaired_data(data_root):
     x, y = load_paired_train(data_root, "tiny-pairs")
     assert x.shape == y.shape == (8, SIZE, SIZE, 3) and x.dtype == np.float32
     assert -1.0 <= x.min() and x.max() <= 1.0
-    import json
-    import shutil
-
-    shutil.copytree(data_root / "tiny-pairs", tmp_path / "mixed")
-    scenes = {f"train/A/{i:04d}.png": i for i in range(8)} | {f"train/B/{i:04d}.png": 100 + i for i in range(8)}
-    (tmp_path / "mixed/manifest.json").write_text(json.dumps({"source": {"scenes": scenes}}))
-    with pytest.raises(EaselError) as err:
-        load_paired_train(tmp_path, "mixed")
-    assert err.value.code == "E_DATA_MANIFEST"
+    with pytest.raises(EaselError) as err:  # an unpaired dataset has no train/A_target
+        load_paired_train(data_root, "tiny-ink")
+    assert err.value.code == "E_DATA_MISSING"
 
 
 def test_image_pool_fills_then_swaps_half_the_time():

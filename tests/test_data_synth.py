@@ -48,6 +48,7 @@ def test_layout_counts_and_manifest_format(dev_root):
         expected = {"train/A": COUNT, "train/B": COUNT, "test/A": n_test, "test/B": n_test}
         if spec.kind == "paired":
             expected["test/A_target"] = n_test
+            expected["train/A_target"] = COUNT  # training pairs
         on_disk = {}
         for rel in _tree(folder):
             if rel != "manifest.json":
@@ -80,8 +81,9 @@ def test_no_scene_is_shared_between_domains_and_seeds_are_truthful(dev_root):
             rendered = render_scene(np.random.default_rng(scenes[rel]), SIZE)
             assert np.array_equal(rendered, load_rgb_uint8(dev_root / dataset_id / rel))
         if spec.kind == "paired":
-            for i in range(COUNT // 2):
-                assert scenes[f"test/A_target/{i:04d}.png"] == scenes[f"test/A/{i:04d}.png"]
+            for split, n in (("test", COUNT // 2), ("train", COUNT)):
+                for i in range(n):
+                    assert scenes[f"{split}/A_target/{i:04d}.png"] == scenes[f"{split}/A/{i:04d}.png"]
     styles_used = set(json.loads((dev_root / "dev-styles" / "manifest.json").read_text())["source"]["styles"].values())
     assert styles_used == set(STYLES)
 

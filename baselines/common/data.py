@@ -8,7 +8,6 @@ would have seen, with no iterator state to checkpoint.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,38 +63,20 @@ def load_split(data_root: str | Path, dataset_id: str, split: str, domain: str,
 
 def load_paired_train(data_root: str | Path, dataset_id: str, size: int | None = None
                       ) -> tuple[np.ndarray, np.ndarray]:
-    """Aligned training pairs of a paired dataset: train/A/x.png pairs with train/B/x.png.
+    """Aligned training pairs of a paired dataset: train/A/x.png pairs with train/A_target/x.png.
 
+    (train/B of a paired dataset is unpaired target-style images, as for every track kind.)
     Returns (inputs, targets), both float32 [n, H, W, 3] in [-1, 1].
     """
     root = dataset_dir(data_root, dataset_id) / "train"
     a_files = {p.name: p for p in image_files(root / "A")}
-    b_files = {p.name: p for p in image_files(root / "B")}
-    names = sorted(a_files.keys() & b_files.keys())
+    t_files = {p.name: p for p in image_files(root / "A_target")} if (root / "A_target").is_dir() else {}
+    names = sorted(a_files.keys() & t_files.keys())
     if not names:
-        raise EaselError("E_DATA_MISSING", f"{root}: train/A and train/B share no file names",
-                         detail=dataset_id)
-    _check_pairs(root.parent, names)
+        raise EaselError("E_DATA_MISSING", f"{root}: no training pairs (train/A_target is missing or "
+                         "shares no file names with train/A)", detail=dataset_id)
     return (load_images([a_files[n] for n in names], size),
-            load_images([b_files[n] for n in names], size))
-
-
-def _check_pairs(dataset: Path, names: list[str]) -> None:
-    """Refuse name-matched files that the manifest says show different scenes.
-
-    Synthesized datasets record each file's scene seed in manifest.json
-    (source.scenes); a pair must share it. Prepared datasets have no scene
-    record and are taken as aligned by name.
-    """
-    manifest = dataset / "manifest.json"
-    if not manifest.is_file():
-        return
-    scenes = (json.loads(manifest.read_text()).get("source") or {}).get("scenes") or {}
-    for name in names:
-        a, b = scenes.get(f"train/A/{name}"), scenes.get(f"train/B/{name}")
-        if a is not None and b is not None and a != b:
-            raise EaselError("E_DATA_MANIFEST", f"{dataset.name}: train/A/{name} and train/B/{name} show "
-                             "different scenes, so they are not training pairs", detail=f"train/B/{name}")
+            load_images([t_files[n] for n in names], size))
 
 
 def _epoch_order(n: int, seed: int, stream: int, epoch: int) -> np.ndarray:

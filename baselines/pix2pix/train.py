@@ -30,7 +30,7 @@ from baselines.common.networks import patchgan_discriminator
 from baselines.pix2pix.model import unet_generator
 
 EXPORT_TO = Path(__file__).resolve().parent / "photo2sketch" / "model.keras"
-DEFAULTS = dict(dataset="dev-sketch-paired", batch_size=1, ngf=16, steps=12000, sample_every=1000)
+DEFAULTS = dict(dataset="dev-sketch", batch_size=1, ngf=16, steps=8000, sample_every=1000, flip=False)
 N_DOWN = 5
 LAMBDA_L1 = 100.0
 N_SAMPLES = 6

@@ -31,7 +31,7 @@ SCHEMA = 1
 MANIFEST_NAME = "manifest.json"
 KINDS = ("unpaired", "paired", "example")
 SPLITS = ("public", "private")
-FOLDERS = ("train/A", "train/B", "test/A", "test/B", "test/A_target")
+FOLDERS = ("train/A", "train/B", "train/A_target", "test/A", "test/B", "test/A_target")
 _DATASET_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
 _PROGRESS_MIN_FILES = 256  # smaller sets verify in well under a second: no bar
 

@@ -80,9 +80,10 @@ def sketch(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     drawing = np.minimum(dodge, tone)
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
     period = max(3.0, min(height, width) / 16.0)
-    phase = float(rng.uniform(0, period))
-    hatch1 = (np.mod(xx + yy + phase, period) < 1.0)
-    hatch2 = (np.mod(xx - yy + phase * 0.5, period) < 1.0)
+    # Hatching is ruled across the sheet (fixed to page coordinates), as a draughtsman's
+    # strokes are: a paired model can learn where it falls, instead of guessing a random phase.
+    hatch1 = (np.mod(xx + yy, period) < 1.0)
+    hatch2 = (np.mod(xx - yy, period) < 1.0)
     darkness = 1.0 - gray / 255.0
     strokes = hatch1 * (darkness > 0.55) * 55.0 + hatch2 * (darkness > 0.72) * 50.0
     pencil = drawing - strokes

@@ -249,7 +249,7 @@ def render_scene(rng: np.random.Generator, size: int) -> np.ndarray:
 def scene_seed(seed: int, dataset: DevDataset, role: int, index: int) -> int:
     """The integer that names one scene: unique per (dataset, role, index) for a given seed.
 
-    role: 0 = train/A, 1 = train/B, 2 = test/A, 3 = test/B (A_target reuses test/A's scene).
+    role: 0 = train/A, 1 = train/B, 2 = test/A, 3 = test/B (an A_target reuses its A's scene).
     """
     return ((int(seed) * 16 + dataset.index) * 4 + role) * 1_000_000 + index
 
@@ -267,7 +267,7 @@ def _style_for(dataset: DevDataset, index: int) -> str:
 
 def _stylize(dataset: DevDataset, image: np.ndarray, scene: int, index: int) -> tuple[np.ndarray, str]:
     name = _style_for(dataset, index)
-    # The texture seed derives from the scene, so A_target = style(test/A) exactly.
+    # The texture seed derives from the scene, so A_target = style(A) exactly.
     return STYLES[name](image, np.random.default_rng([scene, 7])), name
 
 
@@ -293,8 +293,8 @@ def _build(dataset: DevDataset, root: Path, size: int, count: int, seed: int, ba
                 emit(name, styled)
             else:
                 emit(name, photo)
-                if folder == "test/A" and dataset.kind == "paired":
-                    target = f"test/A_target/{i:04d}.png"
+                if dataset.kind == "paired":  # train/A_target: training pairs; test/A_target: held out
+                    target = f"{folder}_target/{i:04d}.png"
                     styled, style = _stylize(dataset, photo, sid, i)
                     scenes[target], styles[target] = sid, style
                     emit(target, styled)
@@ -303,7 +303,7 @@ def _build(dataset: DevDataset, root: Path, size: int, count: int, seed: int, ba
 
 
 def _files_per_dataset(kind: str, count: int) -> int:
-    return 2 * count + 2 * (count // 2) + (count // 2 if kind == "paired" else 0)
+    return 2 * count + 2 * (count // 2) + (count + count // 2 if kind == "paired" else 0)
 
 
 def synthesize(out_dir: str | Path, size: int = 64, count: int = 120, seed: int = 0,
