@@ -130,6 +130,8 @@ def test_paired_prepare_and_cli(tmp_path, capsys):
     manifest = verify_dataset(tmp_path / "paired")
     assert manifest.kind == "paired"
     assert len(manifest.paths("train/A")) == len(manifest.paths("train/B")) == 4
+    assert [p.split("/")[-1] for p in manifest.paths("train/A_target")] == \
+        [p.split("/")[-1] for p in manifest.paths("train/A")]
     assert len(manifest.paths("test/A")) == len(manifest.paths("test/A_target")) == 2
     origin = manifest.source["origin"]
     for rel in manifest.paths("test/A") + manifest.paths("train/A"):

@@ -161,7 +161,8 @@ def prepare(a_dir: str | Path, b_dir: str | Path, out_dir: str | Path, size: int
     size: output side in px; test_fraction: share of each domain held out
     (split public/private by index); kind: unpaired | example (A and B split
     independently) or paired (A and B matched by file name, split as pairs;
-    test/B and test/A_target both hold the held-out targets). Files smaller
+    train/B and train/A_target both hold the training targets, test/B and
+    test/A_target the held-out ones). Files smaller
     than ``min_side`` px are dropped. Prints a summary table; returns the report.
     """
     if kind not in KINDS:
@@ -198,6 +199,7 @@ def prepare(a_dir: str | Path, b_dir: str | Path, out_dir: str | Path, size: int
             else:
                 kept_test.append((a_item, b_item))
         folders = {"train/A": [a for a, _ in train_pairs], "train/B": [b for _, b in train_pairs],
+                   "train/A_target": [b for _, b in train_pairs],  # the training pairs, by file name
                    "test/A": [a for a, _ in kept_test], "test/B": [b for _, b in kept_test],
                    "test/A_target": [b for _, b in kept_test]}
     else:
