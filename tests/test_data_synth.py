@@ -144,3 +144,12 @@ def test_rerun_replaces_own_output(tmp_path):
     files = json.loads((tmp_path / "dev-ink" / "manifest.json").read_text())["files"]
     assert len(files) == 2 + 2 + 1 + 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dev-ink"]  # no staging leftovers
+
+
+def test_every_style_appears_in_both_test_splits(tmp_path):
+    synthesize(tmp_path, size=16, count=16, seed=0, datasets=["dev-styles"])  # 8 test images per folder
+    raw = json.loads((tmp_path / "dev-styles" / "manifest.json").read_text())
+    for split in ("public", "private"):
+        used = {raw["source"]["styles"][rel] for rel, entry in raw["files"].items()
+                if rel.startswith("test/B/") and entry["split"] == split}
+        assert used == set(STYLES), (split, used)

@@ -261,7 +261,8 @@ def _scene(seed_value: int, size: int) -> np.ndarray:
 def _style_for(dataset: DevDataset, index: int) -> str:
     if dataset.style == "mix":
         names = sorted(STYLES)
-        return names[index % len(names)]
+        # index // 2: test splits alternate public/private by index, so each split gets every style.
+        return names[(index // 2) % len(names)]
     return dataset.style
 
 
@@ -311,7 +312,9 @@ def synthesize(out_dir: str | Path, size: int = 64, count: int = 120, seed: int 
     """Write the dev datasets to ``out_dir/<dataset-id>/`` with their manifests.
 
     size: image side in pixels; count: train images per domain; test folders
-    get count // 2 images each, split public/private by index. The same
+    get count // 2 images each, split public/private by index. Paired datasets
+    (dev-sketch) also get train/A_target and test/A_target: the style applied
+    to the same-named train/A and test/A photo (train/B stays unpaired). The same
     arguments always give byte-identical files. An existing dataset folder is
     replaced only if ``easel data synth`` made it. Returns the dataset folders.
     """
