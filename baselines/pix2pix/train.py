@@ -2,7 +2,7 @@
 
     python -m baselines.pix2pix.train --data DATA_ROOT --out runs/pix2pix --export
 
-Training pairs are train/A/<name> → train/B/<name>. Objective (paper eq. 4):
+Training pairs are train/A/<name> → train/A_target/<name>. Objective (paper eq. 4):
 
     G* = arg min_G max_D  L_cGAN(G, D) + λ·L_L1(G),  λ = 100
     L_cGAN: D sees (input, image) pairs; cross-entropy, real → 1, G(x) → 0;

@@ -8,8 +8,9 @@ Format (schema 1)::
                "test/A/0000.png": {"sha256": "...", "split": "public"}, ...},
      "sha256": sha256(canonical_json(files))}
 
-Every ``test/*`` file carries a split; files with the same name in
-``test/A``, ``test/B`` and ``test/A_target`` share it. Evaluation refuses a
+Paired datasets also hold ``train/A_target`` (the target of the same-named
+``train/A`` image) and ``test/A_target``. Every ``test/*`` file carries a
+split; files with the same name in ``test/A``, ``test/B`` and ``test/A_target`` share it. Evaluation refuses a
 dataset whose files do not match (``verify_dataset``).
 """
 
