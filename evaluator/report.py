@@ -109,7 +109,8 @@ def render_comment(result: dict, competition: Competition | None = None, leaderb
         lines += _efficiency_lines(result)
         if result["extra"].get("memorized"):
             lines += ["", "🚩 **Memorization flag**: outputs are near-copies of training style images "
-                          f"(distance {fmt(result['extra'].get('memorization_distance'))} below the threshold); "
+                          f"(they come {fmt(result['extra'].get('memorization_ratio'))} times as close to the "
+                          "training set as new images of the style do, below the threshold); "
                           "MiFID penalises this and organizers will review it."]
     lines += [""] + _provenance_lines(result)
     return "\n".join(lines).rstrip() + "\n"

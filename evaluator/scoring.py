@@ -197,8 +197,10 @@ def score_track(metric_names: Sequence[str], sample: TrackSample, n_resamples: i
 
     Returns (metrics, extra): metrics[name] = {"value": float, "ci95": [lo, hi],
     "order": "asc"|"desc", "n": int (number of outputs)}; extra holds
-    ``memorization_distance`` (float) and ``memorized`` (bool) when training
-    features were given. KID's value is the mean over 100 subsets of
+    ``memorization_distance`` (MiFID's d, float), ``memorization_reference`` (the
+    same d for the held-out reference images), ``memorization_ratio`` (d over the
+    reference: ≈ 0 for copies, ≈ 1 for fresh images; MiFID's threshold ε applies
+    to it) and ``memorized`` (bool) when training features were given. KID's value is the mean over 100 subsets of
     min(kid_subset_size, n, m) images (seeded); its interval is bootstrapped
     with the distinct-pair estimator (see the module docstring).
     """
@@ -228,9 +230,17 @@ def score_track(metric_names: Sequence[str], sample: TrackSample, n_resamples: i
     extra: dict[str, float | bool] = {}
     mem_each = None
     if sample.train_feats is not None:
-        mem_each = M.memorization_distances(out, sample.train_feats)
-        extra["memorization_distance"] = float(mem_each.mean())
-        extra["memorized"] = bool(extra["memorization_distance"] < memorization_eps)
+        # Calibrated by how close genuinely new images of the style (the held-out
+        # references) come to the training set: a copy gives 0, a fresh image about 1,
+        # whatever the backbone's feature geometry (raw distances of the random-init
+        # stand-in are all tiny, so a fixed ε would flag every model).
+        raw = M.memorization_distances(out, sample.train_feats)
+        reference = max(M.memorization_distance(ref, sample.train_feats), 1e-12)
+        mem_each = raw / reference
+        extra["memorization_distance"] = float(raw.mean())
+        extra["memorization_reference"] = float(reference)
+        extra["memorization_ratio"] = float(mem_each.mean())
+        extra["memorized"] = bool(extra["memorization_ratio"] < memorization_eps)
     if "fid" in needs:
         point["fid"] = M.frechet_distance(out, ref)
     if "kid" in needs:
@@ -241,7 +251,7 @@ def score_track(metric_names: Sequence[str], sample: TrackSample, n_resamples: i
     if "artfid" in needs:
         point["artfid"] = M.artfid(point["content_distance"], point["fid"])
     if "mifid" in needs:
-        point["mifid"] = M.mifid(point["fid"], extra["memorization_distance"], memorization_eps)[0]
+        point["mifid"] = M.mifid(point["fid"], extra["memorization_ratio"], memorization_eps)[0]
 
     # One set of resamples for every metric: outputs and references independently.
     rng = np.random.default_rng(seed)

@@ -87,6 +87,27 @@ def test_score_track_values_intervals_and_extra():
     assert res["mifid"]["value"] == pytest.approx(fid / (1 + 1e-14))
 
 
+def test_memorization_is_calibrated_by_held_out_references():
+    """Features crowded around one direction (as a random-init backbone gives): raw
+    distances are tiny for everyone, but only copies of training images are flagged."""
+    rng = np.random.default_rng(5)
+    base = rng.standard_normal(32) * 50
+    train = base + rng.standard_normal((40, 32))
+    ref = base + rng.standard_normal((30, 32))
+    fresh = base + rng.standard_normal((30, 32))
+    copies = train[rng.integers(0, 40, 30)]
+    results = {}
+    for name, out in (("fresh", fresh), ("copies", copies)):
+        per = {"content_distance": np.full(30, 0.2)}
+        _, extra = S.score_track(["mifid", "fid"], S.TrackSample(out, ref, train, per), n_resamples=20)
+        results[name] = extra
+    assert results["fresh"]["memorization_ratio"] == pytest.approx(1.0, abs=0.3)
+    assert results["fresh"]["memorized"] is False
+    assert results["copies"]["memorization_ratio"] < 1e-6 and results["copies"]["memorized"] is True
+    expected_ref = M.memorization_distance(ref, train)
+    assert results["copies"]["memorization_reference"] == pytest.approx(expected_ref)
+
+
 def test_score_track_fid_interval_shrinks_with_n():
     widths = []
     for n in (40, 400):
