@@ -227,10 +227,6 @@ def test_binding_to_merged_files_and_dataset_manifest(tmp_path, comp_file):
     assert err.value.code == "E_RESULT_BINDING" and err.value.detail == "dataset.manifest_sha256"
 
     write_json(result_path, result)
-    try:
-        import evaluator.submission  # noqa: F401 - metadata comes from the submission module's reader
-    except ImportError:
-        pytest.skip("evaluator.submission not available")
     assert cli(base + ["--submission", str(sub)]) == 0
     entry = load_leaderboard(board_path)["entries"][0]
     assert entry["meta"]["authors"] == ["Ada"] and entry["meta"]["license"] == "MIT"

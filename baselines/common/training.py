@@ -264,3 +264,18 @@ def export_keras(build: Callable[[], object], trained, path: str | Path) -> Path
     os.replace(tmp, path)
     return path
 
+
+
+def finish(name: str, run, total: int, losses: dict, started: float, export_path: str | None,
+           build_generator, generator) -> None:
+    """Print the run's summary and, once every step has run, export the generator (float32 .keras)."""
+    import time
+
+    print(f"{name}: step {run.step}/{total} in {time.monotonic() - started:.0f} s"
+          + (f"; last losses {', '.join(f'{k}={v:.3f}' for k, v in losses.items())}" if losses else ""))
+    if not export_path:
+        return
+    if run.step < total:
+        print(f"not exporting: training stopped at step {run.step} of {total}; resume with --resume")
+        return
+    print(f"exported G to {export_keras(build_generator, generator, export_path)}")

@@ -154,15 +154,8 @@ def main(argv: list[str] | None = None) -> int:
         run, total=total, stop_after=args.stop_after, desc="pix2pix",
         step_fn=lambda step: trainer.step(batcher.batch_at(step), training.linear_decay(step, total, args.lr)),
         sample_fn=sample, sample_every=args.sample_every, checkpoint_every=args.checkpoint_every)
-    print(f"pix2pix: step {run.step}/{total} in {time.monotonic() - started:.0f} s"
-          + (f"; last losses {', '.join(f'{k}={v:.3f}' for k, v in losses.items())}" if losses else ""))
-    if args.export:
-        if run.step < total:
-            print(f"not exporting: training stopped at step {run.step} of {total}; resume with --resume")
-        else:
-            path = training.export_keras(lambda: unet_generator(args.ngf, args.n_down, args.dropout,
-                                                                name="generator"), model.G, args.export)
-            print(f"exported G to {path}")
+    training.finish("pix2pix", run, total, losses, started, args.export,
+                    lambda: unet_generator(args.ngf, args.n_down, args.dropout, name="generator"), model.G)
     return 0
 
 
