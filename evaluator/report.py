@@ -108,10 +108,15 @@ def render_comment(result: dict, competition: Competition | None = None, leaderb
             lines += _standing_lines(result, place)
         lines += _efficiency_lines(result)
         if result["extra"].get("memorized"):
-            lines += ["", "🚩 **Memorization flag**: outputs are near-copies of training style images "
-                          f"(they come {fmt(result['extra'].get('memorization_ratio'))} times as close to the "
-                          "training set as new images of the style do, below the threshold); "
-                          "MiFID penalises this and organizers will review it."]
+            if (result["backbone"] or {}).get("offline_standin"):
+                lines += ["", "Memorization check: outputs came unusually close to training style images in "
+                              "the offline stand-in backbone's features, which do not separate content well; "
+                              "the flag is only meaningful with the standard FID backbone."]
+            else:
+                lines += ["", "🚩 **Memorization flag**: outputs are near-copies of training style images "
+                              f"(they come {fmt(result['extra'].get('memorization_ratio'))} times as close to the "
+                              "training set as new images of the style do, below the threshold); "
+                              "MiFID penalises this and organizers will review it."]
     lines += [""] + _provenance_lines(result)
     return "\n".join(lines).rstrip() + "\n"
 

@@ -81,3 +81,13 @@ def test_hostile_detail_cannot_inject():
 def test_head_sha_must_be_hex():
     with pytest.raises(EaselError):
         render_comment(ok_result(), head_sha="main; rm -rf /")
+
+
+def test_memorization_flag_is_loud_only_with_the_standard_backbone():
+    for offline, loud in ((False, True), (True, False)):
+        r = ok_result(offline=offline)
+        r["extra"] = {"memorization_distance": 0.001, "memorization_reference": 0.2,
+                      "memorization_ratio": 0.005, "memorized": True}
+        text = render_comment(r)
+        assert ("Memorization flag" in text) is loud
+        assert ("Memorization check" in text) is not loud
