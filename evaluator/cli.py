@@ -30,6 +30,14 @@ COMMAND_MODULES = (
 )
 
 
+def command_group(subparsers, name: str, help: str):
+    """Add ``easel NAME ACTION ...``: a command whose actions are its own subparsers (returned)."""
+    group = subparsers.add_parser(name, help=help, description=help)
+    actions = group.add_subparsers(dest=f"{name.replace('-', '_')}_command", metavar="ACTION")
+    actions.required = True
+    return actions
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="easel", description="Easel: git-native GAN style-transfer competitions.")

@@ -45,6 +45,7 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
+from .cli import command_group
 from .errors import EaselError
 from .fsutil import atomic_write_bytes, canonical_json, sha256_bytes, sha256_file
 
@@ -608,9 +609,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 def register(subparsers) -> None:
     """`easel weights fetch [--backbone ID] [--cache DIR]` and `easel weights list [--cache DIR]`."""
-    weights = subparsers.add_parser("weights", help="fetch and list feature-backbone weights")
-    sub = weights.add_subparsers(dest="weights_command", metavar="ACTION")
-    sub.required = True
+    sub = command_group(subparsers, "weights", "fetch and list feature-backbone weights")
     fetch = sub.add_parser("fetch", help="download and verify a backbone's weights (needs network)")
     fetch.add_argument("--backbone", default="inception_fid", choices=sorted(BACKBONES))
     fetch.add_argument("--cache", default=None, help="cache directory (default $EASEL_CACHE or ~/.cache/easel)")

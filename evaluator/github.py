@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from .cli import command_group
 from .errors import EXIT_INVALID, EaselError
 
 MARKER = "<!-- easel:score-comment -->"
@@ -397,9 +398,7 @@ def _cmd_gate(args) -> int:
 
 def register(subparsers) -> None:
     """`easel bot comment` and `easel bot gate`."""
-    p = subparsers.add_parser("bot", help="post the sticky PR comment; apply the daily evaluation limit")
-    sub = p.add_subparsers(dest="bot_command", metavar="ACTION")
-    sub.required = True
+    sub = command_group(subparsers, "bot", "post the sticky PR comment; apply the daily evaluation limit")
 
     def common(q):
         q.add_argument("--repo", required=True, help="OWNER/NAME")

@@ -44,6 +44,7 @@ from typing import Any
 
 import yaml
 
+from .cli import command_group
 from .config import Competition, default_competition_path, load_competition
 from .errors import EaselError
 from .fsutil import atomic_write_text, canonical_json, sha256_bytes, tree_sha256
@@ -900,9 +901,7 @@ def _cmd_show(args) -> int:
 
 def register(subparsers) -> None:
     """`easel leaderboard add | reveal | show`."""
-    p = subparsers.add_parser("leaderboard", help="add results to leaderboard.yaml, reveal private scores, show it")
-    sub = p.add_subparsers(dest="leaderboard_command", metavar="ACTION")
-    sub.required = True
+    sub = command_group(subparsers, "leaderboard", "add results to leaderboard.yaml, reveal private scores, show it")
 
     def common(q):
         q.add_argument("--leaderboard", type=Path, default=Path("leaderboard.yaml"), help="leaderboard file")

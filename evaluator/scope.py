@@ -21,6 +21,7 @@ import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from .cli import command_group
 from .errors import SUBMISSION, EaselError
 
 SHA_RE = re.compile(r"^[0-9a-f]{40}$")
@@ -365,9 +366,7 @@ def _cmd_pending(args) -> int:
 
 def register(subparsers) -> None:
     """`easel scope check | pending` and `easel fetch-pr`."""
-    p = subparsers.add_parser("scope", help="check that a PR changes only one submission directory")
-    sub = p.add_subparsers(dest="scope_command", metavar="ACTION")
-    sub.required = True
+    sub = command_group(subparsers, "scope", "check that a PR changes only one submission directory")
     chk = sub.add_parser("check", help="diff merge-base(base, head)..head against the scope rule",
                          description="Exit 0 and print submissions/<team>/<model> when exactly one submission "
                                      "directory changed; otherwise a coded error (exit 2).")

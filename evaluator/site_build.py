@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from .cli import command_group
 from .config import Competition, default_competition_path, load_competition
 from .errors import ConfigError
 from .leaderboard import (
@@ -411,9 +412,7 @@ def _cmd_build(args) -> int:
 
 def register(subparsers) -> None:
     """`easel site build`."""
-    p = subparsers.add_parser("site", help="build the public static leaderboard site")
-    sub = p.add_subparsers(dest="site_command", metavar="ACTION")
-    sub.required = True
+    sub = command_group(subparsers, "site", "build the public static leaderboard site")
     build = sub.add_parser("build", help="render leaderboard.yaml into static HTML (relative links, no network)")
     build.add_argument("--leaderboard", type=Path, default=Path("leaderboard.yaml"))
     build.add_argument("--competition", type=Path, default=None, help="competition.yaml (default: ./ or the repo's)")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..cli import command_group
 from ..errors import EaselError
 
 
@@ -63,9 +64,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 def register(subparsers) -> None:
     """Add `easel data {synth, prepare, verify}` to the CLI."""
-    data = subparsers.add_parser("data", help="make, prepare and verify datasets")
-    sub = data.add_subparsers(dest="data_command", metavar="ACTION")
-    sub.required = True
+    sub = command_group(subparsers, "data", "make, prepare and verify datasets")
 
     synth = sub.add_parser("synth", help="write the embedded dev datasets (procedural scenes)")
     synth.add_argument("--out", required=True, type=Path, help="folder that receives one folder per dataset")

@@ -20,6 +20,8 @@ Nothing here imports TensorFlow, Keras, ONNX or onnxruntime at module level, so
 
 from __future__ import annotations
 
+import abc
+
 import os
 import stat
 from dataclasses import dataclass, field
@@ -50,7 +52,7 @@ class ModelFacts:
     input_names: tuple[str, ...] = field(default=())
 
 
-class LoadedModel:
+class LoadedModel(abc.ABC):
     """A loaded model, callable on image batches (lives in the sandbox child only).
 
     ``n_inputs``: 1, or 2 for example tracks (content, style).
@@ -63,13 +65,13 @@ class LoadedModel:
     input_shapes: list[tuple[int | None, ...]]
     parameters: int
 
+    @abc.abstractmethod
     def __call__(self, inputs: list[np.ndarray]) -> np.ndarray:
         """inputs: ``n_inputs`` arrays float32 [b, H, W, 3] in [-1, 1].
 
         Returns what the model gives (float32 [b, H, W, 3] expected); the
         sandbox validates shape, dtype, finiteness and range.
         """
-        raise NotImplementedError
 
 
 @dataclass(frozen=True)
