@@ -10,7 +10,13 @@ Prints markdown tables:
 5. Peak memory of extracting 200 vs 2000 images (convnet_random_seed0, 64 px,
    each in a fresh subprocess: Python/numpy peak via tracemalloc and RSS growth).
 
-Options: --quick (smaller sizes, for a smoke run), --skip-textbook-10000.
+6. With --fid-graph (needs the real weights: `easel weights fetch`): the
+   inception_fid extractor vs the 2015 graph run as TF-GAN/TTUR run it (a v1
+   Session, ExpandDims:0 fed from a placeholder): images/s and the largest
+   pool_3 difference, to confirm the features on the machine that will score.
+
+Options: --quick (smaller sizes, for a smoke run), --skip-textbook-above N,
+--fid-graph (only section 6).
 """
 
 from __future__ import annotations
@@ -142,6 +148,39 @@ def bench_throughput(n_batches, batch):
           f"| {best['compiled'] / best['extractor']:.2f} |", flush=True)
 
 
+def bench_fid_graph(n_batches, batch):
+    import tensorflow as tf
+
+    from evaluator import features as F
+
+    bb = F.load_backbone("inception_fid", allow_offline_standin=False)
+    graph_def = tf.compat.v1.GraphDef()
+    graph_def.ParseFromString((F.cache_root() / F.BACKBONES["inception_fid"].weights_file).read_bytes())
+    rng = np.random.default_rng(8)
+    images = [rng.integers(0, 256, (batch, 299, 299, 3), dtype=np.uint8) for _ in range(n_batches)]
+    graph = tf.Graph()
+    with graph.as_default():
+        fed = tf.compat.v1.placeholder(tf.float32, [None, 299, 299, 3])
+        pool = tf.compat.v1.import_graph_def(graph_def, input_map={"ExpandDims:0": fed},
+                                             return_elements=["pool_3:0"], name="")[0]
+    bb.features(images[0], maps=False)
+    ours, t_ours = timed(lambda: F.extract_features(bb, iter(images), n=batch * n_batches))
+    sess = tf.compat.v1.Session(graph=graph)  # not a `with`: that would make `graph` the default for ours too
+
+    def session_run():
+        return np.concatenate([sess.run(pool, {fed: x.astype(np.float32)}).reshape(len(x), -1) for x in images])
+
+    session_run()
+    theirs, t_theirs = timed(session_run)
+    sess.close()
+    n = batch * n_batches
+    print(f"\n### inception_fid (sha256 {bb.weights_sha256[:12]}), batch {batch}, {n} images of 299 px\n")
+    print("| extractor (img/s) | v1 Session.run of the graph (img/s) | extractor / session | max pool_3 diff |")
+    print("|---:|---:|---:|---:|")
+    print(f"| {n / t_ours:.1f} | {n / t_theirs:.1f} | {t_theirs / t_ours:.2f} | "
+          f"{float(np.abs(ours - theirs).max()):.2e} |", flush=True)
+
+
 _MEMORY_CHILD = r"""
 import json, resource, sys, threading, time, tracemalloc
 import numpy as np
@@ -202,10 +241,14 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes (smoke run)")
     parser.add_argument("--skip-textbook-above", type=int, default=10**9,
                         help="skip the textbook formula above this n")
+    parser.add_argument("--fid-graph", action="store_true",
+                        help="only: inception_fid extractor vs the graph's own Session.run (needs the weights)")
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     print(f"numpy {np.__version__}, scipy {scipy.__version__}, {os.cpu_count()} CPUs (shared: timings are noisy)")
-    if args.quick:
+    if args.fid_graph:
+        bench_fid_graph(2 if args.quick else 10, 4 if args.quick else 16)
+    elif args.quick:
         bench_fid([100, 400], 256, args.skip_textbook_above)
         bench_kid(200, 256, 10, 100)
         bench_bootstrap(100, 256, 20)

@@ -93,10 +93,17 @@ def test_legacy_resize_matches_manual_bilinear():
 
 
 def _fid_graph_bytes() -> bytes:
-    """A tiny frozen GraphDef with the 2015 graph's tensor names (ExpandDims, mixed*/join, pool_3)."""
+    """A tiny frozen GraphDef shaped like the 2015 graph where it matters to the loader.
+
+    Same tensor names (DecodeJpeg -> ExpandDims -> ResizeBilinear, mixed*/join
+    as Concat, pool_3 then a batch-1 reshape head), GraphDef producer 5 and
+    the BatchNormWithGlobalNormalization op that current TensorFlow refuses to
+    create (edited into the GraphDef, as it cannot be built with today's ops).
+    """
     import tensorflow as tf
 
     rng = np.random.default_rng(0)
+    batchnorms = []
     g = tf.Graph()
     with g.as_default():
         img = tf.compat.v1.placeholder(tf.uint8, [None, None, 3], name="DecodeJpeg")
@@ -104,18 +111,41 @@ def _fid_graph_bytes() -> bytes:
         x = tf.compat.v1.image.resize_bilinear(x, [299, 299])
         h = (x - 128.0) / 128.0
 
-        def conv(h, cin, cout, stride, scope):
-            w = tf.constant((rng.standard_normal((3, 3, cin, cout)) * 0.3).astype(np.float32))
-            with tf.name_scope(scope):
-                return tf.nn.relu(tf.nn.conv2d(h, w, stride, "SAME"), name="join")
+        def const(shape, scale=1.0, offset=0.0):
+            return tf.constant((rng.standard_normal(shape) * scale + offset).astype(np.float32))
 
-        m0 = conv(h, 3, 8, 4, "mixed")
-        m4 = conv(m0, 8, 16, 2, "mixed_4")
-        m8 = conv(m4, 16, 32, 2, "mixed_8")
-        top = conv(m8, 32, 2048, 1, "mixed_10")
+        def conv_bn(h, cin, cout, stride, scope, scale_after):
+            with tf.name_scope(scope):
+                c = tf.nn.conv2d(h, const((3, 3, cin, cout), 0.3), stride, "SAME", name="conv")
+                params = [const(cout), tf.abs(const(cout)) + 0.5, const(cout), const(cout, 0.1, 1.0)]
+                bn = tf.identity(c, name="batchnorm")  # becomes the deprecated op below
+                batchnorms.append((bn.op.name, [c.op.name] + [p.op.name for p in params], scale_after))
+                return tf.nn.relu(bn)
+
+        def mixed(h, cin, cout, stride, scope):
+            a = conv_bn(h, cin, cout // 2, stride, scope + "/a", True)
+            b = conv_bn(h, cin, cout - cout // 2, stride, scope + "/b", False)
+            return tf.raw_ops.Concat(concat_dim=3, values=[a, b], name=scope + "/join")
+
+        m0 = mixed(h, 3, 8, 4, "mixed")
+        m4 = mixed(m0, 8, 16, 2, "mixed_4")
+        m8 = mixed(m4, 16, 32, 2, "mixed_8")
+        top = mixed(m8, 32, 2048, 1, "mixed_10")
         pool = tf.nn.avg_pool2d(top, ksize=19, strides=1, padding="VALID", name="pool_3")
         tf.nn.softmax(tf.reshape(pool, [1, 2048], name="pool_3/_reshape"), name="softmax")  # batch-1 head
-    return g.as_graph_def().SerializeToString()
+    graph_def = g.as_graph_def()
+    nodes = {n.name: n for n in graph_def.node}
+    for name, inputs, scale_after in batchnorms:
+        node = nodes[name]
+        node.op = "BatchNormWithGlobalNormalization"
+        del node.input[:]
+        node.input.extend(inputs)
+        node.attr.clear()
+        node.attr["T"].type = tf.float32.as_datatype_enum
+        node.attr["variance_epsilon"].f = 0.001
+        node.attr["scale_after_normalization"].b = scale_after
+    graph_def.versions.producer = 5
+    return graph_def.SerializeToString()
 
 
 @pytest.fixture(scope="module")
@@ -139,13 +169,35 @@ def test_inception_fid_graph_path_matches_session_run(fid_graph):
     resized = F.resize_images(x, 299, "clean")
     graph_def = tf.compat.v1.GraphDef()
     graph_def.ParseFromString((root / F.BACKBONES["inception_fid"].weights_file).read_bytes())
+    assert "BatchNormWithGlobalNormalization" in {n.op for n in graph_def.node}
     with tf.Graph().as_default() as g:
-        tf.compat.v1.import_graph_def(graph_def, name="")
+        tf.compat.v1.import_graph_def(graph_def, name="")  # the graph's own ops, at its own version
         with tf.compat.v1.Session(graph=g) as sess:
             for i in range(3):  # the original graph, one image at a time as TTUR feeds it
                 pool, m8 = sess.run(["pool_3:0", "mixed_8/join:0"], {"ExpandDims:0": resized[i:i + 1]})
                 np.testing.assert_allclose(got.pool[i], pool.reshape(-1), rtol=1e-5, atol=1e-5)
                 np.testing.assert_allclose(got.maps[2][i], m8[0], rtol=1e-5, atol=1e-5)
+
+
+def test_inception_fid_accepted_by_its_public_record(fid_graph, monkeypatch):
+    root, digest = fid_graph
+    data = (root / F.BACKBONES["inception_fid"].weights_file).read_bytes()
+    monkeypatch.delenv(F.INCEPTION_FID_SHA256_ENV, raising=False)
+    with pytest.raises(EaselError) as exc:  # the synthetic graph is not the published one
+        F.verify_inception_fid(data, None)
+    assert exc.value.code == "E_WEIGHTS_HASH" and F.INCEPTION_FID_MD5 in exc.value.message
+    import hashlib
+
+    monkeypatch.setattr(F, "INCEPTION_FID_BYTES", len(data))
+    monkeypatch.setattr(F, "INCEPTION_FID_MD5", hashlib.md5(data).hexdigest())
+    assert F.verify_inception_fid(data, None) == digest
+    with pytest.raises(EaselError):  # same size, one byte changed
+        F.verify_inception_fid(data[:-1] + bytes([data[-1] ^ 1]), None)
+    with pytest.raises(EaselError):  # a sha256 pin, where set, is what decides
+        F.verify_inception_fid(data, "0" * 64)
+    monkeypatch.setattr(F, "_LOADED", {})  # memoized loads made under this record stay in this test
+    bb = F.load_backbone("inception_fid", cache_dir=root)
+    assert bb.id == "inception_fid" and bb.weights_sha256 == digest
 
 
 def test_inception_fid_refusals(fid_graph, tmp_path, monkeypatch):
@@ -154,9 +206,9 @@ def test_inception_fid_refusals(fid_graph, tmp_path, monkeypatch):
         F.load_backbone("inception_fid", cache_dir=root, expected_sha256="0" * 64)
     assert exc.value.code == "E_WEIGHTS_HASH"
     monkeypatch.delenv(F.INCEPTION_FID_SHA256_ENV, raising=False)
-    with pytest.raises(EaselError) as exc:  # present but nothing pins it: refused, not trusted
+    with pytest.raises(EaselError) as exc:  # present, unpinned, and not the published graph: refused
         F.load_backbone("inception_fid", cache_dir=root)
-    assert exc.value.code == "E_WEIGHTS_HASH" and digest in exc.value.message
+    assert exc.value.code == "E_WEIGHTS_HASH" and str(F.INCEPTION_FID_BYTES) in exc.value.message
     with pytest.raises(EaselError) as exc:
         F.load_backbone("inception_fid", cache_dir=tmp_path, allow_offline_standin=False)
     assert exc.value.code == "E_BACKBONE"
@@ -235,22 +287,40 @@ def _cli(argv):
 def test_weights_fetch_verifies_pin_offline(fid_graph, tmp_path, monkeypatch, capsys):
     root, digest = fid_graph
     pb = (root / F.BACKBONES["inception_fid"].weights_file).read_bytes()
+    archive = tmp_path / "inception-2015-12-05.tgz"  # the archive as the real URL serves it, built locally
+    with tarfile.open(archive, "w:gz") as tar:
+        info = tarfile.TarInfo(F.INCEPTION_FID_MEMBER)
+        info.size = len(pb)
+        tar.addfile(info, io.BytesIO(pb))
 
-    def fake_download(url, dest):  # the archive as the real URL serves it, built locally
+    def fake_download(url, dest):
         assert url == F.INCEPTION_FID_URL
-        with tarfile.open(dest, "w:gz") as tar:
-            info = tarfile.TarInfo(F.INCEPTION_FID_MEMBER)
-            info.size = len(pb)
-            tar.addfile(info, io.BytesIO(pb))
+        dest.write_bytes(archive.read_bytes())
 
     monkeypatch.setattr(F, "_download", fake_download)
     monkeypatch.setenv(F.INCEPTION_FID_SHA256_ENV, "1" * 64)
     with pytest.raises(EaselError) as exc:
         F.fetch_weights("inception_fid", tmp_path / "c1")
     assert exc.value.code == "E_WEIGHTS_HASH" and not (tmp_path / "c1").exists()
+    monkeypatch.delenv(F.INCEPTION_FID_SHA256_ENV)
+    with pytest.raises(EaselError) as exc:  # unpinned: must be the published graph
+        F.fetch_weights("inception_fid", tmp_path / "c1")
+    assert exc.value.code == "E_WEIGHTS_HASH" and not (tmp_path / "c1").exists()
     monkeypatch.setenv(F.INCEPTION_FID_SHA256_ENV, digest)
     assert _cli(["weights", "fetch", "--cache", str(tmp_path / "c2")]) == 0
     assert sha256_file(tmp_path / "c2" / F.BACKBONES["inception_fid"].weights_file) == digest
+    assert digest in capsys.readouterr().err
+    monkeypatch.delenv(F.INCEPTION_FID_SHA256_ENV)
+    monkeypatch.setattr(F, "INCEPTION_FID_BYTES", len(pb))
+    monkeypatch.setattr(F, "INCEPTION_FID_MD5", __import__("hashlib").md5(pb).hexdigest())
+    monkeypatch.setattr(F, "_download", None)  # --archive: no network use at all
+    assert _cli(["weights", "fetch", "--cache", str(tmp_path / "c3"), "--archive", str(archive)]) == 0
+    assert sha256_file(tmp_path / "c3" / F.BACKBONES["inception_fid"].weights_file) == digest
+    (tmp_path / "broken.tgz").write_bytes(archive.read_bytes()[:100])
+    for bad in (tmp_path / "broken.tgz", tmp_path / "absent.tgz"):
+        with pytest.raises(EaselError) as exc:
+            F.fetch_weights("inception_fid", tmp_path / "c4", archive=bad)
+        assert exc.value.code == "E_BACKBONE" and not (tmp_path / "c4").exists()
     assert _cli(["weights", "fetch", "--backbone", "convnet_random_seed0", "--cache", str(tmp_path)]) == 0
     assert _cli(["weights", "list", "--cache", str(tmp_path / "c2")]) == 0
     out = capsys.readouterr().out
