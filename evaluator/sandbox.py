@@ -31,8 +31,13 @@ effect, verified from ``/proc`` by the parent, not taken from the child's word):
 - ``address_space``: RLIMIT_AS at max(4*memory_mb, memory_mb+8 GiB), a backstop only:
   TensorFlow on CPU reserves ~1.9 GB of virtual memory for ~0.6 GB resident,
   and CUDA reserves far more, so it is left off when an NVIDIA device exists.
+- ``memory_cgroup``: where the host allows one (root with a writable memory
+  cgroup, or ``$EASEL_SANDBOX_CGROUP``; see :mod:`evaluator.sandbox_cgroup`),
+  the child runs in its own cgroup limited to ``limits.memory_mb`` with no
+  swap: the kernel enforces it on every page, and an OOM kill there → E_OOM.
 - ``rss_watchdog``: a parent thread sums VmRSS of the child and its descendants
-  every 50 ms and kills the group past ``limits.memory_mb`` → E_OOM.
+  every 50 ms and kills the group past ``limits.memory_mb`` → E_OOM (the only
+  memory limit where no cgroup could be made).
 - ``netns``: a new, empty network namespace (``unshare(CLONE_NEWNET)`` as root, an
   unprivileged user namespace otherwise); skipped silently where refused.
 - ``uid_dropped``: as root the child drops to uid/gid 65534 (nobody), no
@@ -53,9 +58,10 @@ What the GitHub side adds on top (see .github/workflows/evaluate.yml): the
 job runs on an ephemeral self-hosted runner with ``permissions: {}`` and no
 secrets, only from workflow definitions on ``main``, so the environment the
 child is scrubbed of holds no token in the first place. The runner's container
-or VM should add what this module cannot guarantee everywhere: a cgroup memory
-limit (the watchdog polls, so a fast allocation can overshoot by what it
-touches in 50 ms), an egress firewall (for hosts where the namespace is
+or VM should add what this module cannot guarantee everywhere: a memory cgroup
+the runner may create children in where it cannot make its own (without one
+the watchdog polls, so a fast allocation can overshoot by what it touches in
+50 ms), an egress firewall (for hosts where the namespace is
 refused), and either root inside the container (so the uid drop happens) or
 a data directory readable only by a user the evaluator is not.
 
@@ -86,6 +92,7 @@ import numpy as np
 
 from .config import Limits
 from .errors import CODES, SUBMISSION, EaselError
+from .sandbox_cgroup import MemoryCgroup
 from .sandbox_child import MAGIC, MAX_HEADER, NOBODY, decode_array, encode_frame
 
 RANGE_MARGIN = 1e-3
@@ -330,6 +337,7 @@ class SandboxedModel:
         self._tmp: Path | None = None
         self._stderr: _StderrTail | None = None
         self._watchdog: _RssWatchdog | None = None
+        self._cgroup: MemoryCgroup | None = None
         self._deadline = 0.0
         self._oom_rss: int | None = None
         self._timed_out = False
@@ -409,6 +417,7 @@ class SandboxedModel:
                "cpu_s": int(float(self.limits.timeout_s) * max(2, threads)) + 60,
                "as_bytes": as_bytes, "parent_pid": os.getpid()}
         cmd = [sys.executable, "-P", "-s", "-B", *self._child_cmd, *argv_tail]
+        self._cgroup = MemoryCgroup.create(memory)
         try:
             self._proc = subprocess.Popen(
                 cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -416,6 +425,8 @@ class SandboxedModel:
         except OSError as exc:
             raise EaselError("E_INTERNAL", f"could not start the sandbox: {exc}") from None
         self.pid = self._proc.pid
+        if self._cgroup is not None:  # before the config frame: no model code has run yet
+            self._cgroup.add(self.pid)
         os.set_blocking(self._proc.stdin.fileno(), False)
         self._stderr = _StderrTail(self._proc.stderr)
         self._stderr.start()
@@ -458,6 +469,7 @@ class SandboxedModel:
         except OSError:  # unreadable without privileges: only the child's word is left
             iso["netns"] = claimed.get("netns") is True
         iso["pdeathsig"] = claimed.get("pdeathsig") is True  # not visible in /proc
+        iso["memory_cgroup"] = self._cgroup is not None and self._cgroup.contains(pid)
         self.isolation = iso
 
     def close(self) -> None:
@@ -478,6 +490,8 @@ class SandboxedModel:
                     stream.close()
                 except OSError:
                     pass
+        if self._cgroup is not None:
+            self._cgroup.close()
         if self._watchdog is not None:
             self._watchdog.stop_event.set()
             self._watchdog.join()
@@ -516,6 +530,8 @@ class SandboxedModel:
             except subprocess.TimeoutExpired:
                 pass
         self._kill()
+        if self._oom_rss is None and self._cgroup is not None and self._cgroup.oom_killed():
+            self._oom_rss = self._cgroup.peak_bytes() or self._cgroup.limit_bytes
         if self._oom_rss is not None:
             return EaselError("E_OOM", f"child used {self._oom_rss >> 20} MiB, limit {self.limits.memory_mb} MiB",
                               detail=f"{self._oom_rss >> 20}MiB")

@@ -18,7 +18,9 @@ import pytest
 
 from evaluator.config import Limits
 from evaluator.errors import EaselError
+from evaluator import sandbox as sandbox_module
 from evaluator.sandbox import SandboxedModel, check_signature, validate_output
+from evaluator.sandbox_cgroup import ENV_PARENT, MemoryCgroup
 
 SIZE = 32
 
@@ -112,6 +114,7 @@ def test_round_trip_isolation_efficiency_and_crash(tmp_path, monkeypatch):
             assert iso[key], key
         if root:  # both work on this machine when run as root
             assert iso["uid_dropped"] and iso["netns"]
+        assert iso["memory_cgroup"] == _cgroup_available()
 
         seen = model.ping([str(data / "target.png"), str(model_path)])
         assert "GITHUB_TOKEN" not in seen["env"] and "EASEL_DATA" not in seen["env"]
@@ -204,3 +207,69 @@ def test_hostile_child_frames(name, tmp_path, monkeypatch):
             pass
     assert info.value.code == code
     assert not sandbox.alive and not Path(f"/proc/{sandbox.pid}").exists()
+
+
+# --- the kernel-enforced memory limit ---------------------------------------------------
+
+def _cgroup_available() -> bool:
+    probe = MemoryCgroup.create(64 << 20)
+    if probe is not None:
+        probe.close()
+    return probe is not None
+
+
+def test_memory_cgroup_kills_a_fast_allocation_without_the_watchdog(tmp_path, monkeypatch):
+    if not _cgroup_available():
+        pytest.skip("no writable memory cgroup here (needs root and a v1 memory hierarchy or v2 delegation)")
+    monkeypatch.setattr(sandbox_module._RssWatchdog, "run", lambda self: None)  # the kernel alone
+    body = """
+ch.send({"ok": True, "n_inputs": 1, "input_shapes": [[None, None, None, 3]], "parameters": 1})
+ch.recv()
+hog = bytearray(1 << 30)  # touched in one go: far past the limit before any poll could see it
+import time; time.sleep(30)
+"""
+    monkeypatch.setattr(SandboxedModel, "_child_cmd", ("-c", _FAKE_PRELUDE + textwrap.dedent(body)))
+    model_path = tmp_path / "m.keras"
+    model_path.write_bytes(b"not read by the fake child")
+    sandbox = SandboxedModel(model_path, "keras", 1, SIZE, Limits(timeout_s=60, memory_mb=256))
+    with pytest.raises(EaselError) as info:
+        with sandbox:
+            pass
+    assert info.value.code == "E_OOM"
+    assert sandbox.isolation["memory_cgroup"] and not sandbox.isolation["rlimits"]
+    assert not sandbox._cgroup.path.exists()  # removed once the child is gone
+
+
+def test_memory_cgroup_files_v2_and_v1(tmp_path, monkeypatch):
+    """The files each cgroup version uses, on plain directories laid out like a delegated cgroup."""
+    parent = tmp_path / "delegated"
+    parent.mkdir()
+    (parent / "cgroup.controllers").write_text("cpu memory pids\n")
+    (parent / "cgroup.subtree_control").write_text("pids\n")
+    monkeypatch.setenv(ENV_PARENT, str(parent))
+    assert MemoryCgroup.create(1 << 30) is None  # memory not enabled for children: no limit possible
+    (parent / "cgroup.subtree_control").write_text("memory pids\n")
+    group = MemoryCgroup.create(1 << 30)
+    assert group is not None and group.version == 2 and group.path.parent == parent
+    assert (group.path / "memory.max").read_text() == str(1 << 30)
+    assert (group.path / "memory.swap.max").read_text() == "0"
+    (group.path / "memory.events").write_text("low 0\nhigh 0\nmax 4\noom 1\noom_kill 0\n")
+    assert not group.oom_killed()
+    (group.path / "memory.events").write_text("low 0\nhigh 0\nmax 9\noom 2\noom_kill 1\n")
+    (group.path / "memory.peak").write_text("123456\n")
+    assert group.oom_killed() and group.peak_bytes() == 123456
+
+    v1 = tmp_path / "v1"
+    v1.mkdir()
+    (v1 / "memory.limit_in_bytes").write_text("9223372036854771712\n")
+    monkeypatch.setenv(ENV_PARENT, str(v1))
+    group = MemoryCgroup.create(1 << 28)
+    assert group.version == 1 and (group.path / "memory.limit_in_bytes").read_text() == str(1 << 28)
+    (group.path / "memory.oom_control").write_text("oom_kill_disable 0\nunder_oom 0\noom_kill 1\n")
+    (group.path / "memory.max_usage_in_bytes").write_text("268435456\n")
+    assert group.oom_killed() and group.peak_bytes() == 1 << 28
+    (group.path / "memory.oom_control").write_text("oom_kill_disable 0\nunder_oom 0\n")  # before 4.13
+    (group.path / "memory.failcnt").write_text("0\n")
+    assert not group.oom_killed()
+    monkeypatch.setenv(ENV_PARENT, str(tmp_path / "absent"))
+    assert MemoryCgroup.create(1 << 28) is None
