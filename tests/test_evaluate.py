@@ -42,13 +42,15 @@ def test_keras_model_scores_ok_deterministically(tmp_path, data_root, competitio
     assert second["submission"]["content_sha256"] == first["submission"]["content_sha256"]
 
 
-def test_paired_and_example_tracks(tmp_path, data_root, competition_file, cache):
+def test_paired_and_example_tracks(tmp_path, data_root, competition_file, cache, capfd):
     from evaluator.config import load_competition
 
     comp = load_competition(competition_file)
     paired = evaluate_submission(make_submission(tmp_path, valid_model, track="photo2sketch", name="p"),
                                  data_root, comp)
     assert paired["status"] == "ok", paired["errors"]
+    line = next(ln for ln in capfd.readouterr().err.splitlines() if ln.startswith("sandbox isolation in effect:"))
+    assert "env_scrubbed" in line.split(";")[0]  # the operator's log says which measures applied
     assert {"psnr", "ssim", "perceptual_distance"} <= set(paired["metrics"])
     example = evaluate_submission(make_submission(tmp_path, two_input_model, track="anystyle", name="e"),
                                   data_root, comp)
