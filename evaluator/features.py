@@ -405,12 +405,20 @@ def _load_keras_imagenet(spec: BackboneSpec, path: Path, resize: str) -> Backbon
     if not path.is_file():
         raise EaselError("E_BACKBONE", f"{spec.id}: weights not found at {path}; run "
                          f"`easel weights fetch --backbone {spec.id}`", detail=spec.id)
+    data = path.read_bytes()
+    _check_keras_md5(data, spec)
     try:
         model = _keras_inception(str(path), spec)
     except (OSError, ValueError, ImportError) as exc:
         raise EaselError("E_BACKBONE", f"{spec.id}: cannot load {path} ({type(exc).__name__})",
                          detail=spec.id) from None
-    return Backbone(spec, resize, sha256_file(path), _keras_fn(model, spec.input_size))
+    return Backbone(spec, resize, sha256_bytes(data), _keras_fn(model, spec.input_size))
+
+
+def _check_keras_md5(data: bytes, spec: BackboneSpec) -> None:
+    if hashlib.md5(data).hexdigest() != KERAS_INCEPTION_MD5:  # noqa: S324 - Keras' own pin is md5
+        raise EaselError("E_WEIGHTS_HASH", f"{spec.id}: md5 does not match Keras' pin {KERAS_INCEPTION_MD5}",
+                         detail=spec.id)
 
 
 def seeded_weights(shapes: Sequence[tuple[str, tuple[int, ...]]], seed: int = 0) -> list[np.ndarray]:
@@ -639,8 +647,7 @@ def fetch_weights(backbone_id: str = "inception_fid", cache_dir: str | os.PathLi
             print(f"{spec.id}: {INCEPTION_FID_MEMBER} sha256 {digest}", file=sys.stderr)
         else:
             data = download.read_bytes()
-            if hashlib.md5(data).hexdigest() != KERAS_INCEPTION_MD5:  # noqa: S324 - Keras' own pin is md5
-                raise EaselError("E_WEIGHTS_HASH", f"{spec.id}: md5 does not match Keras' pin", detail=spec.id)
+            _check_keras_md5(data, spec)
         atomic_write_bytes(dest, data)
     return dest
 

@@ -217,6 +217,33 @@ def test_inception_fid_refusals(fid_graph, tmp_path, monkeypatch):
     assert exc.value.code == "E_BACKBONE"
 
 
+def test_keras_imagenet_backbone_loads_its_h5_checked_by_md5(tmp_path, monkeypatch):
+    """Keras' ImageNet InceptionV3 path, on a file laid out like Keras' notop .h5 (random weights)."""
+    import hashlib
+
+    import h5py
+    import keras
+    from keras.src.legacy.saving import legacy_h5_format
+
+    spec = F.BACKBONES["keras_inception_v3_imagenet"]
+    net = keras.applications.InceptionV3(include_top=False, weights=None, pooling="avg", input_shape=(299, 299, 3))
+    path = tmp_path / spec.weights_file
+    path.parent.mkdir(parents=True)
+    with h5py.File(path, "w") as handle:  # the legacy format Keras' own download uses
+        legacy_h5_format.save_weights_to_hdf5_group(handle, net)
+    with pytest.raises(EaselError) as exc:  # not Keras' file: refused before Keras reads it
+        F.load_backbone(spec.id, cache_dir=tmp_path)
+    assert exc.value.code == "E_WEIGHTS_HASH"
+    monkeypatch.setattr(F, "KERAS_INCEPTION_MD5", hashlib.md5(path.read_bytes()).hexdigest())
+    bb = F.load_backbone(spec.id, cache_dir=tmp_path)
+    assert (bb.id, bb.offline_standin, bb.weights_sha256) == (spec.id, False, sha256_file(path))
+    x = _images(2, size=32, seed=9)
+    got = bb.features(x)
+    expected = net(F.resize_images(x, 299, "clean") / 127.5 - 1.0, training=False).numpy()
+    np.testing.assert_allclose(got.pool, expected, rtol=1e-4, atol=1e-5)
+    assert [m.shape[1:] for m in got.maps] == [(35, 35, 256), (17, 17, 768), (8, 8, 1280)]
+
+
 def test_offline_standin_is_loud_recorded_and_batch_independent(tmp_path):
     with pytest.warns(RuntimeWarning, match="OFFLINE STAND-IN"):
         bb = F.load_backbone("inception_fid", cache_dir=tmp_path)
