@@ -168,7 +168,8 @@ def verify_inception_fid(data: bytes, sha256_pin: str | None) -> str:
     if len(data) != INCEPTION_FID_BYTES or md5 != INCEPTION_FID_MD5:
         raise EaselError("E_WEIGHTS_HASH", f"inception_fid: {INCEPTION_FID_MEMBER} is {len(data)} bytes with md5 "
                          f"{md5}; the published 2015-12-05 graph is {INCEPTION_FID_BYTES} bytes with md5 "
-                         f"{INCEPTION_FID_MD5}", detail="inception_fid")
+                         f"{INCEPTION_FID_MD5}. If another trusted source vouches for this file, pin its sha256 "
+                         f"with {INCEPTION_FID_SHA256_ENV}={digest}", detail="inception_fid")
     return digest
 
 
