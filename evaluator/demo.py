@@ -7,7 +7,6 @@ print each PR comment → add them to a local leaderboard copy → build the sit
 from __future__ import annotations
 
 import shutil
-import sys
 from pathlib import Path
 
 from .config import default_competition_path, load_competition

@@ -47,7 +47,7 @@ import numpy as np
 
 from .cli import command_group
 from .errors import EaselError
-from .fsutil import atomic_write_bytes, canonical_json, sha256_bytes, sha256_file
+from .fsutil import atomic_write_bytes, canonical_json, sha256_bytes
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 INCEPTION_FID_URL = "http://download.tensorflow.org/models/image/imagenet/inception-2015-12-05.tgz"
 INCEPTION_FID_MEMBER = "classify_image_graph_def.pb"
 # No sha256 of the graph has been published. Its public record is its size
-# (95,673,916 bytes, in two independent listings of the archive's contents) and
+# (95,673,916 bytes, the same in two independent records) and
 # its md5, the way Keras pins its own weights: an md5 second preimage of a file
 # made in 2015 is out of reach, so size + md5 identify it. An organizer may add
 # a sha256 pin on top (EASEL_INCEPTION_FID_SHA256, or this constant), which then

@@ -8,13 +8,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from pathlib import Path
 
 import pytest
 import yaml
 
 from evaluator.evaluate import evaluate_submission
-from harness import SIZE, make_submission, run_cli, small_competition
+from harness import make_submission, run_cli, small_competition
 from model_builders import (fixed_size_model, huge_memory_model, nan_model, never_returns_model, out_of_range_model,
                             shrinking_model, two_input_model, valid_model)
 

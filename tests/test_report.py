@@ -1,6 +1,5 @@
 """The PR comment: escaping, errors by code, standing on the board, loud offline backbone."""
 
-import copy
 
 import pytest
 

@@ -215,7 +215,6 @@ def train_loop(run: Run, *, total: int, stop_after: int | None, step_fn: Callabl
     steps and checkpoints every ``checkpoint_every`` steps and at the end.
     Returns the last step's losses (empty when there was nothing left to train).
     """
-    import tensorflow as tf
     from tqdm import tqdm
 
     start = run.step

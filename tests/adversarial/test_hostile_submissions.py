@@ -8,7 +8,6 @@ import os
 from pathlib import Path
 
 import pytest
-import yaml
 
 from evaluator.cli import main as easel
 from harness import make_submission, run_cli
