@@ -229,9 +229,10 @@ def _evaluate_into(result: dict, root: Path, data_root: Path, competition: Compe
             model = stack.enter_context(SandboxedModel(
                 validation.model_path, meta.format, n_model_inputs(track.kind), track.image_size,
                 competition.limits, batch_size=batch_size))
-        off = sorted(k for k, on in model.isolation.items() if not on)
-        print(f"sandbox isolation in effect: {', '.join(sorted(k for k, on in model.isolation.items() if on))}"
-              f"{'; not in effect: ' + ', '.join(off) if off else ''}", file=sys.stderr)
+        in_effect = ", ".join(sorted(k for k, on in model.isolation.items() if on))
+        missing = ", ".join(sorted(k for k, on in model.isolation.items() if not on))
+        print(f"sandbox isolation in effect: {in_effect}" + (f"; not in effect: {missing}" if missing else ""),
+              file=sys.stderr)
         collected = run_inference(model, backbone, data_dir, tests, track, batch_size, keep_samples, watch)
         with watch("efficiency"):
             efficiency = model.efficiency(_efficiency_probe(data_dir, tests, batch_size))
