@@ -1,0 +1,56 @@
+"""Easel's shared vocabulary: the patterns, names and markers every stage agrees on.
+
+One home for each: a module that checks an id, a hash or a track kind imports it
+from here instead of writing its own copy, so two checks can never disagree.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import PurePosixPath
+
+# --- identifiers -----------------------------------------------------------
+ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")           # team, model, track, link names
+ID_RULE = "1-40 lowercase letters, digits, '-' or '_', starting with a letter or digit"
+METRIC_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+BACKBONE_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+DATASET_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
+ERROR_CODE_RE = re.compile(r"^E_[A-Z0-9_]{1,40}$")
+LOGIN_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}(\[bot\])?$")  # a GitHub login
+REPO_RE = re.compile(r"^[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}$")  # owner/name
+
+# --- hashes ----------------------------------------------------------------
+HEX40_RE = re.compile(r"^[0-9a-f]{40}$")  # a git commit
+HEX64_RE = re.compile(r"^[0-9a-f]{64}$")  # a sha256 digest
+
+# --- closed vocabularies ---------------------------------------------------
+TRACK_KINDS = ("unpaired", "paired", "example")
+STYLE_KINDS = ("unpaired", "example")      # tracks judged on style, not on a known target
+TEST_SPLITS = ("public", "private")        # the two halves of a held-out test set
+ORDERS = ("asc", "desc")                   # asc: lower is better
+RESIZE_MODES = ("clean", "legacy_tensorflow")
+MODEL_FORMATS = ("saved_model", "keras", "onnx")
+
+# --- markers ---------------------------------------------------------------
+COMMENT_MARKER = "<!-- easel:score-comment -->"   # first line of the bot's one sticky PR comment
+RECORD_PREFIX = "<!-- easel:evaluations "         # the hidden evaluation record inside that comment
+SITE_MARKER = ".easel-site"                       # file in a folder `easel site build` made (and may replace)
+
+# --- submissions -----------------------------------------------------------
+SUBMISSIONS_DIR = "submissions"
+META_FILE = "submission.yaml"
+
+
+def submission_of(path: str | PurePosixPath) -> tuple[str, str] | None:
+    """(team, model) of a repository-relative POSIX path under submissions/<team>/<model>/.
+
+    Returns None for anything else: the folder itself only counts when the path
+    goes inside it, names must be valid ids, and `_template` is not a team.
+    """
+    parts = PurePosixPath(path).parts
+    if len(parts) < 4 or parts[0] != SUBMISSIONS_DIR:
+        return None
+    team, model = parts[1], parts[2]
+    if not (ID_RE.match(team) and ID_RE.match(model)):
+        return None
+    return team, model
