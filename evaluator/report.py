@@ -1,8 +1,15 @@
 """`easel report`: the PR comment, as Markdown, from an (untrusted) result.json.
 
 Everything printed is either a fixed sentence of ours or a value that passed
-the result schema; strings are escaped again here, and error texts are looked
-up by code from evaluator.errors instead of being copied from the file.
+the result schema, and error texts are looked up by code from evaluator.errors
+instead of being copied from the file. Values go out in one of two forms, both
+checked by rendering with GitHub's own cmark-gfm in tests/test_comment_render.py:
+
+- :func:`code`: a code span fenced with enough backticks, so identifiers show
+  verbatim (``inception_v3_random_seed0``, never ``inception\\_v3...``) and
+  nothing inside is parsed (no links, HTML, emphasis or @mentions);
+- :func:`md`: plain text with Markdown punctuation backslash-escaped and
+  autolink/mention triggers broken by a word joiner.
 """
 
 from __future__ import annotations
@@ -13,16 +20,45 @@ from pathlib import Path
 
 from .config import Competition, default_competition_path, load_competition
 from .errors import CODES, EaselError
+from .errors import _identifier as allowlisted_identifier
 from .result import load_result, validate_result
 
 MARKER = "<!-- easel:score-comment -->"
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
+_WORD_JOINER = "\u2060"  # invisible; stops GitHub turning `@name` into a mention and `x://` into a link
+_LINK_TRIGGERS = re.compile(r"(@|:(?=//))")
+_BACKTICK_RUN = re.compile(r"`+")
+_SPACES = re.compile(r"\s+")
 _ARROW = {"asc": "↓ lower is better", "desc": "↑ higher is better"}
 
 
 def md(text: object) -> str:
-    """Escape a value for Markdown and HTML (GitHub renders both in comments)."""
-    return _MD_SPECIAL.sub(r"\\\1", html.escape(str(text), quote=True)).replace("\n", " ")
+    """Plain text for Markdown: shown as written, never markup, a link or a mention; one line."""
+    escaped = _MD_SPECIAL.sub(r"\\\1", html.escape(_SPACES.sub(" ", str(text)), quote=False))
+    return _LINK_TRIGGERS.sub(lambda m: m.group(1) + _WORD_JOINER, escaped)
+
+
+def code(text: object, cell: bool = False) -> str:
+    """``text`` as one inline code span, shown verbatim whatever it holds.
+
+    The fence is one backtick longer than the longest backtick run inside, and
+    padded with a space when the text starts or ends with a backtick
+    (CommonMark strips one such space). ``cell=True`` escapes ``|`` for a GFM
+    table cell (the table parser unescapes it before the code span is read).
+    """
+    value = " ".join(str(text).split()) or "-"
+    fence = "`" * (1 + max((len(run) for run in _BACKTICK_RUN.findall(value)), default=0))
+    pad = " " if value[0] == "`" or value[-1] == "`" else ""
+    span = f"{fence}{pad}{value}{pad}{fence}"
+    return span.replace("|", "\\|") if cell else span
+
+
+def prose(sentence: str, cell: bool = False) -> str:
+    """One of our fixed sentences or hints: its `backticked` parts become code spans, the rest plain text."""
+    parts = sentence.split("`")
+    if len(parts) % 2 == 0:  # an unpaired backtick: no code spans at all
+        return md(sentence)
+    return "".join(code(part, cell) if i % 2 else md(part) for i, part in enumerate(parts))
 
 
 def fmt(value: float | None, digits: int = 4) -> str:
@@ -71,20 +107,15 @@ def _best(values: list[float], order: str) -> float | None:
 
 def render_comment(result: dict, competition: Competition | None = None, leaderboard: dict | None = None,
                    head_sha: str | None = None) -> str:
-    """The sticky PR comment body (Markdown, escaped), starting with the bot's hidden marker."""
+    """The sticky PR comment body (GitHub Markdown), starting with the bot's hidden marker."""
     result = validate_result(result)
     sub = result["submission"] or {}
     name = f"{sub.get('team', 'unknown')}/{sub.get('model', 'unknown')}"
-    lines = [MARKER, f"## Easel evaluation: `{md(name)}`", ""]
+    lines = [MARKER, f"## Easel evaluation: {code(name)}", ""]
     track = result["track"]
     if track:
-        title = ""
-        if competition is not None:
-            try:
-                title = f" ({md(competition.track(track['id']).title)})" if competition.track(track["id"]).title else ""
-            except EaselError:
-                title = ""
-        lines.append(f"Track **{md(track['id'])}**{title} · kind {md(track['kind'])} · split **{md(result['split'])}**")
+        lines.append(f"Track {code(track['id'])}{_track_title(competition, track['id'])} · kind {md(track['kind'])} "
+                     f"· split **{md(result['split'])}**")
     if head_sha:
         if not re.fullmatch(r"[0-9a-f]{40}", head_sha):
             raise EaselError("E_SHA_FORMAT", "head sha is not 40 hex characters")
@@ -92,33 +123,86 @@ def render_comment(result: dict, competition: Competition | None = None, leaderb
     lines.append("")
 
     if result["status"] != "ok":
-        verdict = "❌ **Invalid submission**" if result["status"] == "invalid" else "⚠️ **Evaluation error**"
-        lines += [verdict + " — nothing was scored. Fix the problems below and push again.", "",
-                  "| code | problem | how to fix |", "| --- | --- | --- |"]
-        for err in result["errors"]:
-            info = CODES.get(err["code"])
-            sentence, hint = (info.sentence, info.hint) if info else ("Unknown error code.", "Contact the organizers.")
-            detail = f" (`{md(err['detail'])}`)" if err.get("detail") else ""
-            lines.append(f"| `{md(err['code'])}` | {md(sentence)}{detail} | {md(hint)} |")
-        lines.append("")
+        lines += _error_lines(result)
     else:
         lines += _metrics_table(result)
         place = standing(result, leaderboard)
         if place is not None:
             lines += _standing_lines(result, place)
         lines += _efficiency_lines(result)
-        if result["extra"].get("memorized"):
-            if (result["backbone"] or {}).get("offline_standin"):
-                lines += ["", "Memorization check: outputs came unusually close to training style images in "
-                              "the offline stand-in backbone's features, which do not separate content well; "
-                              "the flag is only meaningful with the standard FID backbone."]
-            else:
-                lines += ["", "🚩 **Memorization flag**: outputs are near-copies of training style images "
-                              f"(they come {fmt(result['extra'].get('memorization_ratio'))} times as close to the "
-                              "training set as new images of the style do, below the threshold); "
-                              "MiFID penalises this and organizers will review it."]
+        lines += _memorization_lines(result)
     lines += [""] + _provenance_lines(result)
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _track_title(competition: Competition | None, track_id: str) -> str:
+    if competition is None:
+        return ""
+    try:
+        title = competition.track(track_id).title
+    except EaselError:
+        return ""
+    return f" ({md(title)})" if title else ""
+
+
+# What an error's allowlisted detail says, as fixed words around the identifier (the same
+# fact the local output states in free text). {0}, {1}: the pattern's groups, all digits.
+_DETAIL_SENTENCES = (
+    ("E_SIGNATURE", re.compile(r"input_(\d+)_batch"), "input {0} has a fixed batch size"),
+    ("E_SIGNATURE", re.compile(r"input_(\d+)_channels"), "input {0} does not take 3 channels last (NHWC)"),
+    ("E_SIGNATURE", re.compile(r"input_(\d+)_rank"), "input {0} is not 4-D NHWC"),
+    ("E_SIGNATURE", re.compile(r"input_(\d+)_size"), "input {0} does not accept the track's image size"),
+    ("E_SIGNATURE", re.compile(r"inputs[_:](\d+)"), "the model has {0} inputs"),
+    ("E_SIGNATURE", re.compile(r"outputs:(\d+)"), "the model has {0} outputs, the contract 1"),
+    ("E_SIGNATURE", re.compile(r"rank:(\d+)"), "an input has rank {0}, the contract 4 (NHWC)"),
+    ("E_SIGNATURE", re.compile(r"batch:(\d+)"), "the batch dimension is fixed at {0}"),
+    ("E_SIGNATURE", re.compile(r"channels:(\d+)"), "an input takes {0} channels last, the contract 3"),
+    ("E_SIGNATURE", re.compile(r"size:(\d+)"), "an input has a fixed side of {0} pixels"),
+    ("E_SIGNATURE", re.compile(r"input_dtype"), "an input is not float32"),
+    ("E_SIGNATURE", re.compile(r"input_rank"), "an input is not rank 4 (NHWC)"),
+    ("E_SIGNATURE", re.compile(r"input_names"), "a two-input model must name its inputs content and style"),
+    ("E_ZIP_BOMB", re.compile(r"members:(\d+)"), "the archive has {0} members"),
+)
+# Otherwise the detail is shown as code after the word naming what it is.
+_DETAIL_LABELS = {
+    "E_META_SCHEMA": "key", "E_META_NAME": "key", "E_CONFIG": "key", "E_RESULT_SCHEMA": "key",
+    "E_MODEL_MISSING": "key", "E_TRACK_UNKNOWN": "track", "E_FORMAT": "key",
+    "E_KERAS_LAYER": "layer class", "E_KERAS_PATH_ARG": "argument", "E_SAVEDMODEL_OP": "operation",
+    "E_SAVEDMODEL_SIGNATURE": "signature", "E_ONNX_OP": "operator", "E_ONNX_DOMAIN": "domain",
+    "E_PRED_SHAPE": "output shape", "E_PRED_DTYPE": "output dtype", "E_PRED_NONFINITE": "values",
+    "E_PRED_RANGE": "largest magnitude", "E_BACKBONE": "backbone",
+    **dict.fromkeys(("E_SYMLINK", "E_HARDLINK", "E_SPECIAL_FILE", "E_LFS_POINTER", "E_KERAS_H5",
+                     "E_KERAS_ARCHIVE", "E_MODEL_MALFORMED", "E_ZIP_BOMB", "E_DATA_MANIFEST", "E_DATA_IMAGE",
+                     "E_SCOPE_PATH", "E_SCOPE_SUBMODULE", "E_PATH_ESCAPE"), "in"),
+}
+
+
+def describe_detail(code_name: str, detail: object) -> str:
+    """The error's allowlisted ``detail`` as Markdown words (``""`` when there is none or it fails the allowlist)."""
+    ident = allowlisted_identifier(detail) if detail else None
+    if ident is None:
+        return ""
+    for owner, pattern, sentence in _DETAIL_SENTENCES:
+        match = pattern.fullmatch(ident)
+        if owner == code_name and match:
+            return sentence.format(*match.groups())
+    return f"{_DETAIL_LABELS.get(code_name, 'detail')} {code(ident, cell=True)}"
+
+
+def _error_lines(result: dict) -> list[str]:
+    if result["status"] == "invalid":
+        verdict = "❌ **Invalid submission**: nothing was scored. Fix the problems below and push again."
+    else:
+        verdict = ("⚠️ **Evaluation error**: nothing was scored. The problem below is on the evaluation side, "
+                   "not in your submission; a maintainer will fix it and evaluate again.")
+    lines = [verdict, "", "| code | problem | how to fix |", "| --- | --- | --- |"]
+    for err in result["errors"]:
+        info = CODES.get(err["code"])
+        sentence, hint = (info.sentence, info.hint) if info else ("Unknown error code.", "Contact the organizers.")
+        detail = describe_detail(err["code"], err.get("detail")) if info else ""
+        problem = prose(sentence, cell=True) + (f" ({detail})" if detail else "")
+        lines.append(f"| {code(err['code'], cell=True)} | {problem} | {prose(hint, cell=True)} |")
+    return lines + [""]
 
 
 def _metrics_table(result: dict) -> list[str]:
@@ -139,10 +223,11 @@ def _standing_lines(result: dict, place: dict) -> list[str]:
     lines = []
     if place["rank"] is not None:
         lines.append(f"**Would rank #{place['rank']} of {place['of']}** on the current public leaderboard "
-                     f"(by {md(metric)}).")
+                     f"(by {code(metric)}).")
+        lines.append("")
     for label, other in (("leader", place["leader"]), ("best baseline", place["best_baseline"])):
         if other is not None:
-            lines.append(f"- Difference from the {label}: {value - other:+.4g} ({md(metric)} {fmt(other)})")
+            lines.append(f"- Difference from the {label}: {value - other:+.4g} ({code(metric)} {fmt(other)})")
     return lines + [""]
 
 
@@ -159,30 +244,46 @@ def _efficiency_lines(result: dict) -> list[str]:
         parts.append(f"{int(eff['parameters']):,} parameters")
     if eff.get("model_bytes") is not None:
         parts.append(f"{eff['model_bytes'] / 2**20:.2f} MB")
-    return ["**Efficiency** (evaluation runner): " + " · ".join(parts)] if parts else []
+    return ["**Efficiency** (evaluation runner): " + " · ".join(parts), ""] if parts else []
+
+
+def _memorization_lines(result: dict) -> list[str]:
+    if not result["extra"].get("memorized"):
+        return []
+    if (result["backbone"] or {}).get("offline_standin"):
+        return ["Memorization check: outputs came unusually close to training style images in "
+                "the offline stand-in backbone's features, which do not separate content well; "
+                "the flag is only meaningful with the standard FID backbone.", ""]
+    return ["🚩 **Memorization flag**: outputs are near-copies of training style images "
+            f"(they come {fmt(result['extra'].get('memorization_ratio'))} times as close to the "
+            "training set as new images of the style do, below the threshold); "
+            "MiFID penalises this and organizers will review it.", ""]
 
 
 def _provenance_lines(result: dict) -> list[str]:
+    """The warning alert (a paragraph of its own: a blank line ends it), then one fact per line."""
     lines = []
     bb = result["backbone"]
+    if bb and bb["offline_standin"]:
+        lines += ["> [!WARNING]",
+                  f"> **Offline stand-in backbone {code(bb['id'])}**: the standard FID Inception weights were "
+                  "not available, so features come from a seeded random-init network. Scores are comparable "
+                  "only with other results from this backbone, never with published FIDs.", ""]
+    facts = []
     if bb:
-        if bb["offline_standin"]:
-            lines.append(f"> [!WARNING]\n> **Offline stand-in backbone `{md(bb['id'])}`**: the standard FID "
-                         "Inception weights were not available, so features come from a seeded random-init "
-                         "network. Scores are comparable only with other results from this backbone, never "
-                         "with published FIDs.")
-        lines.append(f"Backbone `{md(bb['id'])}` (weights sha256 `{bb['weights_sha256'][:12]}`, "
+        facts.append(f"Backbone {code(bb['id'])} (weights sha256 {code(bb['weights_sha256'][:12])}, "
                      f"resize {md(bb['resize'])}).")
     data = result["dataset"]
     if data:
-        lines.append(f"Dataset `{md(data['id'])}` (manifest `{data['manifest_sha256'][:12]}`, "
+        facts.append(f"Dataset {code(data['id'])} (manifest {code(data['manifest_sha256'][:12])}, "
                      f"{data['n_inputs']} inputs).")
     sub = result["submission"] or {}
     if sub.get("content_sha256"):
-        lines.append(f"Submission content sha256 `{sub['content_sha256'][:12]}`.")
+        facts.append(f"Submission content sha256 {code(sub['content_sha256'][:12])}.")
     ev = result["evaluator"]
-    lines.append(f"Easel {md(ev['version'])}, {ev['seconds']:.1f} s. Intervals are 95% bootstrap intervals.")
-    return lines
+    facts.append(f"Easel {code(ev['version'])}, {ev['seconds']:.1f} s. Intervals are 95% bootstrap intervals.")
+    # Separate paragraphs: GitHub and plain CommonMark both show one fact per line.
+    return lines + "\n\n".join(facts).split("\n")
 
 
 def _cmd_report(args) -> int:

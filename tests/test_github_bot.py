@@ -147,7 +147,7 @@ def test_first_run_creates_one_comment_second_edits_it(fake, result_path, capsys
     assert len(fake.requests("POST")) == 1 and len(fake.requests("PATCH")) == 1
     ours = [c for c in fake.comments if c["login"] == BOT]
     assert len(ours) == 1 and ours[0]["body"].startswith(MARKER) and SHA in ours[0]["body"]
-    assert "E\\_SCOPE\\_PATH" in ours[0]["body"]
+    assert "`E_SCOPE_PATH`" in ours[0]["body"]
     assert fake.comments[0]["body"] == f"{MARKER}\nI am not the bot"  # never touched
     # The token was sent to the API (and only there).
     assert all(r.headers["Authorization"] == f"token {TOKEN}" for r in fake.requests())

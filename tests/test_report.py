@@ -62,7 +62,7 @@ def test_invalid_result_lists_errors_by_code_not_by_file_text():
     err["message"] = "<img src=x onerror=alert(1)> forged text"  # whatever the file says, we use our sentence
     r["errors"] = [err]
     text = render_comment(r)
-    assert "Invalid submission" in text and "`E\\_KERAS\\_LAYER`" in text and "Lambda" in text
+    assert "Invalid submission" in text and "`E_KERAS_LAYER`" in text and "Lambda" in text
     assert "forged" not in text and "<img" not in text
     assert EaselError("E_KERAS_LAYER").info.hint.split()[0] in text
 
