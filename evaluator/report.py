@@ -300,7 +300,7 @@ def _cmd_report(args) -> int:
 
 def register(sub) -> None:
     p = sub.add_parser("report", help="render the PR comment for a result.json",
-                       description="Print the PR comment (Markdown) for a result.json: metrics with 95%% "
+                       description="Print the PR comment (Markdown) for a result.json: metrics with 95% "
                                    "intervals, standing on the leaderboard, efficiency, backbone, errors.")
     p.add_argument("result", type=Path)
     p.add_argument("--leaderboard", type=Path, default=Path("leaderboard.yaml"))
