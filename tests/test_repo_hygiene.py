@@ -1,0 +1,67 @@
+"""Following the documentation leaves the repository clean: whatever its commands write is git-ignored."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from harness import REPO
+
+DOCS = ("README.md", "baselines/README.md", "Makefile")
+# `--out PATH`, `--comment PATH`, `--samples PATH` in a documented command line.
+OUTPUT_OPTION = re.compile(r"--(?:out|comment|samples)[ =]([^\s`'\"&;|)]+)")
+FILE_SUFFIX = re.compile(r"\.(json|md|png|csv|yaml)$")
+
+
+def documented_outputs(text: str) -> list[str]:
+    """Relative output paths of the commands in ``text`` (placeholders and absolute paths left out)."""
+    paths = []
+    for path in OUTPUT_OPTION.findall(text):
+        if path.startswith(("/", "$", "~")) or "<" in path or path.isupper() or path.startswith("-"):
+            continue
+        paths.append(path.rstrip(".,"))
+    return paths
+
+
+def ignored(paths: list[str]) -> set[str]:
+    """The paths git ignores here (directories are asked with a trailing slash, as they will exist)."""
+    asked = {p if FILE_SUFFIX.search(p) else p.rstrip("/") + "/": p for p in paths}
+    run = subprocess.run(["git", "check-ignore", "--no-index", "--stdin"], cwd=REPO, input="\n".join(asked),
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode in (0, 1), run.stderr
+    return {asked[line] for line in run.stdout.splitlines()}
+
+
+@pytest.fixture(scope="module")
+def git_checkout():
+    if shutil.which("git") is None or subprocess.run(["git", "rev-parse", "--is-inside-work-tree"], cwd=REPO,
+                                                     capture_output=True).returncode != 0:
+        pytest.skip("not a git checkout")
+
+
+def test_participant_local_evaluation_writes_under_one_scratch_folder():
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## For participants"):readme.index("## For organizers")]
+    outputs = documented_outputs(section)
+    assert len(outputs) >= 3, outputs  # dataset, result.json, comment
+    assert {p.split("/")[0] for p in outputs} == {"scratch"}, outputs
+
+
+def test_everything_the_documented_commands_write_is_ignored(git_checkout):
+    outputs = sorted({p for doc in DOCS for p in documented_outputs((REPO / doc).read_text(encoding="utf-8"))})
+    assert "scratch/result.json" in outputs and "demo-out" in outputs, outputs
+    assert set(outputs) - ignored(outputs) == set()
+
+
+def test_test_artifacts_and_old_step_outputs_are_ignored(git_checkout):
+    paths = ["test-artifacts/site/track-390.png", "result.json", "comment.md", "dev-data", "scratch"]
+    assert ignored(paths) == set(paths)
+    assert ignored(["submissions/acme/inkgan/submission.yaml", "evaluator/cli.py"]) == set()
+
+
+def test_output_paths_are_found():
+    text = "`easel data synth --out scratch/dev-data && easel evaluate x --out=r.json --comment c.md`, --out /srv/d"
+    assert documented_outputs(text) == ["scratch/dev-data", "r.json", "c.md"]
