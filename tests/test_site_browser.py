@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -10,8 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from evaluator.config import parse_competition
 from evaluator.site_build import build_site
-from test_leaderboard import BEFORE, board_with, competition, make_result
+from test_leaderboard import BEFORE, COMPETITION_RAW, board_with, competition, make_result
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -116,3 +118,97 @@ def test_site_in_chromium_from_disk(tmp_path):
     assert any(url.endswith("/samples/ink/acme/a1.png") for url in requests)
     print(f"screenshots: {track_shot} {shot}")
     assert Path(shot).stat().st_size > 0
+
+
+# --- the site at a phone's and a laptop's width ---------------------------------------------------------
+
+PHONE, LAPTOP = 390, 1280
+DESCRIPTION = "A `ResNet` generator with **6 blocks**.\n<b>raw</b> [link](javascript:alert(1))"
+
+
+def artifacts_dir(tmp_path: Path) -> Path:
+    """Where screenshots are kept for a person to look at: $EASEL_ARTIFACTS, else test-artifacts/ (git-ignored)."""
+    root = Path(os.environ.get("EASEL_ARTIFACTS") or Path(__file__).resolve().parent.parent / "test-artifacts")
+    try:
+        (root / "site").mkdir(parents=True, exist_ok=True)
+        return root / "site"
+    except OSError:
+        return tmp_path
+
+
+def _phone_site(tmp_path):
+    raw = json.loads(json.dumps(COMPETITION_RAW))
+    raw["description"] = "Turn photos into ink. The dev data comes from `easel data synth`."
+    raw["tracks"][0]["description"] = "Woodblock ink, **unpaired** (`CycleGAN`-like)."
+    comp = parse_competition(raw, "competition.yaml")
+    long_team, long_model = "zeta-long-team-name-with-forty-character", "z-very-long-model-name-of-forty-chars-xx"
+    board = board_with(make_result("acme", "a1", 0.10, ci=(0.08, 0.12), content="1", second=30.0),
+                       make_result(long_team, long_model, 0.115, ci=(0.11, 0.13), content="2", second=10.0),
+                       make_result("base", "identity", 0.25, ci=(0.2, 0.3), content="3", second=50.0, baseline=True),
+                       make_result("beta", "b", 0.2, ci=(0.18, 0.22), content="4", second=20.0),
+                       make_result("sk", "s1", 0.61234, ci=(0.58123, 0.64567), track="sketch", content="5"),
+                       meta={"authors": ["Ada"], "description": DESCRIPTION, "license": "MIT", "links": {}})
+    return build_site(board, comp, tmp_path / "site", now=BEFORE, progress=False), long_team
+
+
+def _boxes(page, selector):
+    """Each match's [left, right, width, height] in CSS pixels of the viewport."""
+    return page.eval_on_selector_all(selector, "els => els.map(e => { const r = e.getBoundingClientRect();"
+                                               " return [r.left, r.right, r.width, r.height]; })")
+
+
+def _on_screen(boxes, width):
+    return all(w > 0 and h > 0 and left >= 0 and right <= width for left, right, w, h in boxes)
+
+
+@pytest.mark.parametrize("width", [PHONE, LAPTOP])
+def test_site_reads_at_phone_and_laptop_widths(tmp_path, width):
+    executable = _require_browser()
+    from playwright.sync_api import sync_playwright
+
+    index, long_team = _phone_site(tmp_path)
+    shots = artifacts_dir(tmp_path)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=executable, args=ARGS)
+        try:
+            page = browser.new_page(viewport={"width": width, "height": 900})
+
+            page.goto(index.as_uri())
+            assert page.evaluate("document.documentElement.scrollWidth") <= width
+            for label in ("Ranked by", "Leader", "Entries", "Backbone"):  # every column's essentials, no scrolling
+                cells = _boxes(page, f".tracks td[data-label='{label}']")
+                assert len(cells) == 2 and _on_screen(cells, width), (label, cells)
+            lead = page.locator("p.lead").first
+            assert lead.locator("code").inner_text() == "easel data synth" and "`" not in lead.inner_text()
+            page.screenshot(path=str(shots / f"index-{width}.png"), full_page=True)
+
+            page.goto((index.parent / "tracks/ink/index.html").as_uri())
+            assert page.evaluate("document.documentElement.scrollWidth") <= width
+            rows = page.locator("#board tbody tr")
+            assert rows.count() == 4
+            # Rank, team/model and the ranking score with its interval: on screen in every row.
+            for selector in ("td:nth-child(1)", "th[scope=row] a", ".score", ".ci"):
+                boxes = _boxes(page, f"#board tbody tr {selector}")
+                assert len(boxes) == 4 and _on_screen(boxes, width), (selector, boxes)
+            team_where = "th[scope=row] .team-inline" if width == PHONE else "td:nth-child(2)"
+            teams = page.eval_on_selector_all(f"#board tbody tr {team_where}", "els => els.map(e => e.innerText)")
+            assert [t.replace("by", "").strip() for t in teams] == ["acme", long_team, "beta", "base"]
+            assert _on_screen(_boxes(page, f"#board tbody tr {team_where}"), width)
+            lead = page.locator("p.lead").first
+            assert lead.locator("code").inner_text() == "CycleGAN" and lead.locator("strong").inner_text() == "unpaired"
+            hint = page.locator(".scroll-hint")
+            assert hint.is_visible() is (width == PHONE)  # the cue that more columns sit to the right
+            page.screenshot(path=str(shots / f"track-{width}.png"), full_page=True)
+
+            page.goto((index.parent / "tracks/ink/acme--a1.html").as_uri())
+            assert page.evaluate("document.documentElement.scrollWidth") <= width
+            description = page.locator(".description")
+            assert description.locator("code").inner_text() == "ResNet"
+            assert description.locator("strong").inner_text() == "6 blocks"
+            assert description.locator("b, a, script").count() == 0  # participant HTML and links stay text
+            text = description.inner_text()
+            assert "`" not in text and "**" not in text and "<b>raw</b>" in text
+            page.screenshot(path=str(shots / f"entry-{width}.png"), full_page=True)
+        finally:
+            browser.close()
+    print(f"screenshots: {shots}")
