@@ -51,8 +51,8 @@ VERBOSE_FLAGS = ("-v", "--verbose")
 VERBOSE_ENV = "EASEL_VERBOSE"
 
 
-class HelpFormatter(argparse.RawDescriptionHelpFormatter):
-    """Descriptions keep their line breaks; an option's help ends with its default unless it names one."""
+class HelpFormatter(argparse.HelpFormatter):
+    """An option's help ends with its default unless it names one (or the default is None or False)."""
 
     def _get_help_string(self, action):
         text = action.help or ""
