@@ -22,8 +22,8 @@ COMMAND_MODULES = (
     "evaluator.submission",      # easel validate
     "evaluator.evaluate",        # easel evaluate
     "evaluator.report",          # easel report
-    "evaluator.leaderboard",     # easel leaderboard add | reveal | show
-    "evaluator.site_build",      # easel site build
+    "evaluator.leaderboard.commands",  # easel leaderboard add | reveal | show | rescore-list
+    "evaluator.site_build.commands",  # easel site build
     "evaluator.github",          # easel bot comment | gate
     "evaluator.scope",           # easel scope check | easel fetch-pr
     "evaluator.demo",            # easel demo

@@ -179,6 +179,10 @@ _code("E_RESULT_BACKBONE", CONFIG, "The result was computed with a different bac
       "Re-evaluate with the same backbone and dataset as the rest of the track.")
 _code("E_RESULT_STATUS", SUBMISSION, "Only a result with status ok can enter the leaderboard.",
       "Fix the errors listed in the result's PR comment and evaluate again.")
+_code("E_RESULT_RANGE", EVALUATOR, "A metric value in the result lies outside the range that metric can take.",
+      "Do not publish this result; re-evaluate with `easel evaluate` and report the value to the organizers if it recurs.")
+_code("E_FINAL_LIMIT", SUBMISSION, "A team marks more entries of a track with `final: true` than the competition allows.",
+      "Set `final: false` in the submission.yaml of the entries that should not count; limits.final_entries in competition.yaml is the maximum.")
 _code("E_REVEAL_EARLY", CONFIG, "Private-split scores can be revealed only after the final phase has ended.",
       "Wait until the end of the last phase in competition.yaml (phases[].ends), then run the reveal again.")
 

@@ -24,11 +24,11 @@ from evaluator.leaderboard import (
     empty_board,
     load_leaderboard,
     rank_track,
-    register,
     reveal,
     save_leaderboard,
     show_table,
 )
+from evaluator.leaderboard.commands import register
 from evaluator.result import new_result
 
 UTC = dt.timezone.utc

@@ -17,7 +17,9 @@ from PIL import Image
 
 from evaluator.errors import EaselError
 from evaluator.leaderboard import reveal, save_leaderboard
-from evaluator.site_build import MARKER, SITE_DIR, build_site, register, safe_url
+from evaluator.site_build import SITE_DIR, build_site, safe_url
+from evaluator.site_build.commands import register
+from evaluator.vocab import SITE_MARKER as MARKER
 from test_leaderboard import AFTER, BEFORE, COMPETITION_RAW, board_with, competition, make_result
 
 HOSTILE = {
