@@ -175,8 +175,8 @@ _code("E_RESULT_SCHEMA", EVALUATOR, "result.json does not match its schema.",
       "Produce it with `easel evaluate`; it is never edited by hand.")
 _code("E_RESULT_BINDING", SUBMISSION, "The result does not belong to the merged submission or the current dataset.",
       "Re-evaluate the submission at the merged commit.")
-_code("E_RESULT_BACKBONE", CONFIG, "The result was computed with a different backbone or dataset than the track's current entries.",
-      "Re-evaluate with the same backbone and dataset as the rest of the track.")
+_code("E_RESULT_BACKBONE", CONFIG, "The result was scored with another Easel version, backbone or dataset than the track's current entries.",
+      "Re-evaluate with the track's current Easel version, backbone and dataset; after an intended change, re-score the track (rescore workflow, `easel leaderboard add --rescore`).")
 _code("E_RESULT_STATUS", SUBMISSION, "Only a result with status ok can enter the leaderboard.",
       "Fix the errors listed in the result's PR comment and evaluate again.")
 _code("E_RESULT_RANGE", EVALUATOR, "A metric value in the result lies outside the range that metric can take.",
