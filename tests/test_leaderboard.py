@@ -587,15 +587,21 @@ def test_rescoring_keeps_history_and_never_ranks_two_scorings_together(tmp_path,
         (1, True, None, True)
     assert "needs re-scoring" in show_table(board, comp, "ink", now=BEFORE)
 
+    # acme's merged files, found by their content hash for the rescore workflow.
+    folder = tmp_path / "submissions" / "acme" / "a"
+    folder.mkdir(parents=True)
+    (folder / "submission.yaml").write_text("team: acme\n", encoding="utf-8")
+    board["entries"][0]["content_sha256"] = tree_sha256(folder)
     path = tmp_path / "lb.yaml"
     save_leaderboard(path, board)
     args = ["leaderboard", "rescore-list", "--leaderboard", str(path), "--competition", str(comp_file)]
-    assert cli(args) == 0
+    assert cli(args + ["--search", str(tmp_path / "submissions")]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines == [f"ink\tacme/a\t{'1' * 64}\tnot scored like the track's current entries"]
+    assert lines == [f"ink\tacme/a\t{folder.as_posix()}\t{tree_sha256(folder)}\tnot scored like the track's "
+                     "current entries"]
     assert cli(args + ["--json", "--evaluator", "9.9.9"]) == 0
     listed = json.loads(capsys.readouterr().out)
-    assert [(i["team"], i["evaluator"]) for i in listed] == [("acme", "0.1.0"), ("zeta", "0.1.0")]
+    assert [(i["team"], i["evaluator"], i["dir"]) for i in listed] == [("acme", "0.1.0", None), ("zeta", "0.1.0", None)]
     assert "evaluator 0.1.0 != 9.9.9" in listed[1]["reason"]
     assert cli(args + ["--weights-sha256", "9" * 64, "--track", "sketch"]) == 0
     assert capsys.readouterr().out == ""

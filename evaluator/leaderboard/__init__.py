@@ -19,6 +19,7 @@ from .binding import (
     check_submission_binding,
     clean_meta,
     current_scoring,
+    final_overflow,
     final_selection,
     manifest_sha256,
 )
@@ -52,8 +53,8 @@ from .yamlio import _parse_yaml, dump_leaderboard, load_leaderboard, save_leader
 __all__ = [
     "EFFICIENCY_KEYS", "ENTRY_KEYS", "RankedEntry", "SCHEMA_VERSION", "add_result", "check_commit",
     "check_data_binding", "check_plausible", "check_submission_binding", "clean_meta", "current_scoring",
-    "dump_leaderboard", "empty_board", "entry_key", "final_selection", "format_interval", "format_value",
-    "iso_utc", "load_leaderboard", "manifest_sha256", "metric_order", "parse_time", "rank_rows", "rank_track",
-    "ranking_split", "rescore_list", "reveal", "row_notes", "save_leaderboard", "show_table", "standing",
-    "track_entries", "utc", "validate_board", "_parse_yaml",
+    "dump_leaderboard", "empty_board", "entry_key", "final_overflow", "final_selection", "format_interval",
+    "format_value", "iso_utc", "load_leaderboard", "manifest_sha256", "metric_order", "parse_time", "rank_rows",
+    "rank_track", "ranking_split", "rescore_list", "reveal", "row_notes", "save_leaderboard", "show_table",
+    "standing", "track_entries", "utc", "validate_board", "_parse_yaml",
 ]

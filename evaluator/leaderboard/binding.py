@@ -89,6 +89,22 @@ def check_submission_binding(result: dict, submission_dir: str | Path) -> None:
                          detail="submission.content_sha256")
 
 
+def locate_submissions(roots: Iterable[str | Path]) -> dict[str, str]:
+    """content sha256 -> folder of every submission at ROOT/<a>/<b>/submission.yaml (for re-scoring).
+
+    Folders starting with '_' (the template) and symbolic links are skipped;
+    paths are returned as ROOT/<a>/<b> in POSIX form.
+    """
+    found: dict[str, str] = {}
+    for root in map(Path, roots):
+        for meta in sorted(root.glob("*/*/submission.yaml")):
+            folder = meta.parent
+            if folder.parent.name.startswith("_") or folder.is_symlink() or folder.parent.is_symlink():
+                continue
+            found.setdefault(tree_sha256(folder), folder.as_posix())
+    return found
+
+
 def manifest_sha256(manifest_path: str | Path) -> str:
     """The dataset hash a manifest declares, after checking it against the manifest's own files table.
 

@@ -9,7 +9,7 @@ from .. import __version__
 from ..cli import command_group
 from ..config import Competition, default_competition_path, load_competition
 from ..vocab import HEX64_RE
-from .binding import check_data_binding, check_submission_binding, result_identity
+from .binding import check_data_binding, check_submission_binding, locate_submissions, result_identity
 from .ranking import show_table
 from .update import add_result, rescore_list, reveal
 from .yamlio import load_leaderboard, save_leaderboard
@@ -83,11 +83,15 @@ def _cmd_rescore_list(args) -> int:
     if args.track:
         _competition(args).track(args.track)
     todo = rescore_list(board, evaluator=args.evaluator, track=args.track, weights_sha256=args.weights_sha256)
+    folders = locate_submissions(args.search)
+    for item in todo:
+        item["dir"] = folders.get(item["content_sha256"])  # None: the scored files are no longer in the tree
     if args.json:
         print(json.dumps(todo, indent=1, sort_keys=True))
     else:
         for item in todo:
-            print(f"{item['track']}\t{item['team']}/{item['model']}\t{item['content_sha256']}\t{item['reason']}")
+            print("\t".join((item["track"], f"{item['team']}/{item['model']}", item["dir"] or "-",
+                             item["content_sha256"], item["reason"])))
     return 0
 
 
@@ -133,12 +137,16 @@ def register(subparsers) -> None:
     todo = sub.add_parser("rescore-list", help="list entries not scored by the current evaluator and backbone",
                           description="List the entries to evaluate again: those scored unlike their track's "
                                       "current entries, by another Easel version than --evaluator, or with other "
-                                      "backbone weights than --weights-sha256. One line per entry: track, "
-                                      "team/model, content sha256, reason (or a JSON list with --json).")
+                                      "backbone weights than --weights-sha256. One tab-separated line per entry: "
+                                      "track, team/model, folder (found under --search; '-' if none), content "
+                                      "sha256, reason; or a JSON list of objects with --json.")
     todo.add_argument("--track", default=None, help="only this track id (default: every track)")
     todo.add_argument("--evaluator", default=__version__, help="the current Easel version (default: %(default)s)")
     todo.add_argument("--weights-sha256", default=None,
                       help="the current backbone weights' sha256 (default: not compared)")
+    todo.add_argument("--search", type=Path, action="append", default=[], metavar="ROOT",
+                      help="find each entry's folder by content hash under ROOT/*/*/submission.yaml "
+                           "(repeatable, e.g. --search submissions --search baselines; default: none)")
     todo.add_argument("--json", action="store_true", help="print a JSON list of objects instead of lines")
     common(todo)
     todo.set_defaults(func=_cmd_rescore_list)
