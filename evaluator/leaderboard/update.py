@@ -82,12 +82,14 @@ def _check_scoring(entries: list[dict], key: tuple, result: dict, rescore: bool)
 
 
 def _final_count_check(entries: list[dict], key: tuple, final: bool, limit: int) -> None:
+    """Refuse a ``final`` mark beyond the team's limit in the track (re-adding a marked entry is no new mark)."""
     if not final:
         return
-    marked = sum(1 for e in entries if participant(e) and e.get("final") and (e["team"], e["track"]) ==
-                 (key[0], key[2]) and entry_key(e) != key) + 1
-    if marked > limit:
-        raise final_limit_error(key[0], key[2], marked, limit)
+    team, _, track = key
+    others = [e for e in entries if participant(e) and e["final"] and e["team"] == team and e["track"] == track
+              and entry_key(e) != key]
+    if len(others) + 1 > limit:
+        raise final_limit_error(team, track, len(others) + 1, limit)
 
 
 def add_result(board: dict, result: dict, pr: int | None, commit: str | None, meta: dict | None = None,

@@ -106,6 +106,7 @@ class TrackView:
     scored_by: dict | None = None   # {evaluator, backbone} of the rows that rank
     n_rescoring: int = 0            # rows scored otherwise: "needs re-scoring"
     n_implausible: int = 0          # rows holding a value outside its metric's range
+    n_ranked: int = 0               # rows with a rank number
     csv: str = CSV_NAME
 
 
@@ -237,4 +238,5 @@ def _track_view(track, rows: list[RankedEntry]) -> TrackView:
                      other_metrics=[m for m in track.metrics if m != track.ranking.metric],
                      scored_by=shown.scored_by if shown else None,
                      n_rescoring=sum(r.needs_rescoring for r in rows),
-                     n_implausible=sum(not r.plausible for r in rows))
+                     n_implausible=sum(not r.plausible for r in rows),
+                     n_ranked=sum(r.rank is not None for r in rows))
