@@ -24,8 +24,8 @@ COMMAND_MODULES = (
     "evaluator.report",          # easel report
     "evaluator.leaderboard",     # easel leaderboard add | reveal | show
     "evaluator.site_build",      # easel site build
-    "evaluator.github",          # easel bot comment | gate
-    "evaluator.scope",           # easel scope check | easel fetch-pr
+    "evaluator.github.commands", # easel bot comment | gate | bind
+    "evaluator.scope.commands",  # easel scope check | pending, easel fetch-pr
     "evaluator.demo",            # easel demo
 )
 

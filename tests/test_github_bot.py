@@ -38,6 +38,11 @@ class FakeGitHub:
         self.files, self.author = list(files), author
         self.next_id = 1000
         self.failures: list[tuple[int, dict]] = []  # answers served before any real one
+        self.fail_on: dict[tuple[str, str], tuple[int, dict]] = {}  # (method, path) -> one failure
+        self.authors: dict[int, str] = {}  # PR number -> author login (default: `author`)
+        self.heads: dict[int, str] = {}  # PR number -> current head SHA (default: SHA)
+        self.labelled: dict[int, str] = {}  # PR number -> last label event time
+        self.merged: dict[str, int] = {}  # commit -> PR number that merged it
         r = re.compile
         routes = [
             ("GET", r(r"^/repos/o/r/issues/(\d+)$"), self.issue),
@@ -46,20 +51,32 @@ class FakeGitHub:
             ("PATCH", r(r"^/repos/o/r/issues/comments/(\d+)$"), self.edit_comment),
             ("GET", r(r"^/repos/o/r/issues/comments$"), self.repo_comments),
             ("DELETE", r(r"^/repos/o/r/issues/(\d+)/labels/([^/]+)$"), self.remove_label),
+            ("GET", r(r"^/repos/o/r/pulls$"), self.list_pulls),
             ("GET", r(r"^/repos/o/r/pulls/(\d+)$"), self.pull),
             ("GET", r(r"^/repos/o/r/pulls/(\d+)/files$"), self.pull_files),
+            ("GET", r(r"^/repos/o/r/commits/([0-9a-f]{40})/pulls$"), self.commit_pulls),
         ]
         for method, uri, handler in routes:
             server.expect_request(uri, method=method).respond_with_handler(self._wrap(uri, handler))
 
     def _wrap(self, uri, handler):
         def serve(request):
-            if self.failures:
-                status, headers = self.failures.pop(0)
+            failure = self.fail_on.pop((request.method, request.path), None)
+            if self.failures or failure:
+                status, headers = failure or self.failures.pop(0)
                 return Response(json.dumps({"message": "fail"}), status=status, headers=headers,
                                 content_type="application/json")
             status, body = handler(request, *uri.match(request.path).groups())
-            return Response(json.dumps(body), status=status, content_type="application/json")
+            headers = {}
+            if isinstance(body, list):  # GitHub pages every listing: per_page (max 100), page, Link
+                per_page = min(int(request.args.get("per_page", 30)), 100)
+                page = int(request.args.get("page", 1))
+                if len(body) > page * per_page:
+                    args = {**request.args.to_dict(), "page": str(page + 1), "per_page": str(per_page)}
+                    query = "&".join(f"{k}={v}" for k, v in args.items())
+                    headers["Link"] = f'<{self.base}{request.path}?{query}>; rel="next"'
+                body = body[(page - 1) * per_page:page * per_page]
+            return Response(json.dumps(body), status=status, headers=headers, content_type="application/json")
         return serve
 
     def _comment_json(self, c, number):
@@ -96,11 +113,29 @@ class FakeGitHub:
         return 200, [self._comment_json(c, c["pr"]) for c in keep]
 
     def remove_label(self, request, number, name):
+        self.labelled[int(number)] = iso(dt.datetime.now(dt.timezone.utc))
         return 200, []
 
+    def _pull_json(self, number):
+        stamps = [c["updated"] for c in self.comments if c["pr"] == number]
+        stamps += [self.labelled[number]] if number in self.labelled else []
+        updated = max(stamps, key=lambda t: dt.datetime.fromisoformat(t.replace("Z", "+00:00"))) if stamps \
+            else iso(dt.datetime.now(dt.timezone.utc))
+        return {"number": number, "id": number, "url": f"{self.base}/repos/o/r/pulls/{number}",
+                "user": {"login": self.authors.get(number, self.author)}, "head": {"sha": self.heads.get(number, SHA)},
+                "state": "open", "updated_at": updated}
+
     def pull(self, request, number):
-        return 200, {"number": int(number), "id": int(number), "url": f"{self.base}/repos/o/r/pulls/{number}",
-                     "user": {"login": self.author}, "head": {"sha": SHA}, "state": "open"}
+        return 200, self._pull_json(int(number))
+
+    def list_pulls(self, request):
+        numbers = {c["pr"] for c in self.comments} | set(self.authors) | set(self.labelled)
+        pulls = [self._pull_json(n) for n in numbers]
+        return 200, sorted(pulls, key=lambda p: (p["updated_at"], p["number"]), reverse=True)
+
+    def commit_pulls(self, request, sha):
+        number = self.merged.get(sha)
+        return 200, [] if number is None else [self._pull_json(number)]
 
     def pull_files(self, request, number):
         return 200, [{"filename": f, "status": "added", "sha": "1" * 40} for f in self.files]
@@ -110,9 +145,12 @@ class FakeGitHub:
 
 
 @pytest.fixture()
-def fake(httpserver, monkeypatch):
+def fake(httpserver, monkeypatch, tmp_path):
     monkeypatch.setenv("GITHUB_TOKEN", TOKEN)
-    return FakeGitHub(httpserver)
+    server = FakeGitHub(httpserver)
+    server.teams_path = tmp_path / "teams.yaml"
+    server.teams_path.write_text(TEAMS_YAML)
+    return server
 
 
 @pytest.fixture()
@@ -131,9 +169,18 @@ def run(argv, capsys, caplog) -> tuple[int, str]:
     return code, text
 
 
+TEAMS_YAML = """teams:
+  acme: {name: ACME, members: [alice, bob, carol]}
+  other: {name: Other, members: [dave]}
+"""
+
+
 def bot_args(fake, *extra):
-    return [*extra, "--repo", "o/r", "--api-url", fake.base, "--backoff", "0", "--retries", "2",
+    args = [*extra, "--repo", "o/r", "--api-url", fake.base, "--backoff", "0", "--retries", "2",
             "--competition", str(ROOT / "competition.yaml")]
+    if "gate" in extra:  # the gate reads teams.yaml from the trusted checkout
+        args += ["--teams", str(fake.teams_path)]
+    return args
 
 
 def test_first_run_creates_one_comment_second_edits_it(fake, result_path, capsys, caplog):
