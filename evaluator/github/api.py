@@ -20,6 +20,11 @@ DEFAULT_BOT_LOGIN = "github-actions[bot]"  # who GITHUB_TOKEN comments as in Act
 PER_PAGE = 100  # GitHub's largest page: a listing of n items costs ceil(n / 100) requests
 
 
+def pause(seconds: float) -> None:
+    """Wait ``seconds`` (s); the one place the bot sleeps, so tests can replace it."""
+    time.sleep(seconds)
+
+
 @dataclass
 class BotOptions:
     """How the bot talks to GitHub. ``backoff_s`` doubles after each 5xx; 0 in tests."""
@@ -29,7 +34,7 @@ class BotOptions:
     backoff_s: float = 2.0
     bot_login: str = DEFAULT_BOT_LOGIN
     throttle: bool = True
-    sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
+    sleep: Callable[[float], None] = field(default=lambda seconds: pause(seconds), repr=False)
 
 
 def _header(headers: Any, name: str) -> str | None:

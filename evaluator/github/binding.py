@@ -53,3 +53,26 @@ def _read(result_path: str | os.PathLike) -> dict:
     if not isinstance(data, dict):
         raise EaselError("E_RESULT_SCHEMA", "result.json is not an object", detail="result.json")
     return data
+
+
+def pr_of_commit(repo_name: str, commit: str, options, token: str | None = None) -> int | None:
+    """The PR that merged ``commit`` (the bound one, never a later lookup of the folder), or None.
+
+    One request: ``GET /repos/{repo}/commits/{commit}/pulls``; the lowest
+    merged PR number wins when GitHub lists several.
+    """
+    from ..vocab import REPO_RE
+    from .api import call_github, make_client
+
+    if not REPO_RE.match(repo_name or ""):
+        raise EaselError("E_GITHUB_NOT_FOUND", "--repo must be OWNER/NAME", detail="repo")
+    if not HEX40_RE.match(commit or ""):
+        raise EaselError("E_SHA_FORMAT", "--commit is not 40 lowercase hex characters", detail="commit")
+    client = make_client(options, token)
+
+    def step():
+        pulls = client.get_repo(repo_name, lazy=True).get_commit(commit).get_pulls()
+        return sorted(p.number for p in pulls)
+
+    numbers = call_github(step, options)
+    return numbers[0] if numbers else None

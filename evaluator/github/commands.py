@@ -8,7 +8,7 @@ from pathlib import Path
 from ..cli import command_group, report_error
 from ..errors import EXIT_INVALID, EaselError
 from .api import DEFAULT_BOT_LOGIN, BotOptions
-from .binding import bind_result
+from .binding import bind_result, pr_of_commit
 from .gate import gate
 from .outcome import EVALUATION_RESULTS, post_result
 from .record import iso
@@ -56,13 +56,21 @@ def _cmd_bind(args) -> int:
     return 0
 
 
+def _cmd_find_pr(args) -> int:
+    number = pr_of_commit(args.repo, args.commit, _options(args))
+    if number is not None:
+        print(number)
+    return 0
+
+
 def register(subparsers) -> None:
-    """`easel bot comment`, `easel bot gate` and `easel bot bind`."""
+    """`easel bot comment | gate | bind | find-pr`."""
     sub = command_group(subparsers, "bot", "post the sticky PR comment; apply the daily evaluation limit")
 
-    def common(q):
+    def common(q, pr=True):
         q.add_argument("--repo", required=True, help="OWNER/NAME")
-        q.add_argument("--pr", type=int, required=True, help="pull request number")
+        if pr:
+            q.add_argument("--pr", type=int, required=True, help="pull request number")
         q.add_argument("--api-url", default=os.environ.get("GITHUB_API_URL", "https://api.github.com"),
                        help="REST API root (GitHub Enterprise, tests); default $GITHUB_API_URL or api.github.com")
         q.add_argument("--head-sha", help="the evaluated commit (40 hex), named in the comment")
@@ -102,3 +110,10 @@ def register(subparsers) -> None:
     b.add_argument("--commit", required=True, help="the commit whose content was scored (40 hex)")
     b.add_argument("--pr", type=int, help="the pull request of that content, if known")
     b.set_defaults(func=_cmd_bind)
+
+    f = sub.add_parser("find-pr", help="print the number of the PR that merged a commit (nothing if none)",
+                       description="One API request: the PR GitHub associates with --commit, the commit the "
+                                   "evaluation recorded in result.json (publish's commit job).")
+    common(f, pr=False)
+    f.add_argument("--commit", required=True, help="the merged commit (40 hex)")
+    f.set_defaults(func=_cmd_find_pr)

@@ -84,10 +84,12 @@ def render(decision: Decision, label: str | None = None) -> str:
     """The sticky comment body for ``decision``, with the hidden record."""
     sha = f" `{decision.head_sha}`" if decision.head_sha else ""
     if decision.refusal is not None:
+        from ..report import md
+
         info = CODES[decision.refusal.code]
         detail = f" (`{decision.refusal.detail}`)" if decision.refusal.detail else ""
-        text = (f"⛔ **Not evaluated: {decision.refusal.code}**{detail}. {info.sentence}\n\n"
-                f"**How to fix:** {info.hint} (README, section *Teams*.)")
+        text = (f"⛔ **Not evaluated: {decision.refusal.code}**{detail}. {md(info.sentence)}\n\n"
+                f"**How to fix:** {md(info.hint)} (README, section *Teams*.)")
     elif decision.later is not None:
         text = (f"⏳ **Evaluation limit reached**: {decision.who} has used {decision.used} of {decision.limit} "
                 f"evaluations in the last 24 hours. The next evaluation is possible after "
