@@ -281,3 +281,10 @@ def test_old_records_without_keys_still_count():
     body = f'{MARKER}\n<!-- easel:evaluations {{"team":"acme","author":"bob","times":["{iso(NOW)}"]}} -->'
     record = parse_record(body)
     assert record.times == [NOW] and record.evaluations[0].key is None
+
+
+def test_malformed_label_or_team_is_refused_before_any_request(fake, capsys, caplog):
+    for extra in (["--remove-label", "bad label;rm"], ["--team", "Bad Team"]):
+        code, text = run(gate_args(fake)[:-2] + extra, capsys, caplog)
+        assert code in (2, 3) and ("E_CONFIG" in text or "E_META_NAME" in text)
+    assert fake.requests() == []

@@ -21,7 +21,8 @@ head SHA + workflow run id, so the retry, or "Re-run all jobs", never counts twi
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass
 
 from ..errors import CODES, EaselError
 from ..teams import Team, check_ownership
@@ -30,6 +31,9 @@ from .api import BotOptions, RateLimited, call_github, make_client
 from .record import (KEEP, WINDOW, Evaluation, Record, approval_key, in_window, iso, next_allowed, parse_record,
                      utc_now, with_record)
 from .sticky import check_target, find_sticky, is_ours, upsert_comment
+
+
+LABEL_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,50}$")
 
 
 @dataclass
@@ -45,7 +49,6 @@ class Decision:
     later: dt.datetime | None = None      # limit reached: when the next evaluation is possible
     refusal: EaselError | None = None     # ownership or head refused
     repeat: bool = False                  # this approval (SHA + run) was already counted
-    notes: list[str] = field(default_factory=list)
 
 
 def team_of_files(paths: list[str]) -> str | None:
@@ -80,7 +83,7 @@ def decide(own: Record | None, others: list[dt.datetime], limit: int, now: dt.da
     return Decision(True, used=len(counted) + 1, **common)
 
 
-def render(decision: Decision, label: str | None = None) -> str:
+def render(decision: Decision) -> str:
     """The sticky comment body for ``decision``, with the hidden record."""
     sha = f" `{decision.head_sha}`" if decision.head_sha else ""
     if decision.refusal is not None:
@@ -172,6 +175,8 @@ def gate(repo_name: str, number: int, limit: int, options: BotOptions, team: str
     failures raise their coded error.
     """
     check_target(repo_name, number, head_sha)
+    if remove_label is not None and not LABEL_RE.match(remove_label):
+        raise EaselError("E_CONFIG", "--remove-label is not a plain label name", detail="label")
     if team is not None and not ID_RE.match(team):
         raise EaselError("E_META_NAME", "--team is not a safe identifier", detail="team")
     now = now or utc_now()
@@ -208,7 +213,7 @@ def gate(repo_name: str, number: int, limit: int, options: BotOptions, team: str
 
     def body_for(old: Record | None) -> str:
         verdict.append(decide(old, others, limit, now, found, facts.author, key, head_sha, refusal))
-        return render(verdict[-1], remove_label)
+        return render(verdict[-1])
 
     upsert_comment(client, repo_name, number, body_for, options)
     if remove_label:
