@@ -384,3 +384,34 @@ def test_codeowners_and_pr_template():
         assert [protected, "@easel-org/organizers"] in rules
     template = (ROOT / ".github" / "pull_request_template.md").read_text()
     assert "submissions/<team>/<model>/" in template and "safe-to-evaluate" in template
+
+
+def test_push_main_commits_once_and_a_rerun_changes_nothing(tmp_path):
+    git_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path), "GIT_CONFIG_NOSYSTEM": "1",
+               "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@e.org", "GIT_COMMITTER_NAME": "t",
+               "GIT_COMMITTER_EMAIL": "t@e.org"}
+
+    def git(*args, cwd=tmp_path):
+        return subprocess.run(["git", *args], cwd=cwd, env=git_env, check=True, capture_output=True,
+                              text=True).stdout.strip()
+
+    git("init", "-q", "--bare", "-b", "main", "origin.git")
+    git("clone", "-q", "origin.git", "work")
+    work = tmp_path / "work"
+    (work / "leaderboard.yaml").write_text("entries: []\n")
+    git("add", "leaderboard.yaml", cwd=work)
+    git("commit", "-qm", "init", cwd=work)
+    git("push", "-q", "origin", "HEAD:main", cwd=work)
+    script = ROOT / ".github" / "scripts" / "push-main.sh"
+    apply = ["bash", "-c", "printf 'entries: [1]\\n' > leaderboard.yaml"]  # idempotent, like reveal
+    for run, pushed in ((1, True), (2, False)):
+        proc = subprocess.run(["bash", str(script), "leaderboard: reveal", "leaderboard.yaml", *apply], cwd=work,
+                              env={**git_env, "PUSH_TOKEN": "t0ken"}, capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        assert ("nothing changed" in proc.stdout) is not pushed
+    log = git("log", "--format=%s", "main", cwd=tmp_path / "origin.git").splitlines()
+    assert log == ["leaderboard: reveal", "init"]
+    assert "t0ken" not in (work / ".git" / "config").read_text()
+    proc = subprocess.run(["bash", str(script), "m", "leaderboard.yaml", "true"], cwd=work, env=git_env,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1 and "PUSH_TOKEN is empty" in proc.stderr
