@@ -167,6 +167,8 @@ _code("E_TEAM_MEMBER", SUBMISSION, "The pull request's author is not a member of
       "Open the pull request from the account of a member listed for this team in teams.yaml, or ask a maintainer to add you to the team there first.")
 _code("E_TEAM_FOLDER", SUBMISSION, "The pull request changes another team's folder.",
       "Change only submissions/<your team>/<model>/; each team owns its own folder.")
+_code("E_TEAM_RESERVED", SUBMISSION, "The team id is reserved for Easel's own reference rows (oracle).",
+      "Choose another team id for your folder and in teams.yaml.")
 _code("E_TEAM_REGISTER_MIXED", SUBMISSION, "The pull request registers a team and adds a submission at once.",
       "Register first: split it into a pull request that only changes teams.yaml and, after it is merged, one with the submission.")
 _code("E_TEAM_REGISTRATION", SUBMISSION, "The pull request changes teams.yaml: a registration is reviewed and merged by a maintainer, not evaluated.",

@@ -105,7 +105,8 @@ def check_ownership(teams: dict[str, Team], author: str | None, paths: list[str]
     None when no team folder is touched (the scope check answers that case).
     Raises E_TEAM_REGISTER_MIXED (teams.yaml and a submission together),
     E_TEAM_REGISTRATION (a registration: reviewed, not evaluated),
-    E_TEAM_FOLDER (two teams' folders), E_TEAM_UNREGISTERED, E_TEAM_MEMBER.
+    E_TEAM_FOLDER (two teams' folders), E_TEAM_RESERVED (``oracle``),
+    E_TEAM_UNREGISTERED, E_TEAM_MEMBER.
     """
     registers = TEAMS_FILE in paths
     touched = touched_teams(paths)
@@ -122,6 +123,8 @@ def check_ownership(teams: dict[str, Team], author: str | None, paths: list[str]
                          detail=next((t for t in names if not teams.get(t) or not teams[t].has_member(author)),
                                      names[0]))
     team = touched.pop()
+    if team in RESERVED_TEAMS:
+        raise EaselError("E_TEAM_RESERVED", f"submissions/{team}/ is reserved", detail=team)
     if team not in teams:
         raise EaselError("E_TEAM_UNREGISTERED", f"team {team} is not in teams.yaml", detail=team)
     if not teams[team].has_member(author):

@@ -163,7 +163,9 @@ def test_a_new_run_of_the_same_head_counts_but_a_rerun_does_not(fake, capsys, ca
     ("zed", ["submissions/newteam/m/submission.yaml"], "E_TEAM_UNREGISTERED"),
     ("zed", ["teams.yaml", "submissions/newteam/m/submission.yaml"], "E_TEAM_REGISTER_MIXED"),
     ("zed", ["teams.yaml"], "E_TEAM_REGISTRATION"),
-], ids=["stranger", "other-team-member", "two-teams", "unregistered", "register-and-submit", "registration"])
+    ("zed", ["submissions/oracle/ideal/submission.yaml"], "E_TEAM_RESERVED"),
+], ids=["stranger", "other-team-member", "two-teams", "unregistered", "register-and-submit", "registration",
+        "reserved"])
 def test_gate_refuses_prs_outside_the_authors_team(fake, capsys, caplog, author, files, code):
     fake.author, fake.files = author, files
     exit_code, text = run(gate_args(fake), capsys, caplog)

@@ -137,8 +137,9 @@ def _submodule(repo: Path) -> None:
     (_symlink, "E_SYMLINK"),
     (_submodule, "E_SCOPE_SUBMODULE"),
     (lambda r: None, "E_SCOPE_EMPTY"),
+    (lambda r: write(r, "submissions/oracle/ideal/submission.yaml", "team: oracle\n"), "E_TEAM_RESERVED"),
 ], ids=["leaderboard", "workflow", "template", "team-level-file", "two-teams", "rename-out", "rename-in",
-        "symlink", "submodule", "empty"])
+        "symlink", "submodule", "empty", "reserved-oracle"])
 def test_out_of_scope_changes_fail_with_their_code(world, tmp_path, edit, code):
     origin, runner, base = world
     sha = make_pr(origin, 3, edit)

@@ -82,8 +82,8 @@ def check_changes(changes: list[Change]) -> tuple[str, str]:
 
     Raises E_SCOPE_PATH (a path outside any submission directory, including
     either side of a rename or copy), E_SCOPE_MULTI (two directories),
-    E_SCOPE_EMPTY (no change), E_SYMLINK or E_SCOPE_SUBMODULE (new mode
-    120000 / 160000).
+    E_SCOPE_EMPTY (no change), E_TEAM_RESERVED (the reserved team id
+    ``oracle``), E_SYMLINK or E_SCOPE_SUBMODULE (new mode 120000 / 160000).
     """
     if not changes:
         raise EaselError("E_SCOPE_EMPTY", "no file differs between the merge-base and the head")
@@ -101,6 +101,11 @@ def check_changes(changes: list[Change]) -> tuple[str, str]:
     if len(dirs) > 1:
         names = sorted(f"{t}/{m}" for t, m in dirs)
         raise EaselError("E_SCOPE_MULTI", f"the pull request changes {', '.join(names)}", detail=names[0])
+    from ..teams import RESERVED_TEAMS
+
+    reserved = sorted(t for t, _ in dirs if t in RESERVED_TEAMS)
+    if reserved:
+        raise EaselError("E_TEAM_RESERVED", f"submissions/{reserved[0]}/ is reserved", detail=reserved[0])
     for change in changes:
         if change.status != "D" and change.new_mode == MODE_SYMLINK:
             raise EaselError("E_SYMLINK", f"{safe_path(change.path)} is a symbolic link", detail=safe_path(change.path))
