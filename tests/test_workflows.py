@@ -415,3 +415,17 @@ def test_push_main_commits_once_and_a_rerun_changes_nothing(tmp_path):
     proc = subprocess.run(["bash", str(script), "m", "leaderboard.yaml", "true"], cwd=work, env=git_env,
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1 and "PUSH_TOKEN is empty" in proc.stderr
+
+
+def test_entry_dirs_lists_only_participant_folders_holding_the_scored_content():
+    listing = json.dumps([{"team": "acme", "model": "ink", "dir": "submissions/acme/ink"},
+                          {"team": "acme", "model": "old", "dir": None},          # scored files gone
+                          {"team": "base", "model": "m", "dir": "baselines/base/m"},
+                          {"team": "x", "model": "../../etc"},                       # not an id
+                          {"team": "oracle", "model": "ideal", "oracle": True},
+                          {"team": "zeta", "model": "m"}])                            # older list: no dir
+    proc = subprocess.run([sys.executable, str(ROOT / ".github" / "scripts" / "entry-dirs.py"), "list"],
+                          input=listing, capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["submissions/acme/ink", "submissions/zeta/m"]
