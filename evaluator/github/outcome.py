@@ -70,10 +70,9 @@ def answer(evaluation: str, result: dict | None) -> Answer:
 
 
 def _fairness_line(ans: Answer) -> str:
-    if ans.counted is False:
-        return (f"\n> ℹ️ This evaluation does **not** count towards your daily limit: {ans.why}. "
-                "Failures on our side never cost you an evaluation.\n")
-    return ""
+    """The note telling the participant an evaluation was given back (a blockquote of its own)."""
+    return (f"\n\n> ℹ️ This evaluation does **not** count towards your daily limit: {ans.why}. "
+            "Failures on our side never cost you an evaluation.\n")
 
 
 def post_result(repo_name: str, number: int, result_path: str | os.PathLike, options: BotOptions,
@@ -104,7 +103,8 @@ def post_result(repo_name: str, number: int, result_path: str | os.PathLike, opt
 
         board = load_leaderboard(leaderboard_path)
     if ans.result is not None:
-        rendered = render_comment(ans.result, competition, board, head_sha=head_sha) + _fairness_line(ans)
+        rendered = render_comment(ans.result, competition, board, head_sha=head_sha)
+        rendered = rendered.rstrip("\n") + _fairness_line(ans) if ans.counted is False else rendered
     else:
         rendered = f"{COMMENT_MARKER}\n## Easel evaluation\n\n⏳ {ans.note}\n"
     key = approval_key(head_sha, run_id)
