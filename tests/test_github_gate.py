@@ -194,6 +194,8 @@ def test_sticky_comment_names_the_sha_for_the_environment_reviewers(fake, capsys
     assert run(gate_args(fake), capsys, caplog)[0] == 0
     body = sticky(fake)["body"]
     assert f"Commit `{SHA}` was approved" in body and "Reviewers of the `evaluation` environment" in body
+    methods = [r.method for r in fake.requests()]
+    assert methods[-2:] == ["POST", "DELETE"]  # the label goes only once the decision is written
 
 
 def _result(status, code=None):
