@@ -36,6 +36,7 @@ class Limits:
     max_files: int = 200
     timeout_s: float = 600.0
     memory_mb: int = 4096
+    final_entries: int = 2  # entries per team and track that count for the private ranking
 
 
 @dataclass(frozen=True)
@@ -201,7 +202,7 @@ def parse_competition(raw: Any, source: str = "competition.yaml") -> Competition
     if len({p.name for p in phases}) != len(phases):
         c.fail("phases", "unique phase names", [p.name for p in phases])
 
-    lim_fields = ("evaluations_per_day", "max_model_mb", "max_files", "timeout_s", "memory_mb")
+    lim_fields = ("evaluations_per_day", "max_model_mb", "max_files", "timeout_s", "memory_mb", "final_entries")
     lim = c.mapping(top["limits"], "limits", (), lim_fields)
     limits = Limits(
         evaluations_per_day=c.positive_int(lim.get("evaluations_per_day", 3), "limits.evaluations_per_day"),
@@ -209,6 +210,7 @@ def parse_competition(raw: Any, source: str = "competition.yaml") -> Competition
         max_files=c.positive_int(lim.get("max_files", 200), "limits.max_files"),
         timeout_s=c.positive_number(lim.get("timeout_s", 600), "limits.timeout_s"),
         memory_mb=c.positive_int(lim.get("memory_mb", 4096), "limits.memory_mb"),
+        final_entries=c.positive_int(lim.get("final_entries", 2), "limits.final_entries"),
     )
 
     ev_fields = ("backbone", "resize", "bootstrap", "seed", "batch_size", "memorization_eps")

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from evaluator.site_build import date_ticks, history_svg
+from evaluator.site_build.chart import date_ticks, history_svg
 from test_leaderboard import BEFORE, board_with, competition, make_result
 
 START = dt.datetime(2026, 12, 1, 14, 3, 25)
