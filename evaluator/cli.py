@@ -115,7 +115,11 @@ _TF_STARTUP_NOISE = re.compile(
 def _startup_noise_hidden():
     """Send file descriptor 2 to a temp file for the block, then replay what is not TensorFlow start-up noise."""
     sys.stderr.flush()
-    saved = os.dup(2)
+    try:
+        saved = os.dup(2)
+    except OSError:  # no stderr to protect (a closed descriptor): import as is
+        yield
+        return
     with tempfile.TemporaryFile() as capture:
         os.dup2(capture.fileno(), 2)
         try:
