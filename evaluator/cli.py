@@ -63,12 +63,23 @@ class HelpFormatter(argparse.HelpFormatter):
         return text
 
 
+class _Subcommands(argparse._SubParsersAction):
+    """Subcommands whose ``--help`` page starts with their one-line help when no description is given."""
+
+    def add_parser(self, name, **kwargs):
+        if kwargs.get("description") is None and kwargs.get("help"):
+            text = kwargs["help"]
+            kwargs["description"] = text[0].upper() + text[1:] + ("" if text.endswith(".") else ".")
+        return super().add_parser(name, **kwargs)
+
+
 class EaselParser(argparse.ArgumentParser):
     """An ArgumentParser with :class:`HelpFormatter` and ``-v/--verbose``; its subparsers are EaselParsers too."""
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("formatter_class", HelpFormatter)
         super().__init__(*args, **kwargs)
+        self.register("action", "parsers", _Subcommands)
         # SUPPRESS: a subcommand that is not given the flag leaves the top-level value alone.
         self.add_argument(*VERBOSE_FLAGS, action="store_true", default=argparse.SUPPRESS,
                           help="show TensorFlow's logs and every log message (default: quiet)")
