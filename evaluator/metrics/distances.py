@@ -1,86 +1,28 @@
-"""Image-quality metrics: one registry, pure numpy/scipy functions, float64 statistics.
+"""Distribution distances between feature sets: Fréchet distance and KID, with fast bootstraps.
 
-Every metric a track may list in competition.yaml is registered once in
-:data:`METRICS` with its direction (``asc``: lower is better) and the track
-kinds it applies to. The functions below take plain arrays (features are
-float32 ``[n, d]`` from :mod:`evaluator.features`, images uint8
-``[n, H, W, 3]``) and return float64 values.
-
-Notes people ask about:
+Features are float ``[n, d]`` arrays (float32 from :mod:`evaluator.features`);
+every statistic is computed in float64.
 
 * FID is biased upward at small n (Chong & Forsyth 2020); KID's estimator is
-  unbiased, so tracks with small test sets should rank by KID. Every result
-  records n next to each value.
+  unbiased, so tracks with small test sets should rank by KID.
 * The Fréchet distance never takes ``sqrtm`` of the non-symmetric product
   S1·S2 (the source of complex parts and "eps" hacks in older code). It uses
   one of two exact identities, whichever is cheaper (see
   :func:`frechet_distance`). Eigenvalues of positive semi-definite matrices
   below the round-off bound n·eps·λmax (including slightly negative ones)
   are set to 0; nothing else is clipped or offset.
+* Paired sets (row i of the outputs was made from the input whose target is
+  row i of the references): KID's cross term leaves the matched pairs (i, i)
+  out, so it is the U-statistic over i ≠ j like its within-set terms; a
+  matched pair is dependent by construction and would reward copying the target's
+  features rather than matching the distribution.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable
-
 import numpy as np
-from scipy import ndimage
 
-# --- registry -----------------------------------------------------------------
-
-ALL_KINDS = ("unpaired", "paired", "example")
-STYLE_KINDS = ("unpaired", "example")
-
-
-@dataclass(frozen=True)
-class MetricSpec:
-    """A metric's name, direction and the track kinds it applies to.
-
-    ``per_image``: the metric is a mean over one value per output image (its
-    bootstrap resamples those values); otherwise it compares distributions.
-    """
-
-    name: str
-    order: str  # "asc": lower is better; "desc": higher is better
-    kinds: tuple[str, ...]
-    description: str
-    per_image: bool
-
-
-METRICS: dict[str, MetricSpec] = {}
-
-
-def register(name: str, order: str, kinds: tuple[str, ...], description: str,
-             per_image: bool = False) -> MetricSpec:
-    """Add one metric to :data:`METRICS` (the single place metrics are declared)."""
-    if name in METRICS:
-        raise ValueError(f"metric {name!r} registered twice")
-    if order not in ("asc", "desc") or not kinds or not set(kinds) <= set(ALL_KINDS):
-        raise ValueError(f"metric {name!r}: bad order or kinds")
-    spec = MetricSpec(name, order, tuple(kinds), description, per_image)
-    METRICS[name] = spec
-    return spec
-
-
-register("fid", "asc", ALL_KINDS,
-         "Fréchet Inception distance between output and reference features (biased upward at small n).")
-register("kid", "asc", ALL_KINDS,
-         "Kernel Inception distance: unbiased MMD² with the cubic polynomial kernel (rank by it at small n).")
-register("artfid", "asc", STYLE_KINDS,
-         "ArtFID = (1 + content_distance) · (1 + FID) (Wright & Ommer 2022).")
-register("mifid", "asc", STYLE_KINDS,
-         "Memorization-informed FID (Kaggle MiFID): FID divided by the memorization distance when it is below ε.")
-register("content_distance", "asc", STYLE_KINDS,
-         "Perceptual distance between each input and its output on backbone feature maps.", per_image=True)
-register("content_ssim", "desc", STYLE_KINDS,
-         "SSIM between each input and its output, on luminance.", per_image=True)
-register("psnr", "desc", ("paired",),
-         "Peak signal-to-noise ratio between output and target (dB, capped at 100).", per_image=True)
-register("ssim", "desc", ("paired",),
-         "SSIM between output and target, on luminance.", per_image=True)
-register("perceptual_distance", "asc", ("paired",),
-         "Perceptual distance between output and target on backbone feature maps.", per_image=True)
+_MAX_KERNEL_SIDE = 4096  # KID bootstrap kernel matrices: at most 4096² float64 (128 MiB) per side
 
 
 # --- Fréchet distance -------------------------------------------------------------
@@ -167,33 +109,44 @@ def polynomial_kernel(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return (np.asarray(x, np.float64) @ np.asarray(y, np.float64).T / d + 1.0) ** 3
 
 
-def _mmd_from_kernels(kxx: np.ndarray, kyy: np.ndarray, kxy: np.ndarray) -> float:
-    """Unbiased MMD² from full kernel matrices (diagonals of kxx, kyy excluded)."""
+def _mmd_from_kernels(kxx: np.ndarray, kyy: np.ndarray, kxy: np.ndarray, paired: bool = False) -> float:
+    """Unbiased MMD² from full kernel matrices (diagonals of kxx, kyy excluded; of kxy too when paired)."""
     n, m = len(kxx), len(kyy)
     xx = (kxx.sum() - np.trace(kxx)) / (n * (n - 1))
     yy = (kyy.sum() - np.trace(kyy)) / (m * (m - 1))
-    return float(xx + yy - 2.0 * kxy.mean())
+    xy = (kxy.sum() - np.trace(kxy)) / (n * (n - 1)) if paired else kxy.mean()
+    return float(xx + yy - 2.0 * xy)
 
 
-def kid_subset_indices(n_a: int, n_b: int, subsets: int, m: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """The subsets KID draws: int [subsets, m] into a and into b (without replacement, seeded)."""
+def kid_subset_indices(n_a: int, n_b: int, subsets: int, m: int, seed: int,
+                       paired: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """The subsets KID draws: int [subsets, m] into a and into b (without replacement, seeded).
+
+    Paired: one draw per subset, shared by a and b (ib is ia).
+    """
     rng = np.random.default_rng(seed)
     ia = np.empty((subsets, m), np.int64)
-    ib = np.empty((subsets, m), np.int64)
+    ib = ia if paired else np.empty((subsets, m), np.int64)
     for s in range(subsets):
         ia[s] = rng.choice(n_a, m, replace=False)
-        ib[s] = rng.choice(n_b, m, replace=False)
+        if not paired:
+            ib[s] = rng.choice(n_b, m, replace=False)
     return ia, ib
 
 
 def kid(a: np.ndarray, b: np.ndarray, subsets: int = 100, subset_size: int | None = 1000,
-        seed: int = 0) -> tuple[float, float]:
+        seed: int = 0, paired: bool = False) -> tuple[float, float]:
     """Kernel Inception distance: (mean, std) of the unbiased MMD² over random subsets.
 
     a [n_a, d], b [n_b, d]; kernel (x·y/d + 1)³ as clean-fid / torch-fidelity.
     ``subset_size`` is capped at min(n_a, n_b); std is over subsets (ddof 0).
     ``subsets=1, subset_size=None`` gives the full-sample unbiased estimate
     (all of a against all of b, std 0).
+
+    ``paired`` (n_a == n_b, row i of a belongs with row i of b): each subset
+    takes the same rows of both, and the cross term leaves the matched pairs
+    out (the U-statistic over i ≠ j). A subset holding every row is the
+    full-sample estimate, computed once.
 
     Vectorized: when the full kernel matrices are no more work than the
     subsets' own, they are computed once and every subset's sums become
@@ -203,10 +156,13 @@ def kid(a: np.ndarray, b: np.ndarray, subsets: int = 100, subset_size: int | Non
     n_a, n_b = len(a), len(b)
     if n_a < 2 or n_b < 2:
         raise ValueError("KID needs at least 2 samples per set")
-    if subsets == 1 and subset_size is None:
-        return _mmd_from_kernels(polynomial_kernel(a, a), polynomial_kernel(b, b), polynomial_kernel(a, b)), 0.0
+    if paired and n_a != n_b:
+        raise ValueError(f"paired KID needs sets of one size, got {n_a} and {n_b}")
     m = min(n_a, n_b, subset_size if subset_size is not None else n_a)
-    ia, ib = kid_subset_indices(n_a, n_b, subsets, m, seed)
+    if (subsets == 1 and subset_size is None) or (paired and m == n_a):
+        kernels = polynomial_kernel(a, a), polynomial_kernel(b, b), polynomial_kernel(a, b)
+        return _mmd_from_kernels(*kernels, paired=paired), 0.0
+    ia, ib = kid_subset_indices(n_a, n_b, subsets, m, seed, paired)
     full_cost = n_a * n_a + n_b * n_b + n_a * n_b
     if full_cost <= 3 * subsets * m * m and full_cost <= 60_000_000:
         kxx, kyy, kxy = polynomial_kernel(a, a), polynomial_kernel(b, b), polynomial_kernel(a, b)
@@ -218,149 +174,109 @@ def kid(a: np.ndarray, b: np.ndarray, subsets: int = 100, subset_size: int | Non
         xx = np.einsum("si,si->s", sa @ kxx, sa) - sa @ np.diag(kxx)
         yy = np.einsum("si,si->s", sb @ kyy, sb) - sb @ np.diag(kyy)
         xy = np.einsum("si,si->s", sa @ kxy, sb)
+        if paired:
+            xy = (xy - sa @ np.diag(kxy)) * m / (m - 1)
         mmd = xx / (m * (m - 1)) + yy / (m * (m - 1)) - 2.0 * xy / (m * m)
     else:
         mmd = np.array([_mmd_from_kernels(polynomial_kernel(a[i], a[i]), polynomial_kernel(b[j], b[j]),
-                                          polynomial_kernel(a[i], b[j])) for i, j in zip(ia, ib)])
+                                          polynomial_kernel(a[i], b[j]), paired) for i, j in zip(ia, ib)])
     return float(mmd.mean()), float(mmd.std())
 
 
-# --- per-image metrics ---------------------------------------------------------
+# --- fast bootstraps: a resample as row counts ------------------------------------------
 
-SSIM_WINDOW, SSIM_SIGMA, SSIM_K1, SSIM_K2 = 11, 1.5, 0.01, 0.03
-PSNR_CAP_DB = 100.0
+class FidBootstrap:
+    """FID of row-resampled feature sets from count vectors, without touching d per resample.
 
-
-def luminance(images: np.ndarray) -> np.ndarray:
-    """ITU-R BT.601 luma Y = 0.299 R + 0.587 G + 0.114 B: uint8 [n, H, W, 3] -> float64 [n, H, W] in 0..255."""
-    x = np.asarray(images, np.float64)
-    return x[..., 0] * 0.299 + x[..., 1] * 0.587 + x[..., 2] * 0.114
-
-
-def gaussian_window_1d(size: int = SSIM_WINDOW, sigma: float = SSIM_SIGMA) -> np.ndarray:
-    """Normalized 1-D Gaussian taps, float64 [size]; the 2-D window is its outer product."""
-    r = np.arange(size, dtype=np.float64) - (size - 1) / 2.0
-    g = np.exp(-(r ** 2) / (2.0 * sigma ** 2))
-    return g / g.sum()
-
-
-def _check_pair(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    x, y = np.asarray(x), np.asarray(y)
-    if x.shape != y.shape or x.ndim != 4 or x.shape[-1] != 3:
-        raise ValueError(f"need two uint8 [n, H, W, 3] arrays of one shape, got {x.shape} and {y.shape}")
-    return x, y
-
-
-def ssim(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Per-image SSIM on luminance (Wang et al. 2004): uint8 [n, H, W, 3] x2 -> float64 [n].
-
-    11×11 Gaussian window (σ 1.5), K1 0.01, K2 0.03, data range 255, population
-    (window-weighted) moments, mean over the 'valid' region (no padding), as
-    the reference MATLAB code. Images must be at least 11 px on each side.
+    Resampling rows = weighting each original row by its count c. With X, Y
+    centred on their own means and G = X Yᵀ precomputed, the weighted means,
+    the traces and the cross-factor K = diag(√c1)(X − 1μ1ᵀ)(Y − 1μ2ᵀ)ᵀdiag(√c2)
+    follow from G, the row norms and two [d] weighted means, so each resample costs
+    O(n1·n2) plus the small eigenproblem; the result equals
+    :func:`frechet_distance` on the resampled rows.
+    Used when min(n1, n2) ≤ d; otherwise the resampled rows go through
+    frechet_distance (two d×d eigendecompositions each).
     """
-    x, y = _check_pair(x, y)
-    if min(x.shape[1:3]) < SSIM_WINDOW:
-        raise ValueError(f"SSIM needs images of at least {SSIM_WINDOW} px")
-    lx, ly = luminance(x), luminance(y)
-    g = gaussian_window_1d()
-    half = SSIM_WINDOW // 2
 
-    def blur(img: np.ndarray) -> np.ndarray:
-        out = ndimage.correlate1d(img, g, axis=1, mode="reflect")
-        out = ndimage.correlate1d(out, g, axis=2, mode="reflect")
-        return out[:, half:-half, half:-half]  # drop the border: padding never enters the mean
+    def __init__(self, a: np.ndarray, b: np.ndarray):
+        a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+        self.a, self.b = a, b
+        self.fast = min(len(a), len(b)) <= a.shape[1] and len(a) * len(b) <= 25_000_000
+        if self.fast:
+            ma, mb = a.mean(0), b.mean(0)
+            self.x, self.y = a - ma, b - mb
+            self.delta = ma - mb
+            self.g = self.x @ self.y.T
+            self.nx, self.ny = np.einsum("ij,ij->i", self.x, self.x), np.einsum("ij,ij->i", self.y, self.y)
 
-    c1, c2 = (SSIM_K1 * 255.0) ** 2, (SSIM_K2 * 255.0) ** 2
-    mx, my = blur(lx), blur(ly)
-    vx = blur(lx * lx) - mx * mx
-    vy = blur(ly * ly) - my * my
-    cxy = blur(lx * ly) - mx * my
-    smap = ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
-    return smap.mean(axis=(1, 2))
+    def __call__(self, ia: np.ndarray, ib: np.ndarray) -> float:
+        """FID of a[ia] against b[ib]; ia int [n1'], ib int [n2'] (rows drawn with replacement)."""
+        if not self.fast:
+            return frechet_distance(self.a[ia], self.b[ib])
+        c1 = np.bincount(ia, minlength=len(self.x)).astype(np.float64)
+        c2 = np.bincount(ib, minlength=len(self.y)).astype(np.float64)
+        n1, n2 = c1.sum(), c2.sum()
+        m1, m2 = c1 @ self.x / n1, c2 @ self.y / n2  # weighted means of the centred rows, [d]
+        mean_diff = self.delta + m1 - m2
+        tr1 = (c1 @ self.nx - n1 * (m1 @ m1)) / (n1 - 1)
+        tr2 = (c2 @ self.ny - n2 * (m2 @ m2)) / (n2 - 1)
+        s1, s2 = c1 > 0, c2 > 0  # rows never drawn add nothing to K: drop them before the eigenproblem
+        c1, c2, g = c1[s1], c2[s2], self.g[np.ix_(s1, s2)]
+        # (x_i − m1)·(y_j − m2) = g_ij − x_i·m2 − m1·y_j + m1·m2
+        xm2 = g @ c2 / n2
+        m1y = c1 @ g / n1
+        cross = g - xm2[:, None] - m1y[None, :] + (c1 @ g @ c2) / (n1 * n2)
+        k = np.sqrt(c1)[:, None] * cross * np.sqrt(c2)[None, :] / np.sqrt((n1 - 1) * (n2 - 1))
+        value = float(mean_diff @ mean_diff + tr1 + tr2 - 2.0 * _trace_sqrt_cross(k))
+        return max(value, 0.0)
 
 
-def psnr(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Per-image PSNR in dB over all pixels and channels, data range 255: uint8 [n, H, W, 3] x2 -> float64 [n].
+class KidBootstrap:
+    """Unbiased MMD² of a resample, as a weighted U-statistic over distinct original rows.
 
-    Identical images have infinite PSNR; values are capped at
-    :data:`PSNR_CAP_DB` (100 dB, i.e. MSE below 255²·1e-10) so means and
-    intervals stay finite.
+    With counts c: within-set term (cᵀKc − Σ cᵢ²Kᵢᵢ) / ((Σc)² − Σcᵢ²), cross term
+    cᵀK_xy e / (Σc·Σe); ``paired`` (rows drawn with shared indices, c = e): the
+    cross term leaves matched originals out like the within terms,
+    (cᵀK_xy c − Σ cᵢ²(K_xy)ᵢᵢ) / ((Σc)² − Σcᵢ²). Kernel matrices are computed once;
+    sides larger than 4096 rows use a fixed seeded subsample of 4096 (the same
+    rows of both sides when paired) for the interval only.
     """
-    x, y = _check_pair(x, y)
-    mse = ((x.astype(np.float64) - y.astype(np.float64)) ** 2).mean(axis=(1, 2, 3))
-    with np.errstate(divide="ignore"):
-        value = 10.0 * np.log10(255.0 ** 2 / mse)
-    return np.minimum(value, PSNR_CAP_DB)
 
+    def __init__(self, a: np.ndarray, b: np.ndarray, seed: int, paired: bool = False):
+        rng = np.random.default_rng(seed + 7919)
+        self.paired = paired
+        self.pos_a, a = self._subsample(len(a), a, rng)
+        if paired:
+            self.pos_b, b = self.pos_a, (b if self.pos_a is None else b[self.pos_a >= 0])
+        else:
+            self.pos_b, b = self._subsample(len(b), b, rng)
+        self.kxx, self.kyy, self.kxy = polynomial_kernel(a, a), polynomial_kernel(b, b), polynomial_kernel(a, b)
+        self.na, self.nb = len(a), len(b)
 
-def perceptual_distance(maps_x: list[np.ndarray], maps_y: list[np.ndarray]) -> np.ndarray:
-    """Untrained-LPIPS distance: lists of float32 [n, h, w, c] maps (one per layer) -> float64 [n].
+    @staticmethod
+    def _subsample(n: int, rows: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray | None, np.ndarray]:
+        """(position of each original row in the subsample or -1, the kept rows)."""
+        if n <= _MAX_KERNEL_SIDE:
+            return None, rows
+        keep = np.sort(rng.choice(n, _MAX_KERNEL_SIDE, replace=False))
+        pos = np.full(n, -1, np.int64)
+        pos[keep] = np.arange(len(keep))
+        return pos, rows[keep]
 
-    Per layer: unit-normalize each position's channel vector (eps 1e-10 as
-    LPIPS), squared difference summed over channels, mean over positions;
-    then the mean over layers.
-    """
-    if len(maps_x) != len(maps_y) or not maps_x:
-        raise ValueError("need the same non-empty list of feature maps for both sides")
-    total = None
-    for fx, fy in zip(maps_x, maps_y):
-        fx, fy = np.asarray(fx, np.float64), np.asarray(fy, np.float64)
-        if fx.shape != fy.shape or fx.ndim != 4:
-            raise ValueError(f"feature maps differ in shape: {fx.shape} vs {fy.shape}")
-        nx = fx / (np.sqrt((fx * fx).sum(axis=-1, keepdims=True)) + 1e-10)
-        ny = fy / (np.sqrt((fy * fy).sum(axis=-1, keepdims=True)) + 1e-10)
-        layer = ((nx - ny) ** 2).sum(axis=-1).mean(axis=(1, 2))
-        total = layer if total is None else total + layer
-    return total / len(maps_x)
+    def __call__(self, ia: np.ndarray, ib: np.ndarray) -> float:
+        """Resampled MMD² of a[ia] against b[ib] (ib is ia when paired)."""
+        if self.pos_a is not None:
+            ia = self.pos_a[ia]
+            ia = ia[ia >= 0]
+        if self.pos_b is not None:
+            ib = self.pos_b[ib]
+            ib = ib[ib >= 0]
+        c1 = np.bincount(ia, minlength=self.na).astype(np.float64)
+        c2 = np.bincount(ib, minlength=self.nb).astype(np.float64)
 
+        def distinct(c, k, e):
+            denom = c.sum() ** 2 - (c * c).sum()
+            return (c @ k @ e - (c * c) @ np.diag(k)) / denom if denom > 0 else np.nan
 
-# --- combined scores -------------------------------------------------------------
-
-def artfid(content_distance_mean: float, fid: float) -> float:
-    """ArtFID = (1 + content distance) · (1 + FID) (Wright & Ommer 2022); lower is better."""
-    return float((1.0 + content_distance_mean) * (1.0 + fid))
-
-
-def memorization_distances(out_feats: np.ndarray, train_feats: np.ndarray, chunk: int = 1024) -> np.ndarray:
-    """Per output: min over training images of (1 − |cos|): float [n, d], float [k, d] -> float64 [n].
-
-    Both sets are centred on the training features' mean before the cosine.
-    Kaggle's MiFID uses raw features; but pooled ReLU features all share a
-    large positive mean direction, so raw cosines of *unrelated* images sit near
-    1 (with the offline random-init backbone every output came out "memorized",
-    d ≈ 0.001). Centring removes that shared direction: exact copies still give
-    0, fresh images give distances far above ε. Computed in chunks of outputs
-    so memory stays O(chunk · k).
-    """
-    mean = np.asarray(train_feats, np.float64).mean(axis=0)
-
-    def unit(f: np.ndarray) -> np.ndarray:
-        f = np.asarray(f, np.float64) - mean
-        return f / np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-12)
-
-    o, t = unit(out_feats), unit(train_feats)
-    out = np.empty(len(o))
-    for start in range(0, len(o), chunk):
-        cos = np.abs(o[start:start + chunk] @ t.T)
-        out[start:start + chunk] = 1.0 - cos.max(axis=1)
-    return np.clip(out, 0.0, 1.0)
-
-
-def memorization_distance(out_feats: np.ndarray, train_feats: np.ndarray) -> float:
-    """MiFID's d: mean over outputs [n, d] of the minimum over training features [k, d] of (1 − |cos|)
-    (on features centred at the training mean, see :func:`memorization_distances`)."""
-    return float(memorization_distances(out_feats, train_feats).mean())
-
-
-def mifid(fid: float, distance: float, eps: float = 0.1) -> tuple[float, bool]:
-    """Kaggle MiFID: (fid / (d_thr + 1e-14), memorized) with d_thr = d if d < eps else 1."""
-    memorized = bool(distance < eps)
-    d_thr = distance if memorized else 1.0
-    return float(fid / (d_thr + 1e-14)), memorized
-
-
-# Functions a track's per-image metrics are computed with, by metric name.
-PER_IMAGE_FUNCTIONS: dict[str, Callable] = {
-    "content_ssim": ssim, "ssim": ssim, "psnr": psnr,
-    "content_distance": perceptual_distance, "perceptual_distance": perceptual_distance,
-}
+        cross = distinct(c1, self.kxy, c2) if self.paired else (c1 @ self.kxy @ c2) / (c1.sum() * c2.sum())
+        return float(distinct(c1, self.kxx, c1) + distinct(c2, self.kyy, c2) - 2.0 * cross)
