@@ -375,6 +375,7 @@ def main() -> int:
                         help="only: inception_fid extractor vs the graph's own Session.run (needs the weights)")
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("TQDM_DISABLE", "1")  # score_track's progress bar would interleave with the tables
     print(f"numpy {np.__version__}, scipy {scipy.__version__}, {os.cpu_count()} CPUs (shared: timings are noisy)")
     if args.bootstrap_only:
         bench_bootstrap(100, 256, 20) if args.quick else bench_bootstrap(500, 2048, 200)
