@@ -61,7 +61,7 @@ class TrackSample:
     ref_feats: float32 [m, d] features of the held-out reference (target-domain) images.
     train_feats: float32 [k, d] features of the training target-domain images (MiFID), or None.
     per_image: name -> float64 [n], one value per output, aligned with out_feats rows
-      (the ``mean`` metrics: content_distance, content_ssim, psnr, ssim, perceptual_distance).
+      (one entry per ``mean`` metric the track needs, by name).
     paired: the references are the per-input targets (m == n, row i with row i): a paired track.
     """
 

@@ -7,8 +7,6 @@ comparable with a published one of the same name.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from .distances import FidBootstrap, KidBootstrap, frechet_distance, kid
@@ -17,7 +15,6 @@ from .memorization import artfid, memorization_distance, memorization_distances,
 from .registry import ALL_KINDS, SetData, register
 from ..vocab import STYLE_KINDS
 
-INF = math.inf
 
 
 # --- set statistics ---------------------------------------------------------------
