@@ -135,6 +135,11 @@ def _metrics_table(result: dict) -> list[str]:
     return lines + [""]
 
 
+INTERVAL_MEANING = ("Intervals: 95% bootstrap intervals, the spread of each estimate at this number of test "
+                    "images (n), not the metric's population value; paired tracks resample input, output and "
+                    "target together. FID grows as n shrinks, so compare FIDs only at equal n.")
+
+
 def metric_description_lines(result: dict) -> list[str]:
     """What each reported metric computes, from the metric registry (never from the result file)."""
     from .metrics import describe
@@ -145,7 +150,8 @@ def metric_description_lines(result: dict) -> list[str]:
     lines = [f"- `{name}`: {md(text)}" for name, text in described if text]  # names: METRIC_RE, registered
     if not lines:
         return []
-    return ["<details><summary>What the metrics compute</summary>", ""] + lines + ["", "</details>", ""]
+    return (["<details><summary>What the metrics compute</summary>", ""] + lines
+            + ["", INTERVAL_MEANING, "", "</details>", ""])
 
 
 # Hints by result note code (result.NOTE_CODES); each is a fixed sentence of ours.
