@@ -85,7 +85,10 @@ def test_registry_refuses_specs_that_cannot_work():
     with pytest.raises(ValueError, match="needs"):
         M.register("toy_needs", "asc", M.ALL_KINDS, "reads the network", needs=("internet",),
                    per_image=lambda b: b.output)
-    assert not {"toy_nofunction", "toy_derived", "toy_needs"} & set(M.SPECS)
+    with pytest.raises(ValueError, match="lowercase"):
+        M.register("Toy Metric", "asc", M.ALL_KINDS, "a name result.json would refuse",
+                   per_image=lambda b: b.output)
+    assert not {"toy_nofunction", "toy_derived", "toy_needs", "Toy Metric"} & set(M.SPECS)
 
 
 def test_resolve_puts_dependencies_first_and_helpers_stay_unlisted():

@@ -24,12 +24,12 @@ Three ways a value is formed (``combine``):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Mapping, Protocol, Sequence
 
 import numpy as np
 
-from ..vocab import ORDERS, TRACK_KINDS
+from ..vocab import METRIC_RE, ORDERS, TRACK_KINDS
 
 ALL_KINDS = TRACK_KINDS
 COMBINES = ("mean", "set", "derived")
@@ -130,6 +130,7 @@ def register(*args, **fields) -> MetricSpec:
     unknown metric in ``derives_from``).
     """
     spec = args[0] if len(args) == 1 and isinstance(args[0], MetricSpec) else MetricSpec(*args, **fields)
+    spec = replace(spec, kinds=tuple(spec.kinds), needs=tuple(spec.needs), derives_from=tuple(spec.derives_from))
     problem = _problem(spec)
     if problem:
         raise ValueError(f"metric {spec.name!r}: {problem}")
@@ -146,6 +147,8 @@ def unregister(name: str) -> None:
 
 
 def _problem(spec: MetricSpec) -> str | None:
+    if not isinstance(spec.name, str) or not METRIC_RE.match(spec.name):
+        return "a name of 1-40 lowercase letters, digits and '_', starting with a letter"
     if spec.name in SPECS:
         return "registered twice"
     if spec.order not in ORDERS or not spec.kinds or not set(spec.kinds) <= set(ALL_KINDS):
