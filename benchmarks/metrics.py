@@ -24,6 +24,7 @@ Options: --quick (smaller sizes, for a smoke run), --skip-textbook-above N,
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -214,6 +215,16 @@ def old_score_fid_kid(out: np.ndarray, ref: np.ndarray, n_resamples: int, seed: 
     return {name: (point[name], S._interval(stats[name], point[name])) for name in point}
 
 
+def _bootstrap_round(out, ref, sample, paired, resamples, times):
+    old, t = timed(old_score_fid_kid, out, ref, resamples)
+    times["old"].append(t)
+    new, t = timed(lambda: S.score_track(["fid", "kid"], sample, n_resamples=resamples))
+    times["new"].append(t)
+    _, t = timed(lambda: S.score_track(["fid", "kid"], paired, n_resamples=resamples))
+    times["new, paired"].append(t)
+    return old, new
+
+
 def bench_bootstrap(n, d, resamples):
     """score_track(fid, kid) now (unpaired and paired) vs the old implementation above, same data, one run."""
     out, ref = features(n, d, 5), features(n, d, 6)
@@ -221,13 +232,10 @@ def bench_bootstrap(n, d, resamples):
     paired = S.TrackSample(out, ref, None, {}, paired=True)
     rounds = 3  # best of 3 each, interleaved, so a busy moment on a shared CPU does not decide
     times = {"old": [], "new": [], "new, paired": []}
-    for _ in range(rounds):
-        old, t = timed(old_score_fid_kid, out, ref, resamples)
-        times["old"].append(t)
-        new, t = timed(lambda: S.score_track(["fid", "kid"], sample, n_resamples=resamples))
-        times["new"].append(t)
-        _, t = timed(lambda: S.score_track(["fid", "kid"], paired, n_resamples=resamples))
-        times["new, paired"].append(t)
+    # score_track's progress bar goes to stderr: keep it out of the tables
+    with open(os.devnull, "w") as sink, contextlib.redirect_stderr(sink):
+        for _ in range(rounds):
+            old, new = _bootstrap_round(out, ref, sample, paired, resamples, times)
     same = all(new[0][k]["value"] == old[k][0] and new[0][k]["ci95"] == list(old[k][1]) for k in old)
     best = {k: min(v) for k, v in times.items()}
     print(f"\n### Bootstrap: score_track(fid, kid), n = m = {n}, d = {d}, {resamples} resamples (best of {rounds})\n")
@@ -375,7 +383,6 @@ def main() -> int:
                         help="only: inception_fid extractor vs the graph's own Session.run (needs the weights)")
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    os.environ.setdefault("TQDM_DISABLE", "1")  # score_track's progress bar would interleave with the tables
     print(f"numpy {np.__version__}, scipy {scipy.__version__}, {os.cpu_count()} CPUs (shared: timings are noisy)")
     if args.bootstrap_only:
         bench_bootstrap(100, 256, 20) if args.quick else bench_bootstrap(500, 2048, 200)
