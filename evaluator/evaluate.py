@@ -84,14 +84,26 @@ def _batches(n: int, size: int) -> Iterator[slice]:
 
 @dataclass
 class Collected:
-    """Everything kept from inference: features and per-image scores, not images."""
+    """Everything kept from inference: features, per-image scores and value ranges, not images.
+
+    output_low: the lowest model output over the whole test set (model range
+    [-1, 1]); input_low, input_high: the range of the inputs sent.
+    """
 
     out_feats: list[np.ndarray] = field(default_factory=list)
     per_image: dict[str, list[np.ndarray]] = field(default_factory=dict)
     samples: dict[str, list[np.ndarray]] = field(default_factory=dict)
+    output_low: float = np.inf
+    input_low: float = np.inf
+    input_high: float = -np.inf
 
     def add(self, name: str, values: np.ndarray) -> None:
         self.per_image.setdefault(name, []).append(np.asarray(values, np.float64))
+
+    def note_ranges(self, inputs: np.ndarray, outputs: np.ndarray) -> None:
+        self.input_low = min(self.input_low, float(inputs.min()))
+        self.input_high = max(self.input_high, float(inputs.max()))
+        self.output_low = min(self.output_low, float(np.min(outputs)))
 
 
 def run_inference(model, backbone, data_dir: Path, tests: TestSet, track: Track, batch_size: int,
@@ -99,18 +111,21 @@ def run_inference(model, backbone, data_dir: Path, tests: TestSet, track: Track,
     """Stream inputs through the sandboxed model; reduce outputs to features and scores.
 
     Returns features float32 [n, d] (as a list of batches) and per-image
-    float64 [n] scores for the metrics the track asks for.
+    float64 [n] scores of every ``mean`` metric the track's metrics need
+    (each spec's ``per_image`` on a :class:`~evaluator.metrics.Batch`).
     """
     from tqdm import tqdm
 
     from .data.images import load_rgb_uint8, to_model_range, to_uint8
-    from .metrics import perceptual_distance, psnr, ssim
+    from .metrics import Batch, needs_of, resolve
 
-    wanted = set(track.metrics)
+    specs = [spec for spec in resolve(track.metrics) if spec.combine == "mean"]
+    needs = needs_of(specs)
     got = Collected()
     n = len(tests.inputs)
     with tqdm(total=n, desc=f"{track.id}: inference", unit="img", file=sys.stderr, leave=False) as bar:
         for sl in _batches(n, batch_size):
+            s8 = t8 = None
             with watch("load"):
                 x8 = np.stack([load_rgb_uint8(data_dir / p) for p in tests.inputs[sl]])
                 model_inputs = [to_model_range(x8)]
@@ -120,25 +135,20 @@ def run_inference(model, backbone, data_dir: Path, tests: TestSet, track: Track,
                 if tests.targets is not None:
                     t8 = np.stack([load_rgb_uint8(data_dir / p) for p in tests.targets[sl]])
             with watch("inference"):
-                y8 = to_uint8(model.predict(model_inputs))
+                y = model.predict(model_inputs)
+                got.note_ranges(model_inputs[0], y)
+                y8 = to_uint8(y)
             with watch("features"):
                 f_out = backbone.features(y8)
                 got.out_feats.append(f_out.pool)
-                f_in = backbone.features(x8) if wanted & {"content_distance", "artfid"} else None
-                f_target = (backbone.features(t8) if tests.targets is not None
-                            and "perceptual_distance" in wanted else None)
+                batch = Batch(input=x8, output=y8, style=s8, target=t8, output_maps=f_out.maps)
+                if "input_maps" in needs:
+                    batch.input_maps = backbone.features(x8).maps
+                if "target_maps" in needs and t8 is not None:
+                    batch.target_maps = backbone.features(t8).maps
             with watch("metrics"):
-                if f_in is not None:
-                    got.add("content_distance", perceptual_distance(f_in.maps, f_out.maps))
-                if "content_ssim" in wanted:
-                    got.add("content_ssim", ssim(x8, y8))
-                if tests.targets is not None:
-                    if "psnr" in wanted:
-                        got.add("psnr", psnr(y8, t8))
-                    if "ssim" in wanted:
-                        got.add("ssim", ssim(y8, t8))
-                    if f_target is not None:
-                        got.add("perceptual_distance", perceptual_distance(f_out.maps, f_target.maps))
+                for spec in specs:
+                    got.add(spec.name, spec.per_image(batch))
             if keep_samples and len(got.samples.get("output", [])) < SAMPLE_COUNT:
                 take = SAMPLE_COUNT - len(got.samples.get("output", []))
                 got.samples.setdefault("input", []).extend(x8[:take])
@@ -209,6 +219,7 @@ def _evaluate_into(result: dict, root: Path, data_root: Path, competition: Compe
 
     from .data.manifest import open_dataset
     from .features import load_backbone
+    from .metrics import needs_of, resolve
     from .sandbox import SandboxedModel
     from .scoring import TrackSample, score_track
 
@@ -248,23 +259,40 @@ def _evaluate_into(result: dict, root: Path, data_root: Path, competition: Compe
         ref = _reference(backbone, data_dir, manifest, tests.reference_folder, tests.reference, split,
                          cache_dir, track.image_size)
         train_ref = None
-        if "mifid" in track.metrics:
+        if "train_features" in needs_of(resolve(track.metrics)):
             train_ref = _reference(backbone, data_dir, manifest, "train/B", tests.train_reference, "train",
                                    cache_dir, track.image_size)
     sample = TrackSample(
         out_feats=np.concatenate(collected.out_feats), ref_feats=ref, train_feats=train_ref,
-        per_image={k: np.concatenate(v) for k, v in collected.per_image.items()})
+        per_image={k: np.concatenate(v) for k, v in collected.per_image.items()},
+        paired=tests.targets is not None)  # the references are the per-input targets
     ev = competition.evaluation
     with watch("metrics"):
         metrics, extra = score_track(list(track.metrics), sample, n_resamples=ev.bootstrap, seed=ev.seed,
                                      memorization_eps=ev.memorization_eps)
     result["metrics"] = metrics
     result["extra"] = {k: (bool(v) if isinstance(v, (bool, np.bool_)) else _round(v)) for k, v in extra.items()}
+    notes = output_range_notes(collected)
+    if notes:
+        result["notes"] = notes
     if keep_samples and collected.samples:
         from .data.images import save_grid
 
         order = [c for c in ("input", "style", "output", "target") if c in collected.samples]
         save_grid(samples_path, [(name, collected.samples[name]) for name in order])
+
+
+# A sigmoid head's outputs stay in [0, 1]; allow for an output that rounds a hair below 0.
+SIGMOID_OUTPUT_FLOOR = -0.02
+FULL_INPUT_RANGE = 0.9  # inputs reaching below -0.9 and above 0.9 span the model range [-1, 1]
+
+
+def output_range_notes(collected: Collected) -> list[str]:
+    """Result notes about the outputs' value range: ["output_range_0_1"] when the model's outputs
+    never went below about 0 over the whole test set while its inputs spanned [-1, 1] (a model
+    that probably ends in a sigmoid; it is scored all the same). Empty otherwise."""
+    spans = collected.input_low <= -FULL_INPUT_RANGE and collected.input_high >= FULL_INPUT_RANGE
+    return ["output_range_0_1"] if spans and collected.output_low >= SIGMOID_OUTPUT_FLOOR else []
 
 
 def _efficiency_probe(data_dir: Path, tests: TestSet, batch_size: int) -> list[np.ndarray]:

@@ -68,6 +68,8 @@ def render_comment(result: dict, competition: Competition | None = None, leaderb
         if competition is not None and any(t.id == track["id"] for t in competition.tracks):
             declared = competition.track(track["id"]).metrics
         lines += _metrics_table(result, declared)
+        lines += metric_description_lines(result)
+        lines += output_range_lines(result)
         place = standing(result, leaderboard)
         if place is not None:
             lines += _standing_lines(result, place)
@@ -96,6 +98,41 @@ def _metrics_table(result: dict, declared: tuple[str, ...] = ()) -> list[str]:
         label = f"**{md(name)}** (ranking)" if name == ranking else md(name)
         lines.append(f"| {label} | {fmt(m['value'])} | {ci} | {_ARROW[m['order']]} | {m['n']} |")
     return lines + [""]
+
+
+INTERVAL_MEANING = ("Intervals: 95% bootstrap intervals, the spread of each estimate at this number of test "
+                    "images (n), not the metric's population value; paired tracks resample input, output and "
+                    "target together. FID grows as n shrinks, so compare FIDs only at equal n.")
+
+
+def metric_description_lines(result: dict) -> list[str]:
+    """What each reported metric computes, from the metric registry (never from the result file)."""
+    from .metrics import describe
+
+    ranking = result["track"]["ranking"]["metric"]
+    names = [ranking] + sorted(n for n in result["metrics"] if n != ranking)
+    described = [(name, describe(name)) for name in names]
+    lines = [f"- `{name}`: {md(text)}" for name, text in described if text]  # names: METRIC_RE, registered
+    if not lines:
+        return []
+    return (["<details><summary>What the metrics compute</summary>", ""] + lines
+            + ["", INTERVAL_MEANING, "", "</details>", ""])
+
+
+# Hints by result note code (result.NOTE_CODES); each is a fixed sentence of ours.
+NOTE_HINTS = {
+    "output_range_0_1": (
+        "⚠️ **Output range**: over the whole test set the model's outputs never went below 0, while its "
+        "inputs span [−1, 1]. It probably ends in a sigmoid (outputs in [0, 1]), so every image is scored "
+        "washed out, at half contrast. End the model in `tanh`, or map the sigmoid's output `x` to `2x − 1`. "
+        "The scores above are kept as measured."),
+}
+
+
+def output_range_lines(result: dict) -> list[str]:
+    """The comment's hints for the result's notes (e.g. a model that probably ends in a sigmoid)."""
+    hints = [NOTE_HINTS[note] for note in result.get("notes", []) if note in NOTE_HINTS]
+    return hints + [""] if hints else []
 
 
 def _standing_lines(result: dict, place: dict) -> list[str]:
