@@ -18,9 +18,9 @@ import pytest
 
 from evaluator.config import Limits
 from evaluator.errors import EaselError
-from evaluator import sandbox as sandbox_module
+from evaluator.sandbox import monitor as sandbox_module
 from evaluator.sandbox import SandboxedModel, check_signature, validate_output
-from evaluator.sandbox_cgroup import ENV_PARENT, MemoryCgroup
+from evaluator.sandbox.cgroup import ENV_PARENT, MemoryCgroup
 
 SIZE = 32
 
@@ -162,8 +162,8 @@ def test_weights_that_do_not_load(tmp_path):
 
 _FAKE_PRELUDE = """
 import json, os, struct, sys, numpy as np
-from evaluator.sandbox_child import _Channel, encode_frame
-ch = _Channel(0, 1)
+from evaluator.sandbox.protocol import Channel, encode_frame
+ch = Channel(0, 1)
 cfg, _ = ch.recv()
 def raw(b):
     os.write(1, b)
@@ -221,7 +221,7 @@ def _cgroup_available() -> bool:
 def test_memory_cgroup_kills_a_fast_allocation_without_the_watchdog(tmp_path, monkeypatch):
     if not _cgroup_available():
         pytest.skip("no writable memory cgroup here (needs root and a v1 memory hierarchy or v2 delegation)")
-    monkeypatch.setattr(sandbox_module._RssWatchdog, "run", lambda self: None)  # the kernel alone
+    monkeypatch.setattr(sandbox_module.RssWatchdog, "run", lambda self: None)  # the kernel alone
     body = """
 ch.send({"ok": True, "n_inputs": 1, "input_shapes": [[None, None, None, 3]], "parameters": 1})
 ch.recv()
