@@ -1,9 +1,10 @@
-"""Sandbox overhead: the same batches in-process and through the sandboxed child.
+"""Sandbox overhead: the same batches in-process, through the sandboxed child, and through it in bubblewrap.
 
 Builds a ~1M-parameter CycleGAN-style generator for 64 px images, then times
-batches of 16 both ways with :func:`evaluator.sandbox.measure_overhead` (the
-pipe, framing and output validation are the difference; startup is reported
-separately). Prints one JSON object. Run: ``.venv/bin/python benchmarks/sandbox_overhead.py``.
+batches of 16 three ways with :func:`measure_overhead` (the pipe, framing and
+output validation are the difference; bubblewrap adds namespaces and bind
+mounts; startup is reported separately). Prints the figures side by side,
+then one JSON object. Run: ``.venv/bin/python benchmarks/sandbox_overhead.py``.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import argparse
 import json
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +44,56 @@ def build_generator(path: Path, size: int = 64) -> int:
     return int(model.count_params())
 
 
+def measure_overhead(model_path: Path, fmt: str, inputs: list[np.ndarray], batch_size: int,
+                     limits=None, repeats: int = 5) -> dict:
+    """Time the same batches in-process, in the sandbox without and with bubblewrap (seconds per pass).
+
+    ``inputs``: one float32 [n, H, W, 3] array per model input. Passes
+    alternate between the three (so machine load hits all alike) after one
+    warm-up pass each; the best of ``repeats`` counts. Returns in_process_s;
+    sandbox_s, startup_s and overhead_ratio ((sandbox - in-process) /
+    in-process) for the sandbox as ``easel evaluate`` runs it (in bubblewrap
+    where it works: ``fs_isolated``); the same three with ``_no_bwrap`` for
+    the child without bubblewrap; batches, batch_size; and max_abs_diff
+    between in-process and sandboxed outputs (0.0 expected: same loader, same threads).
+    """
+    import contextlib
+
+    from evaluator.config import Limits
+    from evaluator.models import load_model
+    from evaluator.sandbox import SandboxedModel
+
+    n = inputs[0].shape[0]
+    batches = [[a[i:i + batch_size] for a in inputs] for i in range(0, n, batch_size)]
+    image_size = inputs[0].shape[1]
+    local = load_model(fmt, model_path)
+    runners = {"in_process": lambda batch: np.clip(np.asarray(local(batch)), -1, 1)}
+    startup, isolated = {}, {}
+    with contextlib.ExitStack() as stack:
+        for name, isolate in (("sandbox_no_bwrap", False), ("sandbox", None)):
+            started = time.perf_counter()
+            model = stack.enter_context(SandboxedModel(Path(model_path), fmt, len(inputs), image_size,
+                                                       limits or Limits(), batch_size=batch_size,
+                                                       isolate_fs=isolate))
+            startup[name], isolated[name] = time.perf_counter() - started, model.isolation["fs_isolated"]
+            runners[name] = model.predict
+        best = dict.fromkeys(runners, float("inf"))
+        outs = {}
+        for round_ in range(repeats + 1):  # round 0 warms up (tracing, allocator growth)
+            for name, run in runners.items():
+                start = time.perf_counter()
+                outs[name] = np.concatenate([run(b) for b in batches])
+                if round_:
+                    best[name] = min(best[name], time.perf_counter() - start)
+    base = best["in_process"]
+    return {"in_process_s": base, "sandbox_s": best["sandbox"], "fs_isolated": isolated["sandbox"],
+            "overhead_ratio": (best["sandbox"] - base) / base, "startup_s": startup["sandbox"],
+            "sandbox_no_bwrap_s": best["sandbox_no_bwrap"],
+            "overhead_ratio_no_bwrap": (best["sandbox_no_bwrap"] - base) / base,
+            "startup_no_bwrap_s": startup["sandbox_no_bwrap"], "batches": len(batches), "batch_size": batch_size,
+            "max_abs_diff": float(max(np.abs(outs["in_process"] - outs[k]).max() for k in outs))}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=64)
@@ -49,14 +101,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=64)
     args = parser.parse_args(argv)
 
-    from evaluator.sandbox import measure_overhead
-
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "generator.keras"
         params = build_generator(path, args.size)
         inputs = [np.random.default_rng(0).uniform(-1, 1, (args.images, args.size, args.size, 3))
                   .astype(np.float32)]
         result = measure_overhead(path, "keras", inputs, args.batch_size)
+    print(f"{args.images} images of {args.size} px at batch {args.batch_size}, best of 5 passes "
+          f"({params} parameters):")
+    print(f"{'':<24}{'s per pass':>12}{'overhead':>10}{'child start s':>15}")
+    print(f"{'in-process':<24}{result['in_process_s']:>12.3f}{'':>10}{'':>15}")
+    print(f"{'sandbox':<24}{result['sandbox_no_bwrap_s']:>12.3f}{100 * result['overhead_ratio_no_bwrap']:>+9.1f}%"
+          f"{result['startup_no_bwrap_s']:>15.2f}")
+    label = "sandbox + bubblewrap" if result["fs_isolated"] else "sandbox (bwrap unusable)"
+    print(f"{label:<24}{result['sandbox_s']:>12.3f}{100 * result['overhead_ratio']:>+9.1f}%"
+          f"{result['startup_s']:>15.2f}")
     print(json.dumps({"parameters": params, "images": args.images, "size": args.size, **result}, indent=2))
     return 0
 

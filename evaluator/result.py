@@ -19,7 +19,9 @@ Schema 1::
       "metrics": {name: {"value": float, "ci95": [lo, hi] | null, "order": "asc" | "desc", "n": int}},
       "extra": {name: value}          # e.g. memorization flag and distance
       "efficiency": {"images_per_s": float, "best_batch_size": int, "latency_ms_batch1": float,
-                     "parameters": int, "model_bytes": int} | null,
+                     "parameters": int, "model_bytes": int,
+                     "device": {"kind": "gpu" | "cpu", "name": str, "cores": int | null,   # optional
+                                "tensorflow": str, "cuda": str | null, "cudnn": str | null}} | null,
       "evaluator": {"version": str, "seconds": float},
       "created": ISO-8601 UTC time,
     }
@@ -36,6 +38,7 @@ from typing import Any
 
 from . import __version__
 from .errors import EaselError
+from .vocab import DEVICE_KINDS, DEVICE_NAME_RE, VERSION_RE
 
 SCHEMA_VERSION = 1
 STATUSES = ("ok", "invalid", "error")
@@ -85,6 +88,22 @@ def _check_keys(obj: Any, path: str, keys: set[str], optional: set[str] = frozen
     extra = set(obj) - keys - optional
     _check(not missing, path, f"keys {sorted(keys)} (missing {sorted(missing)})")
     _check(not extra, path, f"only keys {sorted(keys | optional)}")
+
+
+def _check_device(dev: Any) -> None:
+    """efficiency.device: the hardware and library versions the efficiency figures were measured on."""
+    _check_keys(dev, "efficiency.device", {"kind", "name", "cores", "tensorflow", "cuda", "cudnn"})
+    _check(dev["kind"] in DEVICE_KINDS, "efficiency.device.kind", "gpu or cpu")
+    _check(isinstance(dev["name"], str) and bool(DEVICE_NAME_RE.match(dev["name"])), "efficiency.device.name",
+           "a short device name")
+    _check(dev["cores"] is None or (isinstance(dev["cores"], int) and not isinstance(dev["cores"], bool)
+                                    and 0 < dev["cores"] < 1 << 16), "efficiency.device.cores",
+           "null or a positive integer")
+    _check(isinstance(dev["tensorflow"], str) and bool(VERSION_RE.match(dev["tensorflow"])),
+           "efficiency.device.tensorflow", "a version string")
+    for key in ("cuda", "cudnn"):
+        _check(dev[key] is None or (isinstance(dev[key], str) and bool(VERSION_RE.match(dev[key]))),
+               f"efficiency.device.{key}", "null or a version string")
 
 
 def validate_result(obj: Any) -> dict:
@@ -164,9 +183,11 @@ def validate_result(obj: Any) -> dict:
     eff = obj["efficiency"]
     if eff is not None:
         _check_keys(eff, "efficiency", {"images_per_s", "best_batch_size", "latency_ms_batch1",
-                                        "parameters", "model_bytes"})
-        for key in eff:
+                                        "parameters", "model_bytes"}, optional={"device"})
+        for key in set(eff) - {"device"}:
             _check(eff[key] is None or _is_number(eff[key]), f"efficiency.{key}", "a number or null")
+        if "device" in eff:
+            _check_device(eff["device"])
 
     _check_keys(obj["evaluator"], "evaluator", {"version", "seconds"})
     _check(isinstance(obj["evaluator"]["version"], str) and len(obj["evaluator"]["version"]) <= 40,

@@ -143,7 +143,7 @@ def test_round_trip_isolation_efficiency_and_crash(tmp_path, monkeypatch):
     assert isinstance(model.stderr_tail, str)
 
 
-def test_weights_that_do_not_load(tmp_path):
+def test_weights_that_do_not_load(tmp_path, capfd):
     good = tmp_path / "good.keras"
     _keras_model(good)
     bad = tmp_path / "bad.keras"
@@ -156,6 +156,7 @@ def test_weights_that_do_not_load(tmp_path):
         with SandboxedModel(bad, "keras", 1, SIZE, Limits(timeout_s=120)):
             pass
     assert info.value.code == "E_MODEL_LOAD"
+    assert "sandbox: the model did not load (E_MODEL_LOAD): " in capfd.readouterr().err  # the loader's reason
 
 
 # --- the protocol against hostile children (no TensorFlow: ~0.2 s each) ------------------
@@ -192,6 +193,24 @@ import time; time.sleep(30)
     "claims_evaluator_error": ('ch.send({"error": "E_INTERNAL", "detail": "x"})', "E_CRASH"),
     "silent": ("import time; time.sleep(60)", "E_TIMEOUT"),
 }
+
+
+def test_load_failure_reason_goes_to_the_operator_log_only(tmp_path, monkeypatch, capfd):
+    body = """
+ch.send({"error": "E_MODEL_LOAD", "detail": "ValueError",
+         "reason": "ValueError: bad weights\\n::set-output name=x::pwned\\x1b[31m" + "x" * 1000})
+"""
+    monkeypatch.setattr(SandboxedModel, "_child_cmd", ("-c", _FAKE_PRELUDE + textwrap.dedent(body)))
+    model_path = tmp_path / "m.keras"
+    model_path.write_bytes(b"not read by the fake child")
+    with pytest.raises(EaselError) as info:
+        with SandboxedModel(model_path, "keras", 1, SIZE, Limits(timeout_s=30)):
+            pass
+    assert info.value.code == "E_MODEL_LOAD" and info.value.detail == "ValueError"
+    assert "bad weights" not in str(info.value.as_dict())  # never into result.json or the comment
+    lines = [ln for ln in capfd.readouterr().err.splitlines() if "did not load" in ln]
+    assert len(lines) == 1 and lines[0].startswith("sandbox: the model did not load (E_MODEL_LOAD): ValueError: bad")
+    assert "\x1b" not in lines[0] and len(lines[0]) < 500  # one line, no control characters
 
 
 @pytest.mark.parametrize("name", sorted(_FAKES))

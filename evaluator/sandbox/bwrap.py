@@ -17,8 +17,8 @@ No ``/home``, ``/root`` (beyond the bound interpreter path), runner work
 directory, data directory or host ``/tmp``. Network, IPC, PID and UTS
 namespaces are new; ``--die-with-parent`` kills the sandbox with its parent.
 As root, bwrap keeps the capabilities the child needs to drop to ``nobody``
-afterwards; the directories bwrap creates to hold the binds are 0755, so an
-interpreter under ``/root`` stays reachable after the drop.
+afterwards; the folders leading to each bind are made 0755 (bwrap's own
+default is 0700), so an interpreter under ``/root`` stays reachable after the drop.
 
 Where bwrap is missing or cannot create namespaces here, :func:`available`
 says why once, loudly on stderr, and the child runs as before (the
@@ -138,7 +138,15 @@ def command(binary: str, package_dir: Path, model_dir: Path | None) -> list[str]
     argv = [binary, *NAMESPACES, "--die-with-parent", "--hostname", "easel-sandbox",
             "--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", TMP_DIR,
             "--perms", "1777", "--dir", WORK_DIR]
-    for path in read_only_paths(package_dir, gpu=bool(devices)):
+    binds = read_only_paths(package_dir, gpu=bool(devices))
+    # The folders leading to a bind: bwrap would make them 0700, which nobody cannot cross.
+    made = {"/", "/dev", "/proc", TMP_DIR, WORK_DIR}
+    for path in [*binds, *devices]:
+        for folder in reversed(Path(path).parents):
+            if str(folder) not in made and not str(folder).startswith(TMP_DIR + "/"):
+                made.add(str(folder))
+                argv += ["--perms", "0755", "--dir", str(folder)]
+    for path in binds:
         argv += ["--ro-bind", path, path]
     for target, link in _symlinks():
         argv += ["--symlink", target, link]

@@ -184,6 +184,19 @@ def _efficiency(model, header: dict, sample: list) -> dict:
     return {"timings": timings}
 
 
+def _opens(path: str) -> bool:
+    """Whether this process can actually list (a directory) or read (a file) ``path``."""
+    try:
+        if os.path.isdir(path):
+            os.listdir(path)
+        else:
+            with open(path, "rb") as handle:
+                handle.read(1)
+        return True
+    except OSError:
+        return False
+
+
 def _selftest(paths: list[str]) -> dict:
     import socket
 
@@ -195,6 +208,7 @@ def _selftest(paths: list[str]) -> dict:
         "groups": os.getgroups(),
         "visible": {p: os.path.exists(p) for p in paths},
         "readable": {p: os.access(p, os.R_OK) for p in paths},
+        "opened": {p: _opens(p) for p in paths},
         "net": sorted(name for _, name in socket.if_nameindex()),
     }
 

@@ -21,9 +21,9 @@ import re
 import sys
 
 from ..errors import EaselError
+from ..vocab import DEVICE_KINDS, DEVICE_NAME_RE, VERSION_RE
 
-_TEXT = re.compile(r"[^A-Za-z0-9 ._()@+,:/-]")
-_VERSION = re.compile(r"^[0-9A-Za-z.+-]{1,32}$")
+_UNSAFE = re.compile(r"[^A-Za-z0-9 ._()@+,:/-]")  # the complement of DEVICE_NAME_RE's characters
 TENSORFLOW_FORMATS = ("keras", "saved_model")
 
 
@@ -75,19 +75,19 @@ def detect(fmt: str | None) -> dict:
     return record
 
 
-def _text(value, limit: int = 64) -> str:
-    text = " ".join(_TEXT.sub(" ", str(value)).split())[:limit].strip()
-    return text or "unknown"
+def _text(value) -> str:
+    text = " ".join(_UNSAFE.sub(" ", str(value)[:1000]).split())[:64].strip()
+    return text if DEVICE_NAME_RE.match(text) else "unknown"
 
 
 def _version(value) -> str | None:
-    return str(value) if value is not None and _VERSION.match(str(value)) else None
+    return str(value) if value is not None and VERSION_RE.match(str(value)) else None
 
 
 def sanitize(claim) -> dict:
     """The child's untrusted device report, reduced to the record's fixed shape and safe characters."""
     claim = claim if isinstance(claim, dict) else {}
-    kind = claim.get("kind") if claim.get("kind") in ("gpu", "cpu") else "cpu"
+    kind = claim.get("kind") if claim.get("kind") in DEVICE_KINDS else "cpu"
     cores = claim.get("cores")
     cores = cores if isinstance(cores, int) and not isinstance(cores, bool) and 0 < cores < 1 << 16 else None
     return {"kind": kind, "name": _text(claim.get("name", "unknown")), "cores": None if kind == "gpu" else cores,

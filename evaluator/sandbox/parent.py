@@ -407,7 +407,8 @@ class SandboxedModel:
 
     def ping(self, paths: list[str] = ()) -> dict:
         """Debug request: the child's environment keys, cwd, uid/gid, network
-        interfaces and whether each of ``paths`` is visible/readable to it."""
+        interfaces and, for each of ``paths``, whether it is visible, readable
+        by its mode (``readable``) and actually listed or read (``opened``)."""
         self._send({"op": "ping", "paths": [str(p) for p in paths]})
         header, _ = self._recv(0)
         if "error" in header:
