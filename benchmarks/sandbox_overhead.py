@@ -99,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--images", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--size", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=5, help="timed passes per way (the best counts)")
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -106,8 +107,8 @@ def main(argv: list[str] | None = None) -> int:
         params = build_generator(path, args.size)
         inputs = [np.random.default_rng(0).uniform(-1, 1, (args.images, args.size, args.size, 3))
                   .astype(np.float32)]
-        result = measure_overhead(path, "keras", inputs, args.batch_size)
-    print(f"{args.images} images of {args.size} px at batch {args.batch_size}, best of 5 passes "
+        result = measure_overhead(path, "keras", inputs, args.batch_size, repeats=args.repeats)
+    print(f"{args.images} images of {args.size} px at batch {args.batch_size}, best of {args.repeats} passes "
           f"({params} parameters):")
     print(f"{'':<24}{'s per pass':>12}{'overhead':>10}{'child start s':>15}")
     print(f"{'in-process':<24}{result['in_process_s']:>12.3f}{'':>10}{'':>15}")

@@ -66,3 +66,34 @@ def check_signature(input_shapes: list, n_inputs: int, image_size: int) -> None:
                 raise EaselError("E_SIGNATURE", f"input {i} does not accept {image_size}px images",
                                  detail=f"input_{i}_size")
 
+
+
+def parse_hello(hello: dict) -> tuple[list, int]:
+    """(input shapes, parameter count) from the child's untrusted hello frame: dims that are not
+    plain ints become None (dynamic); a count that is not a plausible int becomes 0."""
+    shapes = hello.get("input_shapes")
+    shapes = [[d if isinstance(d, int) and not isinstance(d, bool) else None for d in s]
+              if isinstance(s, list) else s for s in shapes] if isinstance(shapes, list) else []
+    params = hello.get("parameters")
+    params = params if isinstance(params, int) and not isinstance(params, bool) and 0 <= params < 1 << 48 else 0
+    return shapes, params
+
+
+def speed_from_timings(timings, sizes: list[int], repeats: int, wall_s: float) -> dict | None:
+    """Throughput from the child's untrusted timings (seconds per run, ``repeats`` runs per batch size).
+
+    Returns images_per_s (at the best batch size), best_batch_size, latency_ms_batch1
+    (median at batch 1) and throughput (batch size -> images/s), or None when the
+    report is malformed or its runs add up to more than the parent's own ``wall_s``.
+    """
+    try:
+        runs = {int(b): [float(t) for t in timings[str(b)]] for b in sizes}
+        ok = all(len(r) == repeats and all(0 < t < 1e6 for t in r) for r in runs.values())
+    except (TypeError, KeyError, ValueError):
+        return None
+    if not ok or sum(sum(r) for r in runs.values()) > wall_s * 1.01 + 1e-3:
+        return None
+    throughput = {b: b / float(np.median(r)) for b, r in runs.items()}
+    best = max(throughput, key=lambda b: (throughput[b], -b))
+    return {"images_per_s": throughput[best], "best_batch_size": best,
+            "latency_ms_batch1": 1000.0 * float(np.median(runs[1])), "throughput": throughput}

@@ -143,6 +143,16 @@ def kill(spawned: Spawned) -> None:
         pass
 
 
+def exit_signal(status: int | None, in_bwrap: bool) -> str | None:
+    """The signal that ended the child, from its exit status (bwrap reports 128 + signal)."""
+    number = -status if status is not None and status < 0 else None
+    if number is None and status is not None and in_bwrap and 128 < status < 160:
+        number = status - 128
+    if number is None:
+        return None
+    return signal.Signals(number).name if number in signal.Signals._value2member_map_ else str(number)
+
+
 def _same_namespace(pid: int, kind: str) -> bool | None:
     try:
         return os.readlink(f"/proc/{pid}/ns/{kind}") == os.readlink(f"/proc/self/ns/{kind}")

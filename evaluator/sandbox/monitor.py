@@ -7,10 +7,12 @@ child's own word, so a hostile model cannot fake what the parent records.
 from __future__ import annotations
 
 import os
+import sys
 import threading
 
 STDERR_KEEP = 64 * 1024
 POLL_S = 0.05
+_LOG_TEXT = str.maketrans({c: " " for c in map(chr, range(32))} | {"\x7f": " "})
 
 
 def rss_bytes(pid: int) -> int:
@@ -121,3 +123,14 @@ class RssWatchdog(threading.Thread):
                 self.on_kill(total)
                 return
 
+
+
+def log_load_failure(hello: dict) -> None:
+    """The loader's reason from the child's error frame, for the operator's log only (stderr;
+    never result.json or a comment). Only at load time: no input has reached the model yet, so
+    the text cannot carry held-out data. One line, control characters blanked (no workflow commands)."""
+    reason = hello.get("reason")
+    if isinstance(reason, str) and reason:
+        code = hello.get("error") if isinstance(hello.get("error"), str) else "?"
+        print(f"sandbox: the model did not load ({code[:40].translate(_LOG_TEXT)}): "
+              f"{reason[:400].translate(_LOG_TEXT)}", file=sys.stderr, flush=True)

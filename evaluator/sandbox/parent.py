@@ -29,14 +29,12 @@ from ..config import Limits
 from ..errors import CODES, SUBMISSION, EaselError
 from . import bwrap
 from .cgroup import MemoryCgroup
-from .contract import check_signature, validate_output
+from .contract import check_signature, parse_hello, speed_from_timings, validate_output
 from .device import require_gpu, sanitize as sanitize_device
-from .launch import FSIZE_BYTES, NOFILE, PACKAGE_ROOT, Spawned, child_env, copy_model, kill, spawn, verify_isolation
-from .monitor import RssWatchdog, StderrTail
+from .launch import (FSIZE_BYTES, NOFILE, PACKAGE_ROOT, Spawned, child_env, copy_model, exit_signal, kill, spawn,
+                     verify_isolation)
+from .monitor import RssWatchdog, StderrTail, log_load_failure
 from .protocol import MAGIC, MAX_HEADER, NOBODY, decode_array, encode_frame
-
-_LOG_TEXT = str.maketrans({c: " " for c in map(chr, range(32))} | {"\x7f": " "})
-
 
 def _cpu_count() -> int:
     """Inference threads: the loaders' own rule, so sandbox and in-process runs agree."""
@@ -183,7 +181,7 @@ class SandboxedModel:
         self._send({"op": "config", **cfg})  # no participant code has run before this
         hello, _ = self._recv(0)
         if "error" in hello:
-            self._log_load_failure(hello)
+            log_load_failure(hello)
             raise self._child_error(hello, "E_MODEL_LOAD")
         self.isolation = verify_isolation(self._spawned, hello.get("isolation"), as_bytes, self._cgroup,
                                           model_copied=not self._selftest)
@@ -191,24 +189,7 @@ class SandboxedModel:
         if self.require_gpu:
             require_gpu(self.fmt, self.device)
         if not self._selftest:
-            shapes = hello.get("input_shapes")
-            self.input_shapes = [[d if isinstance(d, int) and not isinstance(d, bool) else None for d in s]
-                                 if isinstance(s, list) else s for s in shapes] if isinstance(shapes, list) else []
-            params = hello.get("parameters")
-            self.parameters = params if isinstance(params, int) and not isinstance(params, bool) \
-                and 0 <= params < 1 << 48 else 0
-
-    def _log_load_failure(self, hello: dict) -> None:
-        """The loader's reason, for the operator's log only (stderr; never result.json or a comment).
-
-        Only at load time: no input has reached the model yet, so the text cannot carry
-        held-out data. One line, control characters blanked (no workflow commands)."""
-        reason = hello.get("reason")
-        if isinstance(reason, str) and reason:
-            code = hello.get("error") if isinstance(hello.get("error"), str) else "?"
-            text = reason[:400].translate(_LOG_TEXT)
-            print(f"sandbox: the model did not load ({code[:40].translate(_LOG_TEXT)}): {text}",
-                  file=sys.stderr, flush=True)
+            self.input_shapes, self.parameters = parse_hello(hello)
 
     def close(self) -> None:
         """Kill the child and everything it started, reap it, stop the threads, remove the temp dir."""
@@ -253,15 +234,6 @@ class SandboxedModel:
         if self._spawned is not None:
             kill(self._spawned)
 
-    def _exit_signal(self, status: int | None) -> str | None:
-        """The signal that ended the child: from its status, or as bwrap reports it (128 + signal)."""
-        number = -status if status is not None and status < 0 else None
-        if number is None and status is not None and self._spawned.init_pid is not None and 128 < status < 160:
-            number = status - 128
-        if number is None:
-            return None
-        return signal.Signals(number).name if number in signal.Signals._value2member_map_ else str(number)
-
     def _death(self, what: str) -> EaselError:
         """The coded error for a child that stopped answering (EOF, broken pipe, bad frame)."""
         exiting = what in ("eof", "broken_pipe", "write")  # otherwise the child is alive: kill now
@@ -280,7 +252,7 @@ class SandboxedModel:
         if self._timed_out or time.monotonic() >= self._deadline:
             return EaselError("E_TIMEOUT", f"no answer within limits.timeout_s={self.limits.timeout_s}",
                               detail=f"{self.limits.timeout_s:g}s")
-        sig = self._exit_signal(status)
+        sig = exit_signal(status, in_bwrap=self._spawned.init_pid is not None)
         if sig == "SIGXCPU":
             return EaselError("E_TIMEOUT", "child exceeded its CPU-time limit", detail=sig)
         if sig is not None:
@@ -432,19 +404,9 @@ class SandboxedModel:
         elapsed = time.perf_counter() - started
         if "error" in header:
             raise self._child_error(header, "E_CRASH")
-        timings = header.get("timings")
-        try:
-            runs = {int(b): [float(t) for t in timings[str(b)]] for b in sizes}
-            ok = all(len(r) == 5 and all(0 < t < 1e6 for t in r) for r in runs.values())
-        except (TypeError, KeyError, ValueError):
-            ok = False
-        if not ok or sum(sum(r) for r in runs.values()) > elapsed * 1.01 + 1e-3:
+        speed = speed_from_timings(header.get("timings"), sizes, repeats=5, wall_s=elapsed)
+        if speed is None:
             raise self._fail("efficiency_report")
-        throughput = {b: b / float(np.median(r)) for b, r in runs.items()}
-        best = max(throughput, key=lambda b: (throughput[b], -b))
-        return {"images_per_s": throughput[best], "best_batch_size": best,
-                "latency_ms_batch1": 1000.0 * float(np.median(runs[1])),
-                "parameters": self.parameters, "model_bytes": self.model_bytes,
-                "throughput": throughput}
+        return {**speed, "parameters": self.parameters, "model_bytes": self.model_bytes}
 
 
