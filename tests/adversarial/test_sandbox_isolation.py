@@ -90,6 +90,30 @@ def test_hostile_model_reads_nothing_outside(canary, tmp_path):
                               bwrap.MODEL_DIR: True}
 
 
+def test_without_bwrap_the_evaluator_says_so_loudly_and_runs_as_before(monkeypatch, capfd):
+    monkeypatch.setattr(bwrap, "executable", lambda: None)
+    monkeypatch.setattr(bwrap, "_WARNED", set())
+    bwrap.available.cache_clear()
+    try:
+        with _selftest() as model:
+            assert model.isolation["fs_isolated"] is False and model.isolation["env_scrubbed"]
+            assert model.ping([])["cwd"] != bwrap.WORK_DIR
+    finally:
+        bwrap.available.cache_clear()
+    assert "WARNING: bubblewrap (bwrap) is not installed" in capfd.readouterr().err
+
+
+def test_a_bwrap_that_cannot_build_the_sandbox_is_reported(monkeypatch, capfd):
+    monkeypatch.setattr(bwrap, "executable", lambda: shutil.which("false") or "/bin/false")
+    monkeypatch.setattr(bwrap, "_WARNED", set())
+    bwrap.available.cache_clear()
+    try:
+        assert bwrap.available() is None
+    finally:
+        bwrap.available.cache_clear()
+    assert "cannot create the sandbox's namespaces" in capfd.readouterr().err
+
+
 def test_ping_after_the_uid_drop_without_bubblewrap():
     """The interpreter may live where nobody cannot read (here: a pyenv under /root, mode 0700):
     everything a request needs is imported before the drop."""
