@@ -143,6 +143,9 @@ _code("E_BACKBONE", EVALUATOR, "The feature backbone could not be loaded.",
       "Run `easel weights fetch` on a machine with network access, or check EASEL_CACHE.")
 _code("E_WEIGHTS_HASH", EVALUATOR, "The backbone weights do not match their pin (sha256, or the published size and md5).",
       "Delete the cached file and run `easel weights fetch` again (or `--archive FILE` with a good copy).")
+_code("E_NO_GPU", EVALUATOR, "The evaluation was required to run on a GPU, but TensorFlow sees none here.",
+      "This is the runner's fault, not your submission's: the organizers install the gpu extra "
+      "(pip install -e '.[gpu]') and the NVIDIA driver, or drop --require-gpu / EASEL_REQUIRE_GPU.")
 _code("E_INTERNAL", EVALUATOR, "The evaluator failed unexpectedly.",
       "This is a bug in Easel, not in your submission; the organizers have the log.")
 

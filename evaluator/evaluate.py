@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sys
 import time
 import traceback
@@ -174,19 +175,22 @@ def _reference(backbone, data_dir: Path, manifest, folder: str, paths: list[str]
 def evaluate_submission(submission_dir: str | Path, data_root: str | Path, competition: Competition,
                         split: str = "public", samples_path: Path | None = None,
                         cache_dir: Path | None = None, batch_size: int | None = None,
-                        timings: dict | None = None) -> dict:
+                        timings: dict | None = None, require_gpu: bool = False) -> dict:
     """Score one submission; always returns a schema-valid result dict (never raises).
 
     status: ok | invalid (the submission is at fault) | error (data or evaluator).
     ``timings``, when given, receives wall seconds per phase (load, sandbox_start,
     inference, features, reference, metrics) for benchmarks/evaluate.py.
+    ``require_gpu``: refuse with E_NO_GPU (status error) unless TensorFlow sees a GPU,
+    in this process and in the sandboxed child.
     """
     started = time.perf_counter()
     result = new_result()
     result["split"] = split
     try:
         _evaluate_into(result, Path(submission_dir), Path(data_root), competition, split, samples_path,
-                       cache_dir, batch_size or competition.evaluation.batch_size, Stopwatch(timings))
+                       cache_dir, batch_size or competition.evaluation.batch_size, Stopwatch(timings),
+                       require_gpu)
     except EaselError as exc:
         result["status"] = "invalid" if exc.fault == SUBMISSION else "error"
         result["errors"] = [exc.as_dict()]
@@ -202,7 +206,7 @@ def evaluate_submission(submission_dir: str | Path, data_root: str | Path, compe
 
 def _evaluate_into(result: dict, root: Path, data_root: Path, competition: Competition, split: str,
                    samples_path: Path | None, cache_dir: Path | None, batch_size: int,
-                   watch: Stopwatch) -> None:
+                   watch: Stopwatch, require_gpu: bool = False) -> None:
     validation = validate_submission(root, competition, probe=False, cache_dir=cache_dir)
     meta = validation.meta
     if meta is not None:
@@ -221,8 +225,11 @@ def _evaluate_into(result: dict, root: Path, data_root: Path, competition: Compe
     from .features import load_backbone
     from .metrics import needs_of, resolve
     from .sandbox import SandboxedModel
+    from .sandbox import require_gpu as refuse_without_gpu
     from .scoring import TrackSample, score_track
 
+    if require_gpu:
+        refuse_without_gpu()
     data_dir, manifest = open_dataset(data_root, track.dataset)
     if manifest.image_size != track.image_size:
         raise EaselError("E_DATA_MANIFEST", f"dataset is {manifest.image_size}px, track wants {track.image_size}px",
@@ -239,7 +246,7 @@ def _evaluate_into(result: dict, root: Path, data_root: Path, competition: Compe
         with watch("sandbox_start"):  # spawn, load, signature check, probe batch
             model = stack.enter_context(SandboxedModel(
                 validation.model_path, meta.format, n_model_inputs(track.kind), track.image_size,
-                competition.limits, batch_size=batch_size))
+                competition.limits, batch_size=batch_size, require_gpu=require_gpu))
         in_effect = ", ".join(sorted(k for k, on in model.isolation.items() if on))
         missing = ", ".join(sorted(k for k, on in model.isolation.items() if not on))
         print(f"sandbox isolation in effect: {in_effect}" + (f"; not in effect: {missing}" if missing else ""),
@@ -253,6 +260,7 @@ def _evaluate_into(result: dict, root: Path, data_root: Path, competition: Compe
         "latency_ms_batch1": _round(efficiency.get("latency_ms_batch1")),
         "parameters": efficiency.get("parameters"),
         "model_bytes": validation.model_bytes,
+        "device": model.device,  # measured in the child, where the model runs
     }
 
     with watch("reference"):
@@ -329,7 +337,8 @@ def summary_line(result: dict) -> str:
 def _cmd_evaluate(args) -> int:
     competition = load_competition(args.competition or default_competition_path())
     result = evaluate_submission(args.submission_dir, args.data, competition, split=args.split,
-                                 samples_path=args.samples, batch_size=args.batch_size)
+                                 samples_path=args.samples, batch_size=args.batch_size,
+                                 require_gpu=args.require_gpu)
     atomic_write_json(args.out, result)
     print(summary_line(result))
     for err in result["errors"]:
@@ -355,4 +364,6 @@ def register(sub) -> None:
     p.add_argument("--samples", type=Path, help="write a sample grid PNG (input | output) here")
     p.add_argument("--batch-size", type=int, help="inference batch size (default: competition.yaml)")
     p.add_argument("--competition", type=Path)
+    p.add_argument("--require-gpu", action="store_true", default=os.environ.get("EASEL_REQUIRE_GPU") == "1",
+                   help="refuse (E_NO_GPU, exit 3) unless TensorFlow sees a GPU (default: EASEL_REQUIRE_GPU=1)")
     p.set_defaults(func=_cmd_evaluate)

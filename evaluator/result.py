@@ -41,8 +41,8 @@ from typing import Any
 from . import __version__
 from .errors import EaselError
 from .schema import Checker, is_number
-from .vocab import (BACKBONE_RE, ERROR_CODE_RE, HEX40_RE, HEX64_RE, ID_RE, METRIC_RE, MODEL_FORMATS, ORDERS,
-                    RESIZE_MODES, TRACK_KINDS)
+from .vocab import (BACKBONE_RE, DEVICE_KINDS, DEVICE_NAME_RE, ERROR_CODE_RE, HEX40_RE, HEX64_RE, ID_RE, METRIC_RE,
+                    MODEL_FORMATS, ORDERS, RESIZE_MODES, TRACK_KINDS, VERSION_RE)
 
 SCHEMA_VERSION = 1
 STATUSES = ("ok", "invalid", "error")
@@ -166,12 +166,14 @@ def _check_efficiency(c: Checker, eff: Any) -> None:
     if device is not None:
         path = "efficiency.device"
         c.mapping(device, path, ("kind", "name", "cores", "tensorflow", "cuda", "cudnn"))
-        c.choice(device["kind"], f"{path}.kind", ("gpu", "cpu"))
-        c.text(device["name"], f"{path}.name", 120, least=0)
-        c.count(device["cores"], f"{path}.cores", least=1, allow_null=True)
-        c.text(device["tensorflow"], f"{path}.tensorflow", _VERSION_TEXT, least=0)
-        _text_or_null(c, device["cuda"], f"{path}.cuda", _VERSION_TEXT)
-        _text_or_null(c, device["cudnn"], f"{path}.cudnn", _VERSION_TEXT)
+        c.choice(device["kind"], f"{path}.kind", DEVICE_KINDS)
+        c.match(device["name"], f"{path}.name", DEVICE_NAME_RE, "a short device name")
+        c.count(device["cores"], f"{path}.cores", least=1, most=(1 << 16) - 1, allow_null=True)
+        c.match(device["tensorflow"], f"{path}.tensorflow", VERSION_RE, "a version string")
+        for key in ("cuda", "cudnn"):
+            if device[key] is not None:
+                c.match(device[key], f"{path}.{key}", VERSION_RE, "null or a version string")
+
 
 
 def validate_result(obj: Any) -> dict:
