@@ -8,7 +8,7 @@ import yaml
 
 from evaluator.config import load_competition
 from evaluator.errors import EaselError
-from evaluator.submission import check_tree, fetch_model, parse_meta, validate_submission
+from evaluator.submission import check_tree, parse_meta, validate_submission
 
 REPO = Path(__file__).resolve().parent.parent
 GOOD = {
@@ -107,27 +107,3 @@ def test_yaml_alias_bomb_and_size_cap(tmp_path, competition):
     assert codes(validate_submission(sub, competition, probe=False).problems) == ["E_META_SIZE"]
     (sub / "submission.yaml").write_text("team: [unclosed\n")
     assert codes(validate_submission(sub, competition, probe=False).problems) == ["E_YAML_SYNTAX"]
-
-
-def test_model_url_is_verified_by_sha256(tmp_path):
-    import hashlib
-    import io
-
-    payload = b"model bytes"
-    digest = hashlib.sha256(payload).hexdigest()
-
-    def opener(url):
-        return io.BytesIO(payload)
-
-    path = fetch_model("https://example.org/m.keras", digest, tmp_path, opener=opener)
-    assert path.read_bytes() == payload
-    with pytest.raises(EaselError) as info:
-        fetch_model("https://example.org/m.keras", "0" * 64, tmp_path, opener=opener)
-    assert info.value.code == "E_MODEL_HASH"
-
-    def broken(url):
-        raise OSError("no network")
-
-    with pytest.raises(EaselError) as info:
-        fetch_model("https://example.org/m.keras", "1" * 64, tmp_path, opener=broken)
-    assert info.value.code == "E_MODEL_URL"
