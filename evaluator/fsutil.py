@@ -107,28 +107,33 @@ def walk_tree(root: str | os.PathLike, max_depth: int = MAX_TREE_DEPTH,
     """
     root = Path(root)
     seen = 0
-    stack: list[tuple[Path, str, int]] = [(root, "", 0)]
+    # A stack of (sorted children still to visit, their parent's relative path, depth): pre-order.
+    stack: list[tuple[Iterator[os.DirEntry], str, int]] = [(_sorted_children(root, ""), "", 0)]
     while stack:
-        folder, prefix, depth = stack.pop()
-        try:
-            with os.scandir(folder) as handle:
-                children = sorted(handle, key=lambda e: e.name)
-        except OSError:
-            raise EaselError("E_SPECIAL_FILE", f"{prefix or '.'} cannot be listed", detail=prefix or ".") from None
-        later = []
-        for child in children:
-            seen += 1
-            if seen > max_entries:
-                raise EaselError("E_FILE_COUNT", f"more than {max_entries} entries", detail=f"entries:{max_entries}")
-            rel = f"{prefix}/{child.name}" if prefix else child.name
-            entry = TreeEntry(Path(child.path), rel, child.stat(follow_symlinks=False))
-            yield entry
-            if entry.is_dir:
-                if depth + 1 > max_depth:
-                    raise EaselError("E_TREE_DEPTH", f"folders nest more than {max_depth} levels deep",
-                                     detail=f"depth:{max_depth}")
-                later.append((entry.path, rel, depth + 1))
-        stack.extend(reversed(later))
+        children, prefix, depth = stack[-1]
+        child = next(children, None)
+        if child is None:
+            stack.pop()
+            continue
+        seen += 1
+        if seen > max_entries:
+            raise EaselError("E_FILE_COUNT", f"more than {max_entries} entries", detail=f"entries:{max_entries}")
+        rel = f"{prefix}/{child.name}" if prefix else child.name
+        entry = TreeEntry(Path(child.path), rel, child.stat(follow_symlinks=False))
+        yield entry
+        if entry.is_dir:
+            if depth + 1 > max_depth:
+                raise EaselError("E_TREE_DEPTH", f"folders nest more than {max_depth} levels deep",
+                                 detail=f"depth:{max_depth}")
+            stack.append((_sorted_children(entry.path, rel), rel, depth + 1))
+
+
+def _sorted_children(folder: Path, rel: str) -> Iterator[os.DirEntry]:
+    try:
+        with os.scandir(folder) as handle:
+            return iter(sorted(handle, key=lambda e: e.name))
+    except OSError:
+        raise EaselError("E_SPECIAL_FILE", f"{rel or '.'} cannot be listed", detail=rel or ".") from None
 
 
 def tree_sha256(root: str | os.PathLike) -> str:
