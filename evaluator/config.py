@@ -84,7 +84,7 @@ class Competition:
         valid = ", ".join(t.id for t in self.tracks)
         shown = track_id if isinstance(track_id, str) and ID_RE.match(track_id) else "(not an id)"
         raise EaselError("E_TRACK_UNKNOWN", f"unknown track {shown}; the tracks are: {valid}",
-                         detail=f"tracks:{','.join(t.id for t in self.tracks)}"[:120])
+                         detail=f"tracks:{'/'.join(t.id for t in self.tracks)}"[:120])
 
     def phase_at(self, when: dt.datetime | None = None) -> Phase | None:
         """The phase running at ``when`` (now by default); None after the last one ends."""

@@ -109,7 +109,8 @@ _code("E_MODEL_LOAD", SUBMISSION, "The model could not be loaded.",
       "Re-export it with the snippet in submissions/_template/README.md and check it loads locally.")
 _code("E_SIGNATURE", SUBMISSION, "The model's inputs or outputs do not match the contract.",
       "Take float32 NHWC images in [-1, 1] (two inputs, content then style, for example tracks) and return the "
-      "same shape; the detail names the input and what differs (float16 inputs: export float32 inputs and cast inside).")
+      "same shape; the detail names the input and what differs (float16 inputs: export float32 inputs, "
+      "cast inside).")
 _code("E_SIGNATURE_LAYOUT", SUBMISSION, "The model takes channels-first (NCHW) images; the contract is NHWC.",
       "Transpose inside the model: in PyTorch export a wrapper doing x.permute(0, 3, 1, 2) on the input "
       "and .permute(0, 2, 3, 1) on the output; in Keras use data_format='channels_last'.")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sys
 import time
 import traceback
@@ -300,6 +301,10 @@ def summary_line(result: dict) -> str:
 
 def _cmd_evaluate(args) -> int:
     competition = load_competition(args.competition or default_competition_path())
+    if args.model_cache is not None:  # a URL model comes from this folder only: no download here
+        from .model_fetch import PREFETCHED_ENV
+
+        os.environ[PREFETCHED_ENV] = str(args.model_cache)
     result = evaluate_submission(args.submission_dir, args.data, competition, split=args.split,
                                  samples_path=args.samples, batch_size=args.batch_size)
     atomic_write_json(args.out, result)
@@ -327,4 +332,7 @@ def register(sub) -> None:
     p.add_argument("--samples", type=Path, help="write a sample grid PNG (input | output) here")
     p.add_argument("--batch-size", type=int, help="inference batch size (default: competition.yaml)")
     p.add_argument("--competition", type=Path)
+    p.add_argument("--model-cache", type=Path, default=None,
+                   help="folder filled by `easel fetch-model`: a URL model is read from it and never "
+                        "downloaded (default: $EASEL_MODEL_CACHE, else download)")
     p.set_defaults(func=_cmd_evaluate)

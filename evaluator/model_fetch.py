@@ -158,7 +158,7 @@ class _Watchdog:
                 pass
 
 
-def _open(url: str, connect_timeout: float, read_timeout: float):
+def _open(url: str, connect_timeout: float):
     parts = urlsplit(url)
     target = parts.path or "/"
     if parts.query:
@@ -176,7 +176,7 @@ def _stream(url: str, handle, digest, max_bytes: int, hosts: tuple[str, ...], co
     """GET ``url`` (following allowed redirects) into ``handle``; raises E_MODEL_URL on any failure."""
     with _Watchdog(deadline) as watchdog:
         for _ in range(MAX_REDIRECTS + 1):
-            connection, target = _open(url, connect_timeout, read_timeout)
+            connection, target = _open(url, connect_timeout)
             watchdog.watch(connection)
             try:
                 connection.connect()

@@ -31,6 +31,7 @@ _TEXT_LIMITS = {"description": 2000, "license": 100}
 _UNSAFE = frozenset({"E_SYMLINK", "E_HARDLINK", "E_SPECIAL_FILE", "E_LFS_POINTER", "E_TREE_DEPTH"})
 MIB = 1024 * 1024
 MAX_LINKS = 10
+MAX_PROBLEMS = 50  # listed per run; result.json holds at most 100 errors
 LINK_RE = re.compile(r"^https?://[^\s\x00-\x1f]{1,292}$")
 
 
@@ -353,4 +354,5 @@ def validate_submission(root: str | Path, competition: Competition, probe: bool 
         problems.append(exc)
     if problems:
         result.model_path = None
+        del problems[MAX_PROBLEMS:]
     return result

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from .config import Competition, default_competition_path, load_competition
-from .errors import EXIT_INVALID, EXIT_OK, EaselError
+from .errors import EXIT_OK, EaselError
 from .submission import Validation, folder_bytes, read_meta, validate_submission
 
 MIB = 1024 * 1024

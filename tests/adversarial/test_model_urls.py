@@ -243,3 +243,19 @@ def test_fetch_model_then_offline_validate_reads_the_prefetched_file(loopback, t
 
 def test_competition_allowlist_is_parsed():
     assert Limits().model_url_hosts == ()
+
+
+def test_evaluate_on_a_stalling_server_writes_an_invalid_result(loopback, tmp_path, monkeypatch):
+    """The issue's case: `easel evaluate` on a URL that accepts and never answers."""
+    import json
+
+    monkeypatch.setenv("EASEL_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv(model_fetch.PREFETCHED_ENV, raising=False)
+    server = loopback(stall)
+    sub, comp = _url_submission(tmp_path, server.url(), timeout_s=3)
+    started = time.monotonic()
+    code = easel(["evaluate", str(sub), "--data", str(tmp_path / "no-data"), "--out", str(tmp_path / "r.json"),
+                  "--competition", str(comp)])
+    assert time.monotonic() - started < 3 + MARGIN_S
+    result = json.loads((tmp_path / "r.json").read_text())
+    assert (code, result["status"], [e["code"] for e in result["errors"]]) == (2, "invalid", ["E_MODEL_URL"])
