@@ -176,14 +176,15 @@ def _check_links(c: Checker, links: Any) -> dict[str, str]:
 
 
 def _check_model_fields(c: Checker, model: Any) -> dict:
-    if not c.mapping(model, "model", ("format",), ("path", "url", "sha256")):
+    c.mapping(model, "model", ("format",), ("path", "url", "sha256"))
+    if not isinstance(model, dict) or "format" not in model:  # an unknown extra key alone does not stop here
         return {}
     fmt = model["format"]
     found = {"format": fmt if fmt in MODEL_FORMATS else c.fail("model.format", f"one of {list(MODEL_FORMATS)}",
                                                                fmt, code="E_FORMAT")}
     path, url = model.get("path"), model.get("url")
     if (path is None) == (url is None):
-        c.fail("model", "exactly one of path or url")
+        c.fail("model", "exactly one of path or url", "both" if path is not None else "neither")
     if path is not None and c.text(path, "model.path", 200):
         pure = PurePosixPath(path)
         if path.startswith(("/", "\\")) or ".." in pure.parts or "\\" in path or "\x00" in path:
