@@ -117,7 +117,7 @@ def check_tree(root: Path, limits: Limits) -> list[EaselError]:
         problems.append(exc)
     if total > limits.max_model_mb * MIB:
         problems.append(EaselError("E_SIZE", f"{total / MIB:.1f} MB, limit {limits.max_model_mb:g} MB"))
-    if count > limits.max_files:
+    if count > limits.max_files and not any(p.code == "E_FILE_COUNT" for p in problems):
         problems.append(EaselError("E_FILE_COUNT", f"{count} files, limit {limits.max_files}"))
     return problems
 
