@@ -259,3 +259,19 @@ def test_evaluate_on_a_stalling_server_writes_an_invalid_result(loopback, tmp_pa
     assert time.monotonic() - started < 3 + MARGIN_S
     result = json.loads((tmp_path / "r.json").read_text())
     assert (code, result["status"], [e["code"] for e in result["errors"]]) == (2, "invalid", ["E_MODEL_URL"])
+
+
+def test_redirects_stay_on_allowed_hosts(loopback, tmp_path):
+    target = loopback(good)
+
+    def to_loopback(conn, stop):
+        conn.sendall(b"HTTP/1.1 302 Found\r\nLocation: %s\r\nContent-Length: 0\r\n\r\n" % target.url().encode())
+
+    def to_elsewhere(conn, stop):
+        conn.sendall(b"HTTP/1.1 302 Found\r\nLocation: https://evil.example.net/m.keras\r\nContent-Length: 0\r\n\r\n")
+
+    assert fetch(loopback(to_loopback).url(), tmp_path).read_bytes() == PAYLOAD
+    (tmp_path / f"{DIGEST}.keras").unlink()
+    with pytest.raises(EaselError) as info:
+        fetch(loopback(to_elsewhere).url(), tmp_path)
+    assert info.value.code == "E_MODEL_URL"
