@@ -2,7 +2,8 @@
 
 Writes the synthetic leaderboard.yaml to a temp folder, then times, each on
 its own and together: load (parse + schema check), rank (every track), and
-build (every page, the history charts). Target: load+rank+build < 10 s.
+build (every page, the history charts, leaderboard.json and the CSVs).
+Target: load+rank+build < 10 s.
 
     .venv/bin/python benchmarks/site.py [--entries N] [--keep DIR]
 """
@@ -29,6 +30,7 @@ from evaluator.leaderboard import (  # noqa: E402
     rank_track,
     save_leaderboard,
 )
+from evaluator.metrics import METRICS  # noqa: E402
 from evaluator.site_build import build_site  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
@@ -43,10 +45,13 @@ def synthetic_board(competition, n: int, seed: int = 0) -> dict:
         track = competition.tracks[i % len(competition.tracks)]
         metrics = {}
         for name in track.metrics:
-            order = "desc" if name in ("ssim", "psnr", "content_ssim") else "asc"
-            value = rng.uniform(0.01, 1.0) * (30 if name in ("fid", "artfid", "mifid", "psnr") else 1)
+            spec = METRICS[name]
+            low, high = spec.value_range  # values the board accepts
+            value = max(low, 0.0) + rng.uniform(0.01, 1.0) * (30 if name in ("fid", "artfid", "mifid", "psnr") else 1)
+            value = min(value, high)
             half = value * rng.uniform(0.02, 0.2)
-            metrics[name] = {"value": value, "ci95": [value - half, value + half], "order": order, "n": 60}
+            metrics[name] = {"value": value, "ci95": [max(low, value - half), min(high, value + half)],
+                             "order": spec.order, "n": 60}
         when = iso_utc(start + dt.timedelta(minutes=7 * i))
         entries.append({
             "team": f"team{i % 700:03d}", "model": f"model{i:05d}", "track": track.id, "baseline": i < 6,
@@ -60,8 +65,8 @@ def synthetic_board(competition, n: int, seed: int = 0) -> dict:
                        "efficiency": {"images_per_s": rng.uniform(10, 900), "best_batch_size": 16,
                                       "latency_ms_batch1": rng.uniform(1, 40), "parameters": rng.randint(10**5, 10**8),
                                       "model_bytes": rng.randint(10**5, 10**8)},
-                       "evaluated": when},
-            "private": None,
+                       "evaluated": when, "evaluator": "0.1.0"},
+            "private": None, "final": i % 5 == 0,
         })
     return {"schema": SCHEMA_VERSION, "entries": entries}
 

@@ -22,10 +22,10 @@ COMMAND_MODULES = (
     "evaluator.submission_commands",  # easel validate | fetch-model | check
     "evaluator.evaluate",        # easel evaluate
     "evaluator.report",          # easel report
-    "evaluator.leaderboard",     # easel leaderboard add | reveal | show
-    "evaluator.site_build",      # easel site build
-    "evaluator.github",          # easel bot comment | gate
-    "evaluator.scope",           # easel scope check | easel fetch-pr
+    "evaluator.leaderboard.commands",  # easel leaderboard add | reveal | show | rescore-list
+    "evaluator.site_build.commands",   # easel site build
+    "evaluator.github.commands",       # easel bot comment | gate | bind | find-pr
+    "evaluator.scope.commands",        # easel scope check | pending, easel fetch-pr
     "evaluator.demo",            # easel demo
 )
 

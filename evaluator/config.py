@@ -35,6 +35,7 @@ class Limits:
     max_files: int = 200
     timeout_s: float = 600.0
     memory_mb: int = 4096
+    final_entries: int = 2  # entries per team and track that count for the private ranking
     # Hosts a submission's model.url may name (https only); empty: URL models are off.
     model_url_hosts: tuple[str, ...] = ()
 
@@ -166,7 +167,8 @@ def parse_competition(raw: Any, source: str = "competition.yaml") -> Competition
     if len({p.name for p in phases}) != len(phases):
         c.fail("phases", "unique phase names", [p.name for p in phases])
 
-    lim_fields = ("evaluations_per_day", "max_model_mb", "max_files", "timeout_s", "memory_mb", "model_url_hosts")
+    lim_fields = ("evaluations_per_day", "max_model_mb", "max_files", "timeout_s", "memory_mb", "final_entries",
+                  "model_url_hosts")
     lim = c.mapping(top["limits"], "limits", (), lim_fields)
     hosts = c.sequence(lim.get("model_url_hosts", []), "limits.model_url_hosts", 50)
     for i, host in enumerate(hosts):
@@ -177,6 +179,7 @@ def parse_competition(raw: Any, source: str = "competition.yaml") -> Competition
         max_files=c.count(lim.get("max_files", 200), "limits.max_files", 1),
         timeout_s=float(c.number(lim.get("timeout_s", 600), "limits.timeout_s", positive=True)),
         memory_mb=c.count(lim.get("memory_mb", 4096), "limits.memory_mb", 1),
+        final_entries=c.count(lim.get("final_entries", 2), "limits.final_entries", 1),
         model_url_hosts=tuple(hosts),
     )
 

@@ -7,10 +7,11 @@ print each PR comment → add them to a local leaderboard copy → build the sit
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from .config import default_competition_path, load_competition
 from .fsutil import atomic_write_json, atomic_write_text
+from .vocab import SUBMISSIONS_DIR, submission_of
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -18,12 +19,13 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 def find_submissions(*roots: Path) -> list[Path]:
     """Every submission directory (holding submission.yaml) two levels below the roots, sorted.
 
-    The copyable template (submissions/_template) is not a submission.
+    Each root is read like ``submissions/``: :func:`evaluator.vocab.submission_of`
+    decides, so the copyable template (submissions/_template) is not a submission.
     """
     found = []
     for root in roots:
         for meta in sorted(root.glob("*/*/submission.yaml")):
-            if not meta.parent.parent.name.startswith("_"):
+            if submission_of(PurePosixPath(SUBMISSIONS_DIR, *meta.relative_to(root).parts)) is not None:
                 found.append(meta.parent)
     return found
 

@@ -185,6 +185,20 @@ _code("E_SHA_MOVED", SUBMISSION, "The pull request's head moved after it was app
       "A maintainer must approve the new commit by adding the label again.")
 _code("E_SHA_FORMAT", GITHUB, "A commit SHA is not 40 hexadecimal characters.",
       "Pass the full commit SHA.")
+_code("E_TEAMS", CONFIG, "teams.yaml does not match its schema.",
+      "Fix teams.yaml as the message says (docs/organizers.md, section Teams); it is changed only by maintainer-reviewed PRs.")
+_code("E_TEAM_UNREGISTERED", SUBMISSION, "The team whose folder the pull request changes is not registered in teams.yaml.",
+      "Register the team first: open a pull request that only adds it to teams.yaml (id, name, members' GitHub logins); once a maintainer merged it, open the submission PR.")
+_code("E_TEAM_MEMBER", SUBMISSION, "The pull request's author is not a member of the team whose folder it changes.",
+      "Open the pull request from the account of a member listed for this team in teams.yaml, or ask a maintainer to add you to the team there first.")
+_code("E_TEAM_FOLDER", SUBMISSION, "The pull request changes another team's folder.",
+      "Change only submissions/<your team>/<model>/; each team owns its own folder.")
+_code("E_TEAM_RESERVED", SUBMISSION, "The team id is reserved for Easel's own reference rows (oracle).",
+      "Choose another team id for your folder and in teams.yaml.")
+_code("E_TEAM_REGISTER_MIXED", SUBMISSION, "The pull request registers a team and adds a submission at once.",
+      "Register first: split it into a pull request that only changes teams.yaml and, after it is merged, one with the submission.")
+_code("E_TEAM_REGISTRATION", SUBMISSION, "The pull request changes teams.yaml: a registration is reviewed and merged by a maintainer, not evaluated.",
+      "Wait for a maintainer to merge the registration, then open your submission pull request.")
 _code("E_RATE_LIMIT", SUBMISSION, "This team has used all of today's evaluations.",
       "Wait until the time in the comment; the daily limit is limits.evaluations_per_day in competition.yaml.")
 _code("E_GITHUB_AUTH", GITHUB, "GitHub refused the token (401).",
@@ -197,14 +211,20 @@ _code("E_GIT", GITHUB, "A git command on the runner failed.",
       "Check the runner's checkout (fetch-depth: 0) and network access to the repository; the log names the git subcommand.")
 _code("E_GITHUB_SERVER", GITHUB, "GitHub answered with a server error after several retries.",
       "Re-run the job later; https://www.githubstatus.com shows outages.")
+_code("E_EVAL_CANCELLED", EVALUATOR, "The evaluation job was cancelled, lost or never started before it finished.",
+      "It does not count towards your daily limit; a maintainer can approve the same commit again.")
 _code("E_RESULT_SCHEMA", EVALUATOR, "result.json does not match its schema.",
       "Produce it with `easel evaluate`; it is never edited by hand.")
 _code("E_RESULT_BINDING", SUBMISSION, "The result does not belong to the merged submission or the current dataset.",
       "Re-evaluate the submission at the merged commit.")
-_code("E_RESULT_BACKBONE", CONFIG, "The result was computed with a different backbone or dataset than the track's current entries.",
-      "Re-evaluate with the same backbone and dataset as the rest of the track.")
+_code("E_RESULT_BACKBONE", CONFIG, "The result was scored with another Easel version, backbone or dataset than the track's current entries.",
+      "Re-evaluate with the track's current Easel version, backbone and dataset; after an intended change, re-score the track (rescore workflow, `easel leaderboard add --rescore`).")
 _code("E_RESULT_STATUS", SUBMISSION, "Only a result with status ok can enter the leaderboard.",
       "Fix the errors listed in the result's PR comment and evaluate again.")
+_code("E_RESULT_RANGE", EVALUATOR, "A metric value in the result lies outside the range that metric can take.",
+      "Do not publish this result; re-evaluate with `easel evaluate` and report the value to the organizers if it recurs.")
+_code("E_FINAL_LIMIT", SUBMISSION, "A team marks more entries of a track with `final: true` than the competition allows.",
+      "Set `final: false` in the submission.yaml of the entries that should not count; limits.final_entries in competition.yaml is the maximum.")
 _code("E_REVEAL_EARLY", CONFIG, "Private-split scores can be revealed only after the final phase has ended.",
       "Wait until the end of the last phase in competition.yaml (phases[].ends), then run the reveal again.")
 

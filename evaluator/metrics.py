@@ -21,6 +21,7 @@ Notes people ask about:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable
 
@@ -39,6 +40,8 @@ class MetricSpec:
 
     ``per_image``: the metric is a mean over one value per output image (its
     bootstrap resamples those values); otherwise it compares distributions.
+    ``value_range``: (low, high) that a correct evaluation can produce; the
+    leaderboard refuses values (and interval bounds) outside it.
     """
 
     name: str
@@ -46,41 +49,48 @@ class MetricSpec:
     kinds: tuple[str, ...]
     description: str
     per_image: bool
+    value_range: tuple[float, float] = (-math.inf, math.inf)
 
 
 METRICS: dict[str, MetricSpec] = {}
 
 
 def register(name: str, order: str, kinds: tuple[str, ...], description: str,
-             per_image: bool = False) -> MetricSpec:
+             per_image: bool = False, value_range: tuple[float, float] = (-math.inf, math.inf)) -> MetricSpec:
     """Add one metric to :data:`METRICS` (the single place metrics are declared)."""
     if name in METRICS:
         raise ValueError(f"metric {name!r} registered twice")
     if order not in ("asc", "desc") or not kinds or not set(kinds) <= set(ALL_KINDS):
         raise ValueError(f"metric {name!r}: bad order or kinds")
-    spec = MetricSpec(name, order, tuple(kinds), description, per_image)
+    spec = MetricSpec(name, order, tuple(kinds), description, per_image, tuple(value_range))
     METRICS[name] = spec
     return spec
 
 
 register("fid", "asc", ALL_KINDS,
-         "Fréchet Inception distance between output and reference features (biased upward at small n).")
+         "Fréchet Inception distance between output and reference features (biased upward at small n).",
+         value_range=(0.0, 1e6))
 register("kid", "asc", ALL_KINDS,
-         "Kernel Inception distance: unbiased MMD² with the cubic polynomial kernel (rank by it at small n).")
+         "Kernel Inception distance: unbiased MMD² with the cubic polynomial kernel (rank by it at small n).",
+         value_range=(-1e3, 1e6))  # unbiased: slightly negative when the sets are close
 register("artfid", "asc", STYLE_KINDS,
-         "ArtFID = (1 + content_distance) · (1 + FID) (Wright & Ommer 2022).")
+         "ArtFID = (1 + content_distance) · (1 + FID) (Wright & Ommer 2022).", value_range=(1.0, 1e12))
 register("mifid", "asc", STYLE_KINDS,
-         "Memorization-informed FID (Kaggle MiFID): FID divided by the memorization distance when it is below ε.")
+         "Memorization-informed FID (Kaggle MiFID): FID divided by the memorization distance when it is below ε.",
+         value_range=(0.0, 1e21))  # exact copies divide FID by 1e-14
 register("content_distance", "asc", STYLE_KINDS,
-         "Perceptual distance between each input and its output on backbone feature maps.", per_image=True)
+         "Perceptual distance between each input and its output on backbone feature maps.", per_image=True,
+         value_range=(0.0, 1e6))
 register("content_ssim", "desc", STYLE_KINDS,
-         "SSIM between each input and its output, on luminance.", per_image=True)
+         "SSIM between each input and its output, on luminance.", per_image=True, value_range=(-1.0, 1.0))
 register("psnr", "desc", ("paired",),
-         "Peak signal-to-noise ratio between output and target (dB, capped at 100).", per_image=True)
+         "Peak signal-to-noise ratio between output and target (dB, capped at 100).", per_image=True,
+         value_range=(0.0, 100.0))
 register("ssim", "desc", ("paired",),
-         "SSIM between output and target, on luminance.", per_image=True)
+         "SSIM between output and target, on luminance.", per_image=True, value_range=(-1.0, 1.0))
 register("perceptual_distance", "asc", ("paired",),
-         "Perceptual distance between output and target on backbone feature maps.", per_image=True)
+         "Perceptual distance between output and target on backbone feature maps.", per_image=True,
+         value_range=(0.0, 1e6))
 
 
 # --- Fréchet distance -------------------------------------------------------------

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from .config import Competition, default_competition_path, load_competition
 from .errors import CODES, EaselError
+from .leaderboard.ranking import format_value, metric_order, standing
 from .result import load_result, validate_result
 
 MARKER = "<!-- easel:score-comment -->"
@@ -26,47 +27,8 @@ def md(text: object) -> str:
 
 
 def fmt(value: float | None, digits: int = 4) -> str:
-    if value is None:
-        return "–"
-    if value != 0 and (abs(value) >= 1e5 or abs(value) < 1e-3):
-        return f"{value:.{digits - 1}e}"
-    return f"{value:.{digits}g}"
-
-
-def _better(a: float, b: float, order: str) -> bool:
-    return a < b if order == "asc" else a > b
-
-
-def standing(result: dict, board: dict | None) -> dict | None:
-    """Where the result would rank among the track's public leaderboard entries.
-
-    Returns {rank, of, leader: value|None, best_baseline: value|None} or None
-    when the result has no ranking metric.
-    """
-    if result["status"] != "ok" or not board:
-        return None
-    track = result["track"]
-    metric, order = track["ranking"]["metric"], track["ranking"]["order"]
-    value = result["metrics"][metric]["value"]
-    me = (result["submission"]["team"], result["submission"]["model"])
-    participants, baselines = [], []
-    for entry in board.get("entries", []):
-        scored = (entry.get("public") or {}).get("metrics", {}).get(metric)
-        if entry.get("track") != track["id"] or not scored or (entry.get("team"), entry.get("model")) == me:
-            continue
-        (baselines if entry.get("baseline") else participants).append(scored["value"])
-    if result["submission"]["baseline"]:
-        return {"rank": None, "of": len(participants), "leader": _best(participants, order),
-                "best_baseline": _best(baselines, order)}
-    rank = 1 + sum(1 for v in participants if _better(v, value, order))
-    return {"rank": rank, "of": len(participants) + 1, "leader": _best(participants, order),
-            "best_baseline": _best(baselines, order)}
-
-
-def _best(values: list[float], order: str) -> float | None:
-    if not values:
-        return None
-    return min(values) if order == "asc" else max(values)
+    """A metric value exactly as the site shows it (the one formatter, ``format_value``)."""
+    return format_value(value, digits)
 
 
 def render_comment(result: dict, competition: Competition | None = None, leaderboard: dict | None = None,
@@ -102,7 +64,10 @@ def render_comment(result: dict, competition: Competition | None = None, leaderb
             lines.append(f"| `{md(err['code'])}` | {md(sentence)}{detail} | {md(hint)} |")
         lines.append("")
     else:
-        lines += _metrics_table(result)
+        declared = ()
+        if competition is not None and any(t.id == track["id"] for t in competition.tracks):
+            declared = competition.track(track["id"]).metrics
+        lines += _metrics_table(result, declared)
         place = standing(result, leaderboard)
         if place is not None:
             lines += _standing_lines(result, place)
@@ -121,9 +86,9 @@ def render_comment(result: dict, competition: Competition | None = None, leaderb
     return "\n".join(lines).rstrip() + "\n"
 
 
-def _metrics_table(result: dict) -> list[str]:
+def _metrics_table(result: dict, declared: tuple[str, ...] = ()) -> list[str]:
     ranking = result["track"]["ranking"]["metric"]
-    names = [ranking] + sorted(n for n in result["metrics"] if n != ranking)
+    names = metric_order(result["metrics"], ranking, declared)  # the site's order
     lines = ["| metric | value | 95% interval | direction | n |", "| --- | ---: | :---: | --- | ---: |"]
     for name in names:
         m = result["metrics"][name]

@@ -10,11 +10,9 @@ import datetime as dt
 import json
 import logging
 import random
-import re
 from pathlib import Path
 
 import pytest
-from werkzeug.wrappers import Response
 
 from evaluator import cli
 from evaluator.errors import error_dict
@@ -22,97 +20,19 @@ from evaluator.github import (MARKER, WINDOW, BotOptions, Record, iso, next_allo
 from evaluator.report import MARKER as REPORT_MARKER
 from evaluator.result import new_result
 from evaluator.fsutil import atomic_write_json
+from fake_github import BOT, SHA, FakeGitHub
 
 TOKEN = "ghs_FAKEtoken0123456789abcdefSECRET"
-BOT = "github-actions[bot]"
 ROOT = Path(__file__).resolve().parents[1]
-SHA = "0123456789abcdef0123456789abcdef01234567"
-
-
-class FakeGitHub:
-    """Just the endpoints PyGithub calls for issues, pulls, comments and labels."""
-
-    def __init__(self, server, files=("submissions/acme/inkgan/submission.yaml",), author="alice"):
-        self.server, self.base = server, server.url_for("").rstrip("/")
-        self.comments: list[dict] = []
-        self.files, self.author = list(files), author
-        self.next_id = 1000
-        self.failures: list[tuple[int, dict]] = []  # answers served before any real one
-        r = re.compile
-        routes = [
-            ("GET", r(r"^/repos/o/r/issues/(\d+)$"), self.issue),
-            ("GET", r(r"^/repos/o/r/issues/(\d+)/comments$"), self.list_comments),
-            ("POST", r(r"^/repos/o/r/issues/(\d+)/comments$"), self.create_comment),
-            ("PATCH", r(r"^/repos/o/r/issues/comments/(\d+)$"), self.edit_comment),
-            ("GET", r(r"^/repos/o/r/issues/comments$"), self.repo_comments),
-            ("DELETE", r(r"^/repos/o/r/issues/(\d+)/labels/([^/]+)$"), self.remove_label),
-            ("GET", r(r"^/repos/o/r/pulls/(\d+)$"), self.pull),
-            ("GET", r(r"^/repos/o/r/pulls/(\d+)/files$"), self.pull_files),
-        ]
-        for method, uri, handler in routes:
-            server.expect_request(uri, method=method).respond_with_handler(self._wrap(uri, handler))
-
-    def _wrap(self, uri, handler):
-        def serve(request):
-            if self.failures:
-                status, headers = self.failures.pop(0)
-                return Response(json.dumps({"message": "fail"}), status=status, headers=headers,
-                                content_type="application/json")
-            status, body = handler(request, *uri.match(request.path).groups())
-            return Response(json.dumps(body), status=status, content_type="application/json")
-        return serve
-
-    def _comment_json(self, c, number):
-        return {"id": c["id"], "body": c["body"], "user": {"login": c["login"], "type": "Bot"},
-                "url": f"{self.base}/repos/o/r/issues/comments/{c['id']}",
-                "issue_url": f"{self.base}/repos/o/r/issues/{number}",
-                "created_at": c["created"], "updated_at": c["updated"]}
-
-    def add(self, number, body, login=BOT, updated=None):
-        when = updated or iso(dt.datetime.now(dt.timezone.utc))
-        self.next_id += 1
-        self.comments.append({"id": self.next_id, "pr": number, "body": body, "login": login,
-                              "created": when, "updated": when})
-
-    def issue(self, request, number):
-        return 200, {"number": int(number), "id": int(number), "url": f"{self.base}/repos/o/r/issues/{number}",
-                     "title": "t", "state": "open", "user": {"login": self.author}}
-
-    def list_comments(self, request, number):
-        return 200, [self._comment_json(c, number) for c in self.comments if c["pr"] == int(number)]
-
-    def create_comment(self, request, number):
-        self.add(int(number), request.get_json()["body"])
-        return 201, self._comment_json(self.comments[-1], number)
-
-    def edit_comment(self, request, cid):
-        comment = next(c for c in self.comments if c["id"] == int(cid))
-        comment["body"], comment["updated"] = request.get_json()["body"], iso(dt.datetime.now(dt.timezone.utc))
-        return 200, self._comment_json(comment, comment["pr"])
-
-    def repo_comments(self, request):
-        since = dt.datetime.fromisoformat(request.args["since"].replace("Z", "+00:00"))
-        keep = [c for c in self.comments if dt.datetime.fromisoformat(c["updated"].replace("Z", "+00:00")) >= since]
-        return 200, [self._comment_json(c, c["pr"]) for c in keep]
-
-    def remove_label(self, request, number, name):
-        return 200, []
-
-    def pull(self, request, number):
-        return 200, {"number": int(number), "id": int(number), "url": f"{self.base}/repos/o/r/pulls/{number}",
-                     "user": {"login": self.author}, "head": {"sha": SHA}, "state": "open"}
-
-    def pull_files(self, request, number):
-        return 200, [{"filename": f, "status": "added", "sha": "1" * 40} for f in self.files]
-
-    def requests(self, method=None):
-        return [req for req, _ in self.server.log if method is None or req.method == method]
 
 
 @pytest.fixture()
-def fake(httpserver, monkeypatch):
+def fake(httpserver, monkeypatch, tmp_path):
     monkeypatch.setenv("GITHUB_TOKEN", TOKEN)
-    return FakeGitHub(httpserver)
+    server = FakeGitHub(httpserver)
+    server.teams_path = tmp_path / "teams.yaml"
+    server.teams_path.write_text(TEAMS_YAML)
+    return server
 
 
 @pytest.fixture()
@@ -131,9 +51,18 @@ def run(argv, capsys, caplog) -> tuple[int, str]:
     return code, text
 
 
+TEAMS_YAML = """teams:
+  acme: {name: ACME, members: [alice, bob, carol]}
+  other: {name: Other, members: [dave]}
+"""
+
+
 def bot_args(fake, *extra):
-    return [*extra, "--repo", "o/r", "--api-url", fake.base, "--backoff", "0", "--retries", "2",
+    args = [*extra, "--repo", "o/r", "--api-url", fake.base, "--backoff", "0", "--retries", "2",
             "--competition", str(ROOT / "competition.yaml")]
+    if "gate" in extra:  # the gate reads teams.yaml from the trusted checkout
+        args += ["--teams", str(fake.teams_path)]
+    return args
 
 
 def test_first_run_creates_one_comment_second_edits_it(fake, result_path, capsys, caplog):

@@ -24,11 +24,11 @@ from evaluator.leaderboard import (
     empty_board,
     load_leaderboard,
     rank_track,
-    register,
     reveal,
     save_leaderboard,
     show_table,
 )
+from evaluator.leaderboard.commands import register
 from evaluator.result import new_result
 
 UTC = dt.timezone.utc
@@ -374,3 +374,285 @@ def test_fast_parser_agrees_with_yaml_safe_load():
 def test_repository_leaderboard_file_is_valid(request):
     board = load_leaderboard(request.config.rootpath / "leaderboard.yaml")
     assert board["schema"] == 1
+
+
+# --- one formatter, one ranking, one metric order (issue 12) -------------------------
+
+def test_one_number_format_for_comment_site_and_table():
+    from evaluator.leaderboard import format_value
+    from evaluator.report import fmt
+
+    cases = {None: "–", 0: "0", 0.05: "0.05", 0.1234: "0.1234", 42.5: "42.5", 9999.4: "9999",
+             9999.7: "10,000", 99999: "99,999", 123456.7: "123,457", 0.00012345: "1.234e-04",
+             -0.0005: "-5.000e-04", 1e15: "1.000e+15", 1e308: "1.000e+308"}
+    for value, text in cases.items():
+        assert format_value(value) == text, value
+        assert fmt(value) == text, value  # the PR comment uses the same function
+
+
+def test_comment_standing_is_the_boards_ranking():
+    from evaluator.report import standing
+
+    comp = competition()
+    board = board_with(make_result("acme", "a", 0.10, content="1"), make_result("zeta", "z", 0.30, content="2"),
+                       make_result("base", "identity", 0.2, content="3", baseline=True),
+                       make_result("beta", "b", 0.30, content="4"))
+    mine = make_result("new", "n", 0.25, content="5")
+    place = standing(mine, board)
+    with_me, _ = add_result(board, mine, pr=9, commit=COMMIT)
+    row = next(r for r in rank_track(with_me, comp, "ink", now=BEFORE) if r.entry["team"] == "new")
+    assert place["rank"] == row.rank == 2 and place["of"] == 4
+    assert place["leader"] == 0.10 and place["best_baseline"] == 0.2
+    # Equal values share a rank in both: 0.30 ranks like the two entries at 0.30.
+    assert standing(make_result("new", "n", 0.30, content="5"), board)["rank"] == 2
+
+
+def test_metric_order_is_ranking_then_declared_then_by_name():
+    from evaluator.leaderboard import metric_order
+
+    assert metric_order(["psnr", "zeta", "ssim", "alpha"], "ssim", ("ssim", "psnr")) == ["ssim", "psnr", "alpha",
+                                                                                         "zeta"]
+    assert metric_order({"fid": 1, "kid": 2}, "kid") == ["kid", "fid"]
+
+
+# --- plausible values (issue 14.6) -------------------------------------------------------
+
+def test_values_outside_a_metrics_range_are_refused_with_a_code(tmp_path, comp_file):
+    from evaluator.metrics import METRICS
+
+    assert METRICS["ssim"].value_range == (-1.0, 1.0) and METRICS["fid"].value_range[0] == 0.0
+    board = board_with(make_result("acme", "a", 0.1))
+    cases = [make_result("zeta", "z", 1e308, content="2", second=5.0),                   # kid far too large
+             make_result("zeta", "z", 0.1, content="2", second=-3.0),                    # negative FID
+             make_result("zeta", "z", 0.9, ci=(0.8, 1.2), track="sketch", content="2")]  # ssim interval above 1
+    for result in cases:
+        with pytest.raises(EaselError) as err:
+            add_result(board, result, pr=2, commit=COMMIT)
+        assert err.value.code == "E_RESULT_RANGE" and err.value.detail.startswith("metrics.")
+    path = tmp_path / "lb.yaml"
+    save_leaderboard(path, board)
+    before = path.read_bytes()
+    result = write_json(tmp_path / "r.json", cases[0])
+    assert cli_main(["leaderboard", "add", str(result), "--pr", "2", "--commit", COMMIT, "--leaderboard", str(path),
+                     "--competition", str(comp_file)]) == 3
+    assert path.read_bytes() == before
+
+
+def cli_main(argv):
+    from evaluator import cli as easel
+
+    return easel.main(argv)
+
+
+# --- local trials (issue 16.4) ---------------------------------------------------------
+
+def test_add_without_pr_and_commit_is_a_local_trial(tmp_path, comp_file, capsys):
+    board_path = tmp_path / "leaderboard.yaml"
+    result = write_json(tmp_path / "result.json", make_result("acme", "inkgan", 0.1))
+    base = ["leaderboard", "add", str(result), "--leaderboard", str(board_path), "--competition", str(comp_file)]
+    assert cli(base) == 0
+    assert "as a local trial" in capsys.readouterr().out
+    entry = load_leaderboard(board_path)["entries"][0]
+    assert (entry["local"], entry["pr"], entry["commit"]) == (True, None, None)
+    with pytest.raises(EaselError) as err:
+        cli(base + ["--pr", "3"])  # half a binding is a mistake, not a local trial
+    assert err.value.code == "E_RESULT_BINDING" and err.value.detail == "commit"
+    # The merged version of the same files gets its PR and commit and is no longer local.
+    newer = write_json(tmp_path / "result.json", make_result("acme", "inkgan", 0.09, created="2027-01-11T00:00:00Z"))
+    assert cli(["leaderboard", "add", str(newer), "--pr", "3", "--commit", COMMIT, "--leaderboard", str(board_path),
+                "--competition", str(comp_file)]) == 0
+    entry = load_leaderboard(board_path)["entries"][0]
+    assert (entry["local"], entry["pr"], entry["commit"]) == (False, 3, COMMIT)
+
+
+# --- oracle rows (issue 17.1) -------------------------------------------------------------
+
+def test_oracle_row_is_stored_marked_and_never_ranked():
+    from evaluator.report import standing
+
+    comp = competition()
+    oracle = make_result("oracle", "ideal", 0.001, ci=(0.0005, 0.002), content="9", baseline=True)
+    board = board_with(make_result("acme", "a", 0.10, ci=(0.08, 0.12), content="1"), oracle,
+                       make_result("base", "identity", 0.3, content="3", baseline=True))
+    assert [e["oracle"] for e in board["entries"]] == [False, True, False]
+    rows = rank_track(board, comp, "ink", now=BEFORE)
+    got = {r.entry["team"]: (r.rank, r.leader, r.tied, r.team_best) for r in rows}
+    assert got["oracle"] == (None, False, False, False) and got["acme"] == (1, True, False, True)
+    place = standing(make_result("zeta", "z", 0.05, content="4"), board)
+    assert place == {"rank": 1, "of": 2, "leader": 0.10, "best_baseline": 0.3}  # the oracle is neither
+    assert "oracle" in show_table(board, comp, "ink", now=BEFORE)
+    for team, model, baseline in (("oracle", "other", True), ("oracle", "ideal", False)):
+        with pytest.raises(EaselError) as err:
+            add_result(board, make_result(team, model, 0.1, content="5", baseline=baseline), pr=1, commit=COMMIT)
+        assert err.value.code == "E_RESULT_BINDING" and err.value.detail == "submission.team"
+
+
+# --- final selection (issue 15.4) ----------------------------------------------------------
+
+def test_final_entries_limit_is_read_from_competition_yaml():
+    assert competition().limits.final_entries == 2
+    raw = json.loads(json.dumps(COMPETITION_RAW))
+    raw["limits"] = {"final_entries": 1}
+    assert parse_competition(raw).limits.final_entries == 1
+    raw["limits"] = {"final_entries": 0}
+    with pytest.raises(EaselError, match="limits.final_entries"):
+        parse_competition(raw)
+
+
+def test_more_final_marks_than_allowed_are_refused():
+    comp = competition()
+    board = empty_board()
+    for i in range(2):
+        board, _ = add_result(board, make_result("acme", f"m{i}", 0.1 + i / 10, content=str(i)), pr=1,
+                              commit=COMMIT, competition=comp, final=True)
+    with pytest.raises(EaselError) as err:
+        add_result(board, make_result("acme", "m2", 0.5, content="2"), pr=1, commit=COMMIT, competition=comp,
+                   final=True)
+    assert err.value.code == "E_FINAL_LIMIT" and err.value.detail == "acme/ink"
+    # Re-adding one of the marked entries is not a third mark; another track has its own limit.
+    board, _ = add_result(board, make_result("acme", "m1", 0.15, content="1", created="2027-01-11T00:00:00Z"),
+                          pr=1, commit=COMMIT, competition=comp, final=True)
+    add_result(board, make_result("acme", "s", 0.5, track="sketch", content="3"), pr=1, commit=COMMIT,
+               competition=comp, final=True)
+
+
+def _private_dir(tmp_path, results):
+    folder = tmp_path / "private"
+    folder.mkdir(exist_ok=True)
+    for i, r in enumerate(results):
+        write_json(folder / f"{i}.json", r)
+    return folder
+
+
+def test_private_ranking_uses_only_each_teams_final_entries(tmp_path, capsys):
+    comp = competition()  # final_entries: 2
+    board = empty_board()
+    # acme: three entries, marks a1 final. zeta: three entries, marks none, so its latest two count.
+    specs = [("acme", "a1", 0.30, True), ("acme", "a2", 0.10, False), ("acme", "a3", 0.11, False),
+             ("zeta", "z1", 0.12, False), ("zeta", "z2", 0.20, False), ("zeta", "z3", 0.25, False)]
+    for day, (team, model, value, final) in enumerate(specs, start=1):
+        board, _ = add_result(board, make_result(team, model, value, content=str(day)), pr=day, commit=COMMIT,
+                              now=dt.datetime(2027, 1, day, tzinfo=UTC), competition=comp, final=final)
+    private = _private_dir(tmp_path, [make_result(t, m, v, content=str(day), split="private")
+                                      for day, (t, m, v, _) in enumerate(specs, start=1)])
+    revealed, changed = reveal(board, private, comp, now=AFTER)
+    assert changed == 3  # a1, z2, z3
+    assert "not among the team's final entries" in capsys.readouterr().err
+    assert {e["model"] for e in revealed["entries"] if e["private"]} == {"a1", "z2", "z3"}
+    rows = rank_track(revealed, comp, "ink", now=AFTER)
+    ranked = [(r.entry["model"], r.rank) for r in rows if r.rank]
+    assert ranked == [("z2", 1), ("z3", 2), ("a1", 3)]  # a2 (0.10) and z1 (0.12) did not count
+    assert [r.entry["model"] for r in rows if not r.selected] == ["a2", "a3", "z1"]  # listed last, unranked
+    # Public ranking before the deadline still lists every entry.
+    assert len([r for r in rank_track(revealed, comp, "ink", now=BEFORE) if r.rank]) == 6
+
+
+def test_reveal_refuses_a_team_over_the_final_limit(tmp_path):
+    raw = json.loads(json.dumps(COMPETITION_RAW))
+    raw["limits"] = {"final_entries": 1}
+    comp = parse_competition(raw)
+    board = empty_board()
+    for i in range(2):  # recorded while the limit was 2
+        board, _ = add_result(board, make_result("acme", f"m{i}", 0.1, content=str(i)), pr=1, commit=COMMIT,
+                              final=True)
+    with pytest.raises(EaselError) as err:
+        reveal(board, _private_dir(tmp_path, []), comp, now=AFTER)
+    assert err.value.code == "E_FINAL_LIMIT" and "at most 1" in err.value.message
+
+
+# --- re-scoring (issue 15.7) and reveal records (issue 15.6) -------------------------------
+
+def _scored(result, version):
+    result["evaluator"]["version"] = version
+    return result
+
+
+def test_rescoring_keeps_history_and_never_ranks_two_scorings_together(tmp_path, comp_file, capsys):
+    comp = competition()
+    board = board_with(make_result("acme", "a", 0.10, content="1"), make_result("zeta", "z", 0.20, content="2"))
+    # The real backbone replaces the stand-in: refused as a plain add, accepted as a re-score.
+    rescored = make_result("zeta", "z", 0.30, content="2", weights="9", standin=False,
+                           created="2027-01-20T00:00:00Z")
+    with pytest.raises(EaselError) as err:
+        add_result(board, rescored, pr=None, commit=None)
+    assert err.value.code == "E_RESULT_BACKBONE" and err.value.detail == "backbone.weights_sha256"
+    board, changed = add_result(board, rescored, pr=None, commit=None, rescore=True)
+    zeta = board["entries"][1]
+    assert changed and zeta["public"]["metrics"]["kid"]["value"] == 0.30 and zeta["pr"] == 11
+    assert [(h["backbone"]["weights_sha256"], h["metrics"]["kid"]["value"]) for h in zeta["history"]] == \
+        [("b" * 64, 0.20)]
+    rows = {r.entry["team"]: r for r in rank_track(board, comp, "ink", now=BEFORE)}
+    # zeta's is now the current scoring: it ranks alone; acme waits for its re-score.
+    assert (rows["zeta"].rank, rows["zeta"].leader, rows["acme"].rank, rows["acme"].needs_rescoring) == \
+        (1, True, None, True)
+    assert "needs re-scoring" in show_table(board, comp, "ink", now=BEFORE)
+
+    # acme's merged files, found by their content hash for the rescore workflow.
+    folder = tmp_path / "submissions" / "acme" / "a"
+    folder.mkdir(parents=True)
+    (folder / "submission.yaml").write_text("team: acme\n", encoding="utf-8")
+    board["entries"][0]["content_sha256"] = tree_sha256(folder)
+    path = tmp_path / "lb.yaml"
+    save_leaderboard(path, board)
+    args = ["leaderboard", "rescore-list", "--leaderboard", str(path), "--competition", str(comp_file)]
+    assert cli(args + ["--search", str(tmp_path / "submissions")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [f"ink\tacme/a\t{folder.as_posix()}\t{tree_sha256(folder)}\tnot scored like the track's "
+                     "current entries"]
+    assert cli(args + ["--json", "--evaluator", "9.9.9"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [(i["team"], i["evaluator"], i["dir"]) for i in listed] == [("acme", "0.1.0", None), ("zeta", "0.1.0", None)]
+    assert "evaluator 0.1.0 != 9.9.9" in listed[1]["reason"]
+    assert cli(args + ["--weights-sha256", "9" * 64, "--track", "sketch"]) == 0
+    assert capsys.readouterr().out == ""
+
+
+def test_newer_evaluator_version_starts_a_new_scoring_and_older_is_refused():
+    comp = competition()
+    board = board_with(_scored(make_result("acme", "a", 0.10, content="1"), "0.9.0"),
+                       _scored(make_result("zeta", "z", 0.20, content="2"), "0.9.0"))
+    board, _ = add_result(board, _scored(make_result("beta", "b", 0.15, content="3"), "0.10.0"), pr=5, commit=COMMIT)
+    rows = [(r.entry["team"], r.rank, r.needs_rescoring) for r in rank_track(board, comp, "ink", now=BEFORE)]
+    assert rows == [("beta", 1, False), ("acme", None, True), ("zeta", None, True)]
+    with pytest.raises(EaselError) as err:
+        add_result(board, _scored(make_result("eta", "e", 0.1, content="4"), "0.9.5"), pr=6, commit=COMMIT)
+    assert err.value.code == "E_RESULT_BACKBONE" and err.value.detail == "evaluator"
+
+
+def test_reveal_records_when_and_by_which_evaluator_and_is_idempotent(tmp_path, comp_file):
+    board_path = tmp_path / "lb.yaml"
+    save_leaderboard(board_path, board_with(make_result("acme", "a", 0.1, content="1")))
+    private = _private_dir(tmp_path, [make_result("acme", "a", 0.2, content="1", split="private")])
+    raw = json.loads(json.dumps(COMPETITION_RAW))
+    raw["phases"][1]["ends"] = "2020-01-01T00:00:00Z"
+    raw["phases"][0]["ends"] = "2019-01-01T00:00:00Z"
+    comp_file.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    argv = ["leaderboard", "reveal", "--private-results", str(private), "--leaderboard", str(board_path),
+            "--competition", str(comp_file)]
+    assert cli(argv) == 0
+    board = load_leaderboard(board_path)
+    assert board["revealed"]["evaluator"] == "0.1.0" and board["entries"][0]["private"]["evaluator"] == "0.1.0"
+    first = board_path.read_bytes()
+    assert first.decode().endswith(f"revealed: {{at: '{board['revealed']['at']}', evaluator: 0.1.0}}\n")
+    assert cli(argv) == 0
+    assert board_path.read_bytes() == first  # nothing changed, not even the time of the reveal
+
+
+# --- format compatibility -----------------------------------------------------------------
+
+def test_files_written_before_the_new_keys_still_load(tmp_path):
+    board = board_with(make_result("acme", "a", 0.1))
+    raw = yaml.safe_load(dump_leaderboard(board))
+    for entry in raw["entries"]:
+        for key in ("oracle", "final", "local", "history"):
+            del entry[key]
+        del entry["public"]["evaluator"]
+    path = tmp_path / "old.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+    entry = load_leaderboard(path)["entries"][0]
+    assert (entry["oracle"], entry["final"], entry["local"], entry["history"]) == (False, False, False, [])
+    assert entry["public"]["evaluator"] is None
+    # An old entry has no recorded version: a new result is a newer scoring, and the old one needs re-scoring.
+    rows = rank_track(add_result(load_leaderboard(path), make_result("zeta", "z", 0.2, content="2"), pr=2,
+                                 commit=COMMIT)[0], competition(), "ink", now=BEFORE)
+    assert [(r.entry["team"], r.rank, r.needs_rescoring) for r in rows] == [("zeta", 1, False), ("acme", None, True)]

@@ -137,8 +137,9 @@ def _submodule(repo: Path) -> None:
     (_symlink, "E_SYMLINK"),
     (_submodule, "E_SCOPE_SUBMODULE"),
     (lambda r: None, "E_SCOPE_EMPTY"),
+    (lambda r: write(r, "submissions/oracle/ideal/submission.yaml", "team: oracle\n"), "E_TEAM_RESERVED"),
 ], ids=["leaderboard", "workflow", "template", "team-level-file", "two-teams", "rename-out", "rename-in",
-        "symlink", "submodule", "empty"])
+        "symlink", "submodule", "empty", "reserved-oracle"])
 def test_out_of_scope_changes_fail_with_their_code(world, tmp_path, edit, code):
     origin, runner, base = world
     sha = make_pr(origin, 3, edit)
@@ -215,3 +216,60 @@ def test_pending_lists_merged_submissions_without_an_entry(tmp_path, monkeypatch
     assert cli.main(["scope", "pending", "--submissions", str(root), "--leaderboard", str(tmp_path / "lb.yaml")]) == 0
     # inkgan is recorded with this content; zeta/m changed since its entry; v2 is new.
     assert capsys.readouterr().out.split() == ["submissions/acme/v2", "submissions/zeta/m"]
+
+
+TEAMS = "teams:\n  acme: {name: ACME, members: [Alice]}\n  other: {name: Other, members: [dave]}\n"
+
+
+@pytest.mark.parametrize("author, edit, code", [
+    ("alice", own_folder, None),                                    # a member (logins are case-insensitive)
+    ("mallory", own_folder, "E_TEAM_MEMBER"),                       # not a member of acme
+    ("alice", lambda r: write(r, "submissions/other/m1/submission.yaml", "hijack\n"), "E_TEAM_MEMBER"),
+    ("alice", lambda r: (own_folder(r), write(r, "submissions/other/m1/x.txt", "x\n")), "E_TEAM_FOLDER"),
+    ("zed", lambda r: write(r, "submissions/zed/m/submission.yaml", "team: zed\n"), "E_TEAM_UNREGISTERED"),
+    ("zed", lambda r: write(r, "teams.yaml", TEAMS + "  zed: {name: Z, members: [zed]}\n"), "E_TEAM_REGISTRATION"),
+    ("zed", lambda r: (write(r, "teams.yaml", TEAMS + "  zed: {name: Z, members: [zed]}\n"),
+                       write(r, "submissions/zed/m/submission.yaml", "team: zed\n")), "E_TEAM_REGISTER_MIXED"),
+], ids=["member", "non-member", "other-teams-folder", "two-teams", "unregistered", "registration",
+        "register-and-submit"])
+def test_fetch_pr_checks_team_ownership_on_the_runner(world, tmp_path, capsys, author, edit, code):
+    origin, runner, base = world
+    sha = make_pr(origin, 7, edit)
+    teams = tmp_path / "teams.yaml"  # the trusted checkout's copy, never the PR's
+    teams.write_text(TEAMS)
+    result_path = tmp_path / "result.json"
+    argv = ["fetch-pr", "--repo-dir", str(runner), "--pr-ref", "refs/pull/7/head", "--sha", sha, "--base", base,
+            "--out", str(tmp_path / "out"), "--author", author, "--teams", str(teams),
+            "--result-on-error", str(result_path)]
+    exit_code = cli.main(argv)
+    err = capsys.readouterr().err
+    if code is None:
+        assert exit_code == 0 and (tmp_path / "out/submissions/acme/inkgan/submission.yaml").is_file()
+        return
+    assert exit_code == 2 and code in err
+    assert load_result(result_path)["errors"][0]["code"] == code  # the PR still gets a coded answer
+    assert not (tmp_path / "out").exists()
+
+
+def test_teams_yaml_is_checked(tmp_path):
+    from evaluator.teams import load_teams, parse_teams
+
+    assert set(load_teams(ROOT_TEAMS)) >= set()  # the shipped file parses
+    for bad, where in (({"teams": {"oracle": {"name": "O", "members": ["x"]}}}, "teams.oracle"),
+                       ({"teams": {"a": {"name": "A", "members": ["x"]}, "b": {"name": "B", "members": ["X"]}}},
+                        "teams.b.members[0]"),
+                       ({"teams": {"a": {"name": "A", "members": ["bad login!"]}}}, "teams.a.members[0]"),
+                       ({"teams": {"Bad": {"name": "A", "members": ["x"]}}}, "teams.(key)"),
+                       ({"teams": {"a": {"name": "A", "members": []}}}, "teams.a.members"),
+                       ({"teams": {"a": {"name": "A", "members": ["x"], "role": "admin"}}}, "teams.a.role")):
+        with pytest.raises(EaselError) as info:
+            parse_teams(bad)
+        assert info.value.code == "E_TEAMS" and where in info.value.message
+    with pytest.raises(EaselError) as info:
+        load_teams(tmp_path / "missing.yaml")
+    assert info.value.code == "E_TEAMS" and "teams: {}" in info.value.message
+    team = parse_teams({"teams": {"a": {"name": "A", "members": ["Bob"], "affiliation": "U"}}})["a"]
+    assert team.has_member("bob") and not team.has_member(None) and team.affiliation == "U"
+
+
+ROOT_TEAMS = Path(__file__).resolve().parents[1] / "teams.yaml"

@@ -17,7 +17,9 @@ from PIL import Image
 
 from evaluator.errors import EaselError
 from evaluator.leaderboard import reveal, save_leaderboard
-from evaluator.site_build import MARKER, SITE_DIR, build_site, register, safe_url
+from evaluator.site_build import SITE_DIR, build_site, safe_url
+from evaluator.site_build.commands import register
+from evaluator.vocab import SITE_MARKER as MARKER
 from test_leaderboard import AFTER, BEFORE, COMPETITION_RAW, board_with, competition, make_result
 
 HOSTILE = {
@@ -250,3 +252,107 @@ def test_entry_page_names_never_collide():
     names = entry_page_names([row("a--b", "c"), row("a", "b--c"), row("acme", "ink")])
     assert names[("acme", "ink")] == "acme--ink.html"
     assert len(set(names.values())) == 3 and all(n.startswith("a--b--c--") for k, n in names.items() if k[0] != "acme")
+
+
+# --- odd values, open data, the rules on the pages (issues 12, 14.6, 15, 16.4, 17.1) ---------
+
+def test_an_implausible_value_in_the_file_does_not_break_the_site(tmp_path, capsys):
+    from evaluator.leaderboard import dump_leaderboard, load_leaderboard
+
+    path = tmp_path / "leaderboard.yaml"
+    text = dump_leaderboard(tie_board())
+    assert text.count("value: 0.115\n") == 1  # zeta's ranking value
+    path.write_text(text.replace("value: 0.115\n", "value: 1.0e+308\n", 1), encoding="utf-8")  # slipped in by hand
+    board = load_leaderboard(path)  # finite, so the schema accepts it
+    root = build(tmp_path, board).parent
+    assert "outside their metric's range" in capsys.readouterr().err
+    html = (root / "tracks/ink/index.html").read_text(encoding="utf-8")
+    for model in ("a1", "identity", "z", "b", "a2"):
+        assert f">{model}</a>" in html
+    ranks = {r["model"]: (r["rank"], r["plausible"]) for r in json.loads((root / "leaderboard.json").read_text())[
+        "tracks"][0]["entries"]}
+    assert ranks == {"a1": (1, True), "identity": (None, True), "b": (2, True), "a2": (3, True), "z": (None, False)}
+    assert "implausible value" in html and (root / "tracks/ink/history.svg").is_file()
+
+
+def test_open_data_json_and_csv_hold_every_metric_interval_and_n(tmp_path):
+    import csv
+
+    root = build(tmp_path, tie_board()).parent
+    doc = json.loads((root / "leaderboard.json").read_text(encoding="utf-8"))
+    assert doc["schema_version"] == 1 and doc["competition"] == "Test Cup"
+    ink = doc["tracks"][0]
+    assert (ink["id"], ink["ranking"], ink["csv"]) == ("ink", {"metric": "kid", "order": "asc", "split": "public"},
+                                                      "tracks/ink/leaderboard.csv")
+    assert [(e["model"], e["rank"]) for e in ink["entries"]] == [("a1", 1), ("identity", None), ("z", 2), ("b", 3),
+                                                                 ("a2", 4)]
+    assert ink["entries"][0]["public"]["metrics"]["kid"] == {"value": 0.1, "ci95": [0.08, 0.12], "order": "asc",
+                                                              "n": 30}
+    assert ink["entries"][0]["private"] is None and ink["entries"][0]["scored_by"]["evaluator"] == "0.1.0"
+
+    with open(root / ink["csv"], newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["model"] for r in rows] == ["a1", "identity", "z", "b", "a2"]
+    first = rows[0]
+    assert (first["rank"], first["kid"], first["kid_ci95_low"], first["kid_ci95_high"], first["kid_n"]) == \
+        ("1", "0.1", "0.08", "0.12", "30")
+    assert (first["fid"], first["fid_ci95_low"], first["fid_n"]) == ("10.0", "", "30")
+    assert first["notes"] == "leader; team best" and rows[1]["notes"] == "baseline"
+    assert list(rows[0])[:4] == ["position", "rank", "team", "model"]
+    page = (root / "tracks/ink/index.html").read_text(encoding="utf-8")
+    assert 'href="leaderboard.csv"' in page and 'href="../../leaderboard.json"' in page
+
+
+def test_track_pages_explain_final_selection_and_show_oracle_local_and_scoring(tmp_path):
+    from evaluator.leaderboard import add_result
+
+    board = tie_board()
+    oracle = make_result("oracle", "ideal", 0.01, ci=(0.005, 0.02), content="8", baseline=True)
+    board, _ = add_result(board, oracle, pr=None, commit=None)
+    local = make_result("trial", "t", 0.5, content="9")
+    board, _ = add_result(board, local, pr=None, commit=None)
+    root = build(tmp_path, board).parent
+    page = (root / "tracks/ink/index.html").read_text(encoding="utf-8")
+    assert "up to 2 entries per track" in page and "<code>final: true</code>" in page
+    assert "oracle (ideal output, not ranked)" in page and 'class="badge local"' in page
+    assert "Ranked entries were scored by Easel 0.1.0, backbone <code>convnet_random_seed0</code>" in page
+    assert 'class="badge leader">leader</span>' in page.split("acme--a1.html")[1].split("</tr>")[0]
+    entry = (root / "tracks/ink/oracle--ideal.html").read_text(encoding="utf-8")
+    assert "Oracle: the ideal output (not ranked)" in entry and "Easel 0.1.0, backbone" in entry
+
+
+def test_needs_rescoring_history_and_reveal_record_are_shown(tmp_path):
+    from evaluator.leaderboard import add_result
+
+    board = tie_board()
+    newer = make_result("acme", "a2", 0.09, ci=(0.085, 0.095), content="6", weights="9",
+                        created="2027-01-20T00:00:00Z")
+    board, _ = add_result(board, newer, pr=None, commit=None, rescore=True)
+    root = build(tmp_path, board, "pub").parent
+    page = (root / "tracks/ink/index.html").read_text(encoding="utf-8")
+    assert page.count('class="badge rescore"') == 1 + 4  # the note, and the four entries of the old scoring
+    entry = (root / "tracks/ink/acme--a2.html").read_text(encoding="utf-8")
+    assert "Earlier results for the same files" in entry and "0.3 [0.25, 0.35]" in entry
+
+    private = tmp_path / "private"
+    private.mkdir()
+    (private / "a2.json").write_text(json.dumps(make_result("acme", "a2", 0.07, content="6", weights="9",
+                                                            split="private")))
+    board, changed = reveal(board, private, competition(), now=AFTER)
+    late = build(tmp_path, board, "late", now=AFTER).parent
+    page = (late / "tracks/ink/index.html").read_text(encoding="utf-8")
+    assert changed == 1 and f"Private scores revealed <time datetime=\"{board['revealed']['at']}\">" in page
+    assert "by Easel 0.1.0" in (late / "index.html").read_text(encoding="utf-8")
+    assert json.loads((late / "leaderboard.json").read_text())["revealed"] == board["revealed"]
+
+
+def test_a_large_value_reads_the_same_in_the_comment_and_on_the_site(tmp_path):
+    from evaluator.report import render_comment
+
+    result = make_result("acme", "a1", 0.1, second=99999.0, content="1")
+    comment = render_comment(result, competition())
+    root = build(tmp_path, board_with(result)).parent
+    page = (root / "tracks/ink/acme--a1.html").read_text(encoding="utf-8")
+    assert "| fid | 99,999 |" in comment and '<td class="num score">99,999</td>' in page
+    # One metric order: the comment lists metrics as the site does.
+    assert comment.index("| **kid**") < comment.index("| fid |")

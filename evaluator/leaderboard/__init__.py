@@ -1,0 +1,60 @@
+"""leaderboard.yaml: every scored, merged entry; adding, revealing and ranking.
+
+The file is written only by the publish, reveal and rescore workflows
+(``easel leaderboard add | reveal``) and read by the site, the PR comment and
+``easel leaderboard show``. One module per job:
+
+- :mod:`.schema`: the file's keys and their check (E_LEADERBOARD);
+- :mod:`.yamlio`: the safe, fast YAML reader and the stable writer;
+- :mod:`.binding`: what ties a result to an entry (files, data, scoring, final selection);
+- :mod:`.update`: ``add_result``, ``reveal``, ``rescore_list``;
+- :mod:`.ranking`: the one ranking, number format and metric order;
+- :mod:`.commands`: the CLI (the only module that imports :mod:`evaluator.cli`).
+"""
+
+from .binding import (
+    check_commit,
+    check_data_binding,
+    check_plausible,
+    check_submission_binding,
+    clean_meta,
+    current_scoring,
+    final_overflow,
+    final_selection,
+    manifest_sha256,
+)
+from .ranking import (
+    RankedEntry,
+    format_interval,
+    format_value,
+    metric_order,
+    rank_rows,
+    rank_track,
+    ranking_split,
+    row_notes,
+    show_table,
+    standing,
+    track_entries,
+)
+from .schema import (
+    EFFICIENCY_KEYS,
+    ENTRY_KEYS,
+    SCHEMA_VERSION,
+    empty_board,
+    entry_key,
+    iso_utc,
+    parse_time,
+    utc,
+    validate_board,
+)
+from .update import add_result, rescore_list, reveal
+from .yamlio import _parse_yaml, dump_leaderboard, load_leaderboard, save_leaderboard
+
+__all__ = [
+    "EFFICIENCY_KEYS", "ENTRY_KEYS", "RankedEntry", "SCHEMA_VERSION", "add_result", "check_commit",
+    "check_data_binding", "check_plausible", "check_submission_binding", "clean_meta", "current_scoring",
+    "dump_leaderboard", "empty_board", "entry_key", "final_overflow", "final_selection", "format_interval",
+    "format_value", "iso_utc", "load_leaderboard", "manifest_sha256", "metric_order", "parse_time", "rank_rows",
+    "rank_track", "ranking_split", "rescore_list", "reveal", "row_notes", "save_leaderboard", "show_table",
+    "standing", "track_entries", "utc", "validate_board", "_parse_yaml",
+]

@@ -1,0 +1,116 @@
+"""What the site's pages are made with: the Jinja2 environment and its filters, page names, link checks."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from ..errors import ConfigError
+from ..leaderboard import RankedEntry, format_interval, format_value, metric_order, parse_time
+
+SITE_DIR = Path(__file__).resolve().parent.parent.parent / "site"
+
+_ENV_CACHE: dict[Path, object] = {}
+
+
+def safe_url(url: object) -> str | None:
+    """``url`` when it is an absolute http(s) URL, else None: anything else is shown as text, never a link."""
+    if not isinstance(url, str) or len(url) > 1000:
+        return None
+    text = url.strip()
+    if any(ord(ch) < 0x21 for ch in text):
+        return None  # control characters or spaces hide schemes from naive parsers
+    try:
+        parts = urlsplit(text)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        return None
+    return text
+
+
+def _group_digits(value: object) -> str:
+    if value is None:
+        return "-"
+    return f"{int(round(float(value))):,}"
+
+
+def _day(value: object) -> str:
+    try:
+        return parse_time(value).strftime("%Y-%m-%d")
+    except (TypeError, ValueError):
+        return "-"
+
+
+def _minute(value: object) -> str:
+    try:
+        return parse_time(value).strftime("%Y-%m-%d %H:%M UTC")
+    except (TypeError, ValueError):
+        return "-"
+
+
+def _rate(value: object) -> str:
+    """Throughput and latency: grouped digits from 1,000 up (54,050 rather than 5.405e+04)."""
+    if value is None:
+        return "-"
+    return _group_digits(value) if abs(float(value)) >= 1000 else format_value(float(value))
+
+
+def _ordered(metrics: dict, track) -> list[tuple[str, dict]]:
+    """(name, metric) pairs in the one metric order (:func:`evaluator.leaderboard.metric_order`)."""
+    return [(name, metrics[name]) for name in metric_order(metrics, track.ranking.metric, track.metrics)]
+
+
+def environment(templates: Path | None = None):
+    """The Jinja2 environment (compiled templates are cached and reused for every page)."""
+    import jinja2
+
+    templates = templates or SITE_DIR / "templates"
+    env = _ENV_CACHE.get(templates)
+    if env is None:
+        env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(str(templates)),
+            autoescape=True,  # every template, whatever its extension
+            undefined=jinja2.StrictUndefined,
+            trim_blocks=True, lstrip_blocks=True,
+        )
+        env.filters.update(fmt=format_value, interval=format_interval, safe_url=safe_url,
+                           digits=_group_digits, day=_day, minute=_minute, rate=_rate, ordered=_ordered)
+        _ENV_CACHE[templates] = env
+    return env
+
+
+def entry_page_names(rows: list[RankedEntry]) -> dict[tuple[str, str], str]:
+    """``<team>--<model>.html`` per (team, model); ids may contain '--', so a name two entries
+    would share gets a short hash suffix instead of overwriting the other page."""
+    names: dict[tuple[str, str], str] = {}
+    used: dict[str, int] = {}
+    for r in rows:
+        stem = f"{r.entry['team']}--{r.entry['model']}"
+        used[stem] = used.get(stem, 0) + 1
+    for r in rows:
+        team, model = r.entry["team"], r.entry["model"]
+        stem = f"{team}--{model}"
+        if used[stem] > 1:
+            stem += "--" + hashlib.sha256(f"{team}/{model}".encode()).hexdigest()[:8]
+        names[(team, model)] = stem + ".html"
+    return names
+
+
+def default_repo_url() -> str | None:
+    """``$GITHUB_SERVER_URL/$GITHUB_REPOSITORY`` inside GitHub Actions, else None."""
+    server, repo = os.environ.get("GITHUB_SERVER_URL"), os.environ.get("GITHUB_REPOSITORY")
+    if server and repo:
+        return f"{server.rstrip('/')}/{repo}"
+    return None
+
+
+def check_repo_url(url: str | None) -> str | None:
+    if url is None:
+        return None
+    clean = safe_url(url)
+    if clean is None:
+        raise ConfigError(f"--repo-url: expected an http(s) URL such as https://github.com/OWNER/NAME, got {url!r}")
+    return clean.rstrip("/")
