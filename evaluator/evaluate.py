@@ -336,6 +336,10 @@ def summary_line(result: dict) -> str:
 
 def _cmd_evaluate(args) -> int:
     competition = load_competition(args.competition or default_competition_path())
+    if args.model_cache is not None:  # a URL model comes from this folder only: no download here
+        from .model_fetch import PREFETCHED_ENV
+
+        os.environ[PREFETCHED_ENV] = str(args.model_cache)
     result = evaluate_submission(args.submission_dir, args.data, competition, split=args.split,
                                  samples_path=args.samples, batch_size=args.batch_size,
                                  require_gpu=args.require_gpu)
@@ -366,4 +370,7 @@ def register(sub) -> None:
     p.add_argument("--competition", type=Path)
     p.add_argument("--require-gpu", action="store_true", default=os.environ.get("EASEL_REQUIRE_GPU") == "1",
                    help="refuse (E_NO_GPU, exit 3) unless TensorFlow sees a GPU (default: EASEL_REQUIRE_GPU=1)")
+    p.add_argument("--model-cache", type=Path, default=None,
+                   help="folder filled by `easel fetch-model`: a URL model is read from it and never "
+                        "downloaded (default: $EASEL_MODEL_CACHE, else download)")
     p.set_defaults(func=_cmd_evaluate)
