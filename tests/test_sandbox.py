@@ -83,7 +83,7 @@ def test_check_signature():
                       ([[None, None, 3]], 1)]:                # not NHWC
         with pytest.raises(EaselError) as info:
             check_signature(shapes, n, SIZE)
-        assert info.value.code == "E_SIGNATURE"
+        assert info.value.code == ("E_SIGNATURE_BATCH" if shapes[0][0] == 1 else "E_SIGNATURE")
 
 
 # --- one real child: round trip, isolation, efficiency, a crash ---------------------------
@@ -144,14 +144,19 @@ def test_round_trip_isolation_efficiency_and_crash(tmp_path, monkeypatch):
 
 
 def test_weights_that_do_not_load(tmp_path, capfd):
+    import keras
+
     good = tmp_path / "good.keras"
     _keras_model(good)
+    other = tmp_path / "other.keras"  # same layers, other widths: well-formed HDF5 of the wrong shapes
+    inp = keras.Input((None, None, 3))
+    keras.Model(inp, keras.layers.Conv2D(3, 3, padding="same", activation="tanh")(
+        keras.layers.Conv2D(5, 3, padding="same", activation="relu")(inp))).save(other)
     bad = tmp_path / "bad.keras"
-    # Same config (the static check passes), garbage weights: only loading can tell.
-    with zipfile.ZipFile(good) as src, zipfile.ZipFile(bad, "w") as dst:
+    # Same config (the static checks pass), weights of another shape: only loading can tell.
+    with zipfile.ZipFile(good) as src, zipfile.ZipFile(other) as alt, zipfile.ZipFile(bad, "w") as dst:
         for item in src.infolist():
-            data = src.read(item)
-            dst.writestr(item, b"\0" * len(data) if item.filename.endswith(".h5") else data)
+            dst.writestr(item, alt.read(item.filename) if item.filename.endswith(".h5") else src.read(item))
     with pytest.raises(EaselError) as info:
         with SandboxedModel(bad, "keras", 1, SIZE, Limits(timeout_s=120)):
             pass

@@ -240,6 +240,28 @@ def load_model(fmt: str, path: Path) -> LoadedModel:
     return _format(fmt).load(Path(path))
 
 
+def _check_shape(i: int, shape: Sequence[int | None], image_size: int | None) -> None:
+    """One input's shape against the contract (None = dynamic): NHWC, 3 channels, dynamic batch,
+    H and W dynamic or ``image_size``. Raises E_SIGNATURE, E_SIGNATURE_LAYOUT or E_SIGNATURE_BATCH."""
+    if len(shape) != 4:
+        raise EaselError("E_SIGNATURE", f"input {i} has rank {len(shape)}, expected 4 (NHWC)",
+                         detail=f"input_{i}_rank:{len(shape)}")
+    batch, height, width, channels = shape
+    if height == 3 and channels != 3:
+        raise EaselError("E_SIGNATURE_LAYOUT", f"input {i} is channels-first {list(shape)}; "
+                         "the contract is NHWC [batch, height, width, 3]", detail=f"input_{i}_layout:NCHW")
+    if channels not in (None, 3):
+        raise EaselError("E_SIGNATURE", f"input {i} takes {channels} channels, expected 3 (RGB)",
+                         detail=f"input_{i}_channels:{channels}")
+    if batch is not None:
+        raise EaselError("E_SIGNATURE_BATCH", f"input {i} has a fixed batch size of {batch}; export it as "
+                         "dynamic (None)", detail=f"input_{i}_batch:{batch}")
+    for dim in (height, width):
+        if image_size is not None and dim is not None and dim != image_size:
+            raise EaselError("E_SIGNATURE", f"input {i} has a fixed size of {dim} px; the track uses "
+                             f"{image_size} px (export H and W as None)", detail=f"input_{i}_size:{dim}")
+
+
 def check_declared_inputs(inputs: Sequence[tuple[str, tuple[int | None, ...] | None]]) -> None:
     """Refuse, before anything runs, input declarations outside the contract.
 
@@ -252,49 +274,25 @@ def check_declared_inputs(inputs: Sequence[tuple[str, tuple[int | None, ...] | N
         if dtype != "float32":
             raise EaselError("E_SIGNATURE", f"input {i} is {dtype}, the contract is float32 "
                              "(export float32 inputs; cast inside the model)", detail=f"input_{i}_dtype:{dtype}")
-        if shape is None:
-            continue
-        if len(shape) != 4:
-            raise EaselError("E_SIGNATURE", f"input {i} has rank {len(shape)}, expected 4 (NHWC)",
-                             detail=f"input_{i}_rank:{len(shape)}")
-        batch, second, _, channels = shape
-        if second == 3 and channels != 3:
-            raise EaselError("E_SIGNATURE_LAYOUT", f"input {i} is channels-first {list(shape)}; "
-                             "the contract is NHWC [batch, height, width, 3]", detail=f"input_{i}_layout:NCHW")
-        if channels not in (None, 3):
-            raise EaselError("E_SIGNATURE", f"input {i} takes {channels} channels, expected 3 (RGB)",
-                             detail=f"input_{i}_channels:{channels}")
-        if batch is not None:
-            raise EaselError("E_SIGNATURE_BATCH", f"input {i} has a fixed batch size of {batch}; export it as "
-                             "dynamic (None)", detail=f"input_{i}_batch:{batch}")
+        if shape is not None:
+            _check_shape(i, shape, None)
+
+
+def check_input_shapes(input_shapes: Sequence[Sequence[int | None]], n_inputs: int, image_size: int) -> None:
+    """Refuse input shapes (one per input, None = dynamic) that cannot take this track's batches.
+
+    ``n_inputs``: 1 for unpaired/paired tracks, 2 for example tracks; ``image_size`` in pixels.
+    """
+    if len(input_shapes) != n_inputs:
+        raise EaselError("E_SIGNATURE", f"the model has {len(input_shapes)} inputs; this track needs {n_inputs}",
+                         detail=f"inputs:{len(input_shapes)}")
+    for i, shape in enumerate(input_shapes):
+        _check_shape(i, shape, image_size)
 
 
 def check_inputs(model: LoadedModel, n_inputs: int, image_size: int) -> None:
-    """Refuse (E_SIGNATURE) a loaded model that cannot take this track's batches.
-
-    ``n_inputs``: 1 for unpaired/paired tracks, 2 for example tracks.
-    Every input must be rank 4 with 3 channels, a dynamic batch dimension, and
-    height/width either dynamic or equal to ``image_size`` (pixels).
-    """
-    if model.n_inputs != n_inputs:
-        raise EaselError("E_SIGNATURE", f"the model has {model.n_inputs} inputs; this track needs {n_inputs}",
-                         detail=f"inputs:{model.n_inputs}")
-    for shape in model.input_shapes:
-        if len(shape) != 4:
-            raise EaselError("E_SIGNATURE", f"input rank {len(shape)}, expected 4 (NHWC)", detail=f"rank:{len(shape)}")
-        batch, height, width, channels = shape
-        if height == 3 and channels != 3:
-            raise EaselError("E_SIGNATURE_LAYOUT", f"channels-first input {list(shape)}; the contract is NHWC",
-                             detail="layout:NCHW")
-        if batch is not None:
-            raise EaselError("E_SIGNATURE_BATCH", f"the batch dimension is fixed at {batch}; export it as None",
-                             detail=f"batch:{batch}")
-        if channels not in (None, 3):
-            raise EaselError("E_SIGNATURE", f"{channels} input channels, expected 3", detail=f"channels:{channels}")
-        for dim in (height, width):
-            if dim is not None and dim != image_size:
-                raise EaselError("E_SIGNATURE", f"fixed spatial size {dim}, the track uses {image_size}",
-                                 detail=f"size:{dim}")
+    """:func:`check_input_shapes` on a loaded model's declared inputs."""
+    check_input_shapes(model.input_shapes, n_inputs, image_size)
 
 
 def model_bytes(path: Path) -> int:
@@ -324,5 +322,5 @@ def model_companions(fmt: str, path: Path) -> tuple[str, ...]:
 
 
 __all__ = ["FORMATS", "ModelFacts", "ModelFormat", "LoadedModel", "check_model", "load_model",
-           "check_inputs", "check_declared_inputs", "check_path", "model_bytes", "model_companions",
+           "check_inputs", "check_input_shapes", "check_declared_inputs", "check_path", "model_bytes", "model_companions",
            "sniff_format", "threads"]

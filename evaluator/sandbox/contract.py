@@ -42,30 +42,16 @@ def validate_output(out: np.ndarray, expected_shape: tuple[int, ...]) -> np.ndar
     return np.clip(out, -1.0, 1.0)
 
 
-def _is_dynamic(dim) -> bool:
-    return dim is None or (isinstance(dim, int) and dim < 0)
-
-
 def check_signature(input_shapes: list, n_inputs: int, image_size: int) -> None:
-    """Raise E_SIGNATURE unless there are ``n_inputs`` inputs, each 4-D NHWC with
-    a dynamic batch, 3 channels and H, W dynamic or equal to ``image_size`` (pixels)."""
-    if not isinstance(input_shapes, list) or len(input_shapes) != n_inputs:
-        got = len(input_shapes) if isinstance(input_shapes, list) else "?"
-        raise EaselError("E_SIGNATURE", f"model has {got} inputs, the track needs {n_inputs}",
-                         detail=f"inputs_{got}")
-    for i, shape in enumerate(input_shapes):
-        if not isinstance(shape, list) or len(shape) != 4:
-            raise EaselError("E_SIGNATURE", f"input {i} is not 4-D NHWC", detail=f"input_{i}_rank")
-        batch, height, width, channels = shape
-        if not _is_dynamic(batch):
-            raise EaselError("E_SIGNATURE", f"input {i} has a fixed batch size", detail=f"input_{i}_batch")
-        if channels != 3:
-            raise EaselError("E_SIGNATURE", f"input {i} does not take 3 channels", detail=f"input_{i}_channels")
-        for dim in (height, width):
-            if not (_is_dynamic(dim) or dim == image_size):
-                raise EaselError("E_SIGNATURE", f"input {i} does not accept {image_size}px images",
-                                 detail=f"input_{i}_size")
+    """The contract check of :func:`evaluator.models.check_input_shapes` on the shapes the child
+    reported (untrusted: anything but a list of lists is E_SIGNATURE; negative dims are dynamic)."""
+    from ..models import check_input_shapes
 
+    if not isinstance(input_shapes, list) or not all(isinstance(s, list) for s in input_shapes):
+        raise EaselError("E_SIGNATURE", "the model's inputs could not be read", detail="inputs:unreadable")
+    shapes = [[d if isinstance(d, int) and not isinstance(d, bool) and d >= 0 else None for d in shape]
+              for shape in input_shapes]
+    check_input_shapes(shapes, n_inputs, image_size)
 
 
 def parse_hello(hello: dict) -> tuple[list, int]:

@@ -34,6 +34,7 @@ from .device import require_gpu, sanitize as sanitize_device
 from .launch import (FSIZE_BYTES, NOFILE, PACKAGE_ROOT, Spawned, child_env, copy_model, exit_signal, kill, spawn,
                      verify_isolation)
 from .monitor import RssWatchdog, StderrTail, log_load_failure
+from ..models import model_companions
 from .protocol import MAGIC, MAX_HEADER, NOBODY, decode_array, encode_frame
 
 def _cpu_count() -> int:
@@ -154,6 +155,9 @@ class SandboxedModel:
             model_dir = self._tmp / "model"
             model_dir.mkdir()
             self.model_bytes = copy_model(self.model_path, model_dir / self.model_path.name)
+            for name in model_companions(self.fmt, self.model_path):  # ONNX external data, checked in-folder
+                (model_dir / name).parent.mkdir(parents=True, exist_ok=True)
+                self.model_bytes += copy_model(self.model_path.parent / name, model_dir / name)
             model_dir.chmod(0o555)
         self._tmp.chmod(0o755 if root else 0o700)
         if root:  # the dropped child owns only its scratch dir; the model copy stays read-only

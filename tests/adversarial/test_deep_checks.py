@@ -20,6 +20,7 @@ from evaluator.cli import main as easel
 from evaluator.errors import EaselError
 from evaluator.fsutil import load_yaml_text, tree_sha256, walk_tree
 from evaluator.models import check_model
+from harness import remove_tree
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -42,13 +43,14 @@ def deep_tree(root: Path, depth: int) -> Path:
 
 # --- bounded walks ----------------------------------------------------------------
 
-def test_1100_deep_tree_is_a_participant_error_everywhere(tmp_path, capsys):
+def test_1100_deep_tree_is_a_participant_error_everywhere(tmp_path, capsys, request):
     sub = tmp_path / "submissions" / "acme" / "inkgan"
     sub.mkdir(parents=True)
     (sub / "submission.yaml").write_text(yaml.safe_dump({
         "team": "acme", "name": "inkgan", "track": "photo2ink", "authors": ["Ada"], "description": "x",
         "license": "MIT", "model": {"format": "keras", "path": "model.keras"}}))
     deep_tree(sub / "deep", 1100)
+    request.addfinalizer(lambda: remove_tree(sub / "deep"))
     with pytest.raises(EaselError) as info:
         tree_sha256(sub)
     assert info.value.code == "E_TREE_DEPTH"
@@ -60,8 +62,9 @@ def test_1100_deep_tree_is_a_participant_error_everywhere(tmp_path, capsys):
     assert code == 2 and "E_TREE_DEPTH" in out and "E_INTERNAL" not in out
 
 
-def test_deep_saved_model_folder_is_refused_by_the_model_check(tmp_path):
+def test_deep_saved_model_folder_is_refused_by_the_model_check(tmp_path, request):
     deep_tree(tmp_path / "sm", 1100)
+    request.addfinalizer(lambda: remove_tree(tmp_path / "sm"))
     (tmp_path / "sm" / "saved_model.pb").write_bytes(b"\x00")
     assert refusal("saved_model", tmp_path / "sm")[0] == "E_TREE_DEPTH"
 

@@ -11,7 +11,7 @@ import pytest
 
 from evaluator.cli import main as easel
 from evaluator.fsutil import walk_tree
-from harness import make_submission, run_cli
+from harness import make_submission, remove_tree, run_cli
 from model_builders import valid_model
 
 
@@ -83,7 +83,8 @@ CASES = {
 
 
 @pytest.mark.parametrize("case", list(CASES))
-def test_hostile_submission_is_contained(case, tmp_path, data_root, competition_file, cache):
+def test_hostile_submission_is_contained(case, tmp_path, data_root, competition_file, cache, request):
+    request.addfinalizer(lambda: remove_tree(tmp_path / "repo"))  # the 1100-deep case, removed iteratively
     fmt, build, tamper, code = CASES[case]
     sub = make_submission(tmp_path / "repo", build, fmt=fmt)
     if tamper:
