@@ -13,9 +13,10 @@ ngf 16, batch 1: the committed recipes), in one process:
   one ``tf.function``, called on one fixed batch, no logging, synchronised once
   at the end.
 
-Prints one table: steps/s of each, bare/loop (how many times faster the bare
-step is) and the loop's extra milliseconds per step. Absolute rates depend on
-the machine and its load; read the ratios. Data: ``easel data synth`` (small
+Prints one table: wall-clock steps/s of each and bare/loop (how many times
+faster the bare step is), then the same comparison in process CPU time per step
+(all threads), which a machine shared with other jobs disturbs much less than
+wall time. Absolute rates depend on the machine and its load; read the ratios. Data: ``easel data synth`` (small
 count) into a temp folder, or ``--data`` pointing at an existing one.
 
     .venv/bin/python benchmarks/training.py            # ~2-5 min on 2 CPU cores
@@ -84,18 +85,19 @@ def bare_step(model: str, argv: list[str]):
 
 
 def bare_speed(model: str, argv: list[str], warmup: int, steps: int) -> dict:
-    """Steps per second of the bare step after ``warmup`` calls (one sync at the end of each phase)."""
+    """Steps per second and CPU seconds per step of the bare step after ``warmup`` calls
+    (one sync at the end of each phase)."""
     step, (x, y) = bare_step(model, argv)
     began = time.perf_counter()
     for _ in range(warmup):
         losses = step(x, y)
     float(losses["G/total"])
-    timed_from = time.perf_counter()
+    timed_from, cpu_from = time.perf_counter(), time.process_time()
     for _ in range(steps):
         losses = step(x, y)
     float(losses["G/total"])  # the last update depends on every earlier one: all have run
-    seconds = time.perf_counter() - timed_from
-    return {"steps_per_second": steps / seconds, "warmup_seconds": timed_from - began}
+    seconds, cpu = time.perf_counter() - timed_from, time.process_time() - cpu_from
+    return {"steps_per_second": steps / seconds, "cpu_per_step": cpu / steps, "warmup_seconds": timed_from - began}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -130,20 +132,21 @@ def main(argv: list[str] | None = None) -> int:
             loads += [run["load_average_1min"], round(os.getloadavg()[0], 2)]
             loop = run["steps_per_second"]
             no_io = run["timed_steps"] / max(1e-9, run["timed_seconds"] - run["io_seconds"])
-            rows.append((model, loop, no_io, bare["steps_per_second"], run["warmup_seconds"],
-                         bare["warmup_seconds"]))
+            cpu_no_io = (run["cpu_seconds"] - run["io_cpu_seconds"]) / run["timed_steps"]
+            rows.append((model, loop, no_io, bare["steps_per_second"], cpu_no_io, bare["cpu_per_step"],
+                         run["warmup_seconds"], bare["warmup_seconds"]))
 
     print(f"training speed: {args.size} px, ngf {args.ngf}, batch {args.batch_size}, "
           f"{args.steps} timed steps after {training.WARMUP_STEPS} warm-up steps, float32 unless a GPU")
     print(f"hardware: {hardware}; 1-min load average during the runs: {', '.join(map(str, loads))}")
     header = ("model", "loop steps/s", "loop w/o io", "bare steps/s", "bare/loop", "bare/(w/o io)",
-              "extra ms/step (w/o io)", "warm-up s (loop, bare)")
+              "CPU ms/step: loop w/o io", "bare", "loop/bare", "warm-up s (loop, bare)")
     print(" | ".join(header))
     print(" | ".join("---" for _ in header))
-    for model, loop, no_io, bare, loop_warm, bare_warm in rows:
+    for model, loop, no_io, bare, loop_cpu, bare_cpu, loop_warm, bare_warm in rows:
         print(" | ".join([model, f"{loop:.2f}", f"{no_io:.2f}", f"{bare:.2f}", f"{bare / loop:.2f}",
-                          f"{bare / no_io:.2f}", f"{1000 * (1 / no_io - 1 / bare):.1f}",
-                          f"{loop_warm:.0f}, {bare_warm:.0f}"]))
+                          f"{bare / no_io:.2f}", f"{1000 * loop_cpu:.0f}", f"{1000 * bare_cpu:.0f}",
+                          f"{loop_cpu / bare_cpu:.2f}", f"{loop_warm:.0f}, {bare_warm:.0f}"]))
     return 0
 
 

@@ -302,12 +302,13 @@ def test_speed_leaves_out_the_warmup_steps_and_counts_samples_in(tmp_path):
                        manager=tf.train.CheckpointManager(checkpoint, str(tmp_path / "ck"), max_to_keep=1),
                        writer=tf.summary.create_file_writer(str(tmp_path / "logs")))
     training.train_loop(run, total=6, stop_after=None, step_fn=step_fn, sample_fn=sample_fn, sample_every=3,
-                        checkpoint_every=100, desc="t", clock=lambda: now[0])
+                        checkpoint_every=100, desc="t", clock=lambda: now[0], cpu_clock=lambda: 3 * now[0])
     speed = run.speed
     assert (speed.warmup_steps, speed.timed_steps) == (2, 4)
     assert speed.warmup_seconds == 55.0
     assert speed.timed_seconds == 4 * 0.5 + 2 * 2.0 and speed.io_seconds == 4.0  # samples after steps 3, 6
     assert speed.steps_per_second == 4 / 6.0
+    assert (speed.cpu_seconds, speed.io_cpu_seconds) == (18.0, 12.0)
     # A one-step invocation still reports a rate (its step is timed, trace included).
     training.train_loop(run, total=7, stop_after=None, step_fn=step_fn, sample_fn=sample_fn, sample_every=100,
                         checkpoint_every=100, desc="t", clock=lambda: now[0])

@@ -170,6 +170,9 @@ class Speed:
     timed_steps: int
     timed_seconds: float
     io_seconds: float
+    cpu_seconds: float = float("nan")     # process CPU time (all threads) over the timed steps,
+    io_cpu_seconds: float = float("nan")  # of which samples and checkpoints; steadier than wall
+                                          # time on a shared machine
 
     @property
     def steps_per_second(self) -> float:
@@ -275,14 +278,15 @@ def log_scalar(name: str, value: float, step: int) -> None:
 
 def train_loop(run: Run, *, total: int, stop_after: int | None, step_fn: Callable[[int], dict],
                sample_fn: Callable[[int], None], sample_every: int, checkpoint_every: int,
-               desc: str, clock: Callable[[], float] = time.perf_counter) -> dict[str, float]:
+               desc: str, clock: Callable[[], float] = time.perf_counter,
+               cpu_clock: Callable[[], float] = time.process_time) -> dict[str, float]:
     """Run ``step_fn(step) -> {loss name: float}`` from the checkpointed step up to ``total``.
 
     Logs every loss to TensorBoard, writes sample grids every ``sample_every``
     steps and checkpoints every ``checkpoint_every`` steps and at the end.
     Sets ``run.speed`` (steps per second after the first WARMUP_STEPS; ``clock``
-    in seconds). Returns the last step's losses (empty when there was nothing
-    left to train).
+    is wall and ``cpu_clock`` process CPU time, in seconds). Returns the last
+    step's losses (empty when there was nothing left to train).
     """
     from tqdm import tqdm
 
@@ -292,7 +296,8 @@ def train_loop(run: Run, *, total: int, stop_after: int | None, step_fn: Callabl
     warmup = min(WARMUP_STEPS, max(0, end - start - 1))
     losses: dict[str, float] = {}
     began = timed_from = clock()
-    io_seconds = 0.0
+    cpu_from = cpu_clock()
+    io_seconds = io_cpu_seconds = 0.0
     with run.writer.as_default(), tqdm(total=total, initial=start, desc=desc, unit="step",
                                        mininterval=2.0) as bar:
         for step in range(start, end):
@@ -304,23 +309,27 @@ def train_loop(run: Run, *, total: int, stop_after: int | None, step_fn: Callabl
             for name, value in losses.items():
                 log_scalar(name, value, step + 1)
             bar.update(1)
-            bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items() if k.startswith(("G", "D"))})
+            # refresh=False: the bar redraws at its mininterval, not on every step.
+            bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items() if k.startswith(("G", "D"))},
+                            refresh=False)
             done = step + 1
-            io_began = clock()
+            io_began, io_cpu_began = clock(), cpu_clock()
             if done % sample_every == 0 or done == end:
                 sample_fn(done)
             if done % checkpoint_every == 0 or done == end:
                 run.manager.save(checkpoint_number=done)
-            now = clock()
+            now, cpu_now = clock(), cpu_clock()
             if done - start > warmup:
                 io_seconds += now - io_began
+                io_cpu_seconds += cpu_now - io_cpu_began
             elif done - start == warmup:
-                timed_from = now
+                timed_from, cpu_from = now, cpu_now
     run.writer.flush()
     if end > start:
         run.speed = Speed(first_step=start, last_step=end, warmup_steps=warmup,
                           warmup_seconds=timed_from - began, timed_steps=end - start - warmup,
-                          timed_seconds=now - timed_from, io_seconds=io_seconds)
+                          timed_seconds=now - timed_from, io_seconds=io_seconds,
+                          cpu_seconds=cpu_now - cpu_from, io_cpu_seconds=io_cpu_seconds)
     return losses
 
 
@@ -363,9 +372,10 @@ def record_speed(run: Run, wall_seconds: float) -> dict | None:
               "wall_seconds": round(wall_seconds, 2), "hardware": hardware(),
               "precision": keras.mixed_precision.global_policy().name, "tensorflow": tf.__version__,
               "load_average_1min": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None}
-    for key in ("warmup_seconds", "timed_seconds", "io_seconds"):
+    for key in ("warmup_seconds", "timed_seconds", "io_seconds", "cpu_seconds", "io_cpu_seconds"):
         record[key] = round(record[key], 3)
-    print(f"speed: {speed.steps_per_second:.2f} steps/s over {speed.timed_steps} steps "
+    print(f"speed: {speed.steps_per_second:.2f} steps/s ({1000 * speed.cpu_seconds / speed.timed_steps:.0f} ms "
+          f"process CPU per step) over {speed.timed_steps} steps "
           f"({speed.warmup_steps} warm-up steps left out, {speed.warmup_seconds:.1f} s; "
           f"{speed.io_seconds:.1f} s of samples and checkpoints included) on {record['hardware']}, "
           f"{record['precision']}, load average {record['load_average_1min']}")
