@@ -376,7 +376,7 @@ def test_committed_baselines_pass_the_static_checks():
     found = {(d.parent.name, d.name) for d in committed_submissions()}
     assert {("identity", t.id) for t in competition.tracks} <= found
     assert {("color_transfer", t.id) for t in competition.tracks} <= found
-    assert {("cyclegan", "photo2ink"), ("pix2pix", "photo2sketch")} <= found
+    assert {("cyclegan", "photo2ink"), ("pix2pix", "photo2sketch"), ("adain", "anystyle")} <= found
     for directory in committed_submissions():
         result = validate_submission(directory, competition, probe=False)
         assert result.ok, (directory.name, [p.code for p in result.problems])
