@@ -10,7 +10,10 @@ import argparse
 from pathlib import Path
 
 from ..cli import command_group
+from ..config import DEFAULT_MIN_TEST_IMAGES
 from ..errors import EaselError
+from .dedup import PHASH_MAX_DISTANCE
+from .prepare import DEFAULT_SHOWCASE
 
 
 def _print_manifest(folder: Path, manifest) -> None:
@@ -37,7 +40,8 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
     from .prepare import prepare
 
     prepare(args.a, args.b, args.out, size=args.size, test_fraction=args.test_fraction,
-            seed=args.seed, kind=args.kind, min_side=args.min_side)
+            seed=args.seed, kind=args.kind, min_side=args.min_side, min_test_images=args.min_test_images,
+            showcase=args.showcase, max_distance=args.near_duplicate_distance)
     return 0
 
 
@@ -84,6 +88,15 @@ def register(subparsers) -> None:
     prep.add_argument("--seed", type=int, default=0)
     prep.add_argument("--kind", choices=("unpaired", "paired", "example"), default="unpaired")
     prep.add_argument("--min-side", type=int, default=32, help="drop images smaller than this (px)")
+    prep.add_argument("--min-test-images", type=int, default=DEFAULT_MIN_TEST_IMAGES, metavar="N",
+                      help="refuse to write a public or private test split with fewer images "
+                           f"(default {DEFAULT_MIN_TEST_IMAGES}; use the track's min_test_images)")
+    prep.add_argument("--showcase", type=int, default=DEFAULT_SHOWCASE, metavar="N",
+                      help=f"publishable showcase images taken out of A (and B on example tracks), never "
+                           f"scored (default {DEFAULT_SHOWCASE})")
+    prep.add_argument("--near-duplicate-distance", type=int, default=PHASH_MAX_DISTANCE, metavar="BITS",
+                      help="crop-aware pHash distance (of 64 bits) at or below which files are near-duplicates "
+                           f"(default {PHASH_MAX_DISTANCE}, calibrated by benchmarks/near_duplicates.py)")
     prep.set_defaults(func=_cmd_prepare)
 
     verify = sub.add_parser("verify", help="check a dataset (or a folder of datasets) against its manifest")
