@@ -146,6 +146,8 @@ _code("E_BACKBONE", EVALUATOR, "The feature backbone could not be loaded.",
       "Run `easel weights fetch` on a machine with network access, or check EASEL_CACHE.")
 _code("E_WEIGHTS_HASH", EVALUATOR, "The backbone weights do not match their pin (sha256, or the published size and md5).",
       "Delete the cached file and run `easel weights fetch` again (or `--archive FILE` with a good copy).")
+_code("E_ORACLE_UNAVAILABLE", DATA, "No oracle result: the dataset's ideal outputs are unknown.",
+      "Only datasets made by `easel data synth` have an oracle; prepared data has none.")
 _code("E_INTERNAL", EVALUATOR, "The evaluator failed unexpectedly.",
       "This is a bug in Easel, not in your submission; the organizers have the log.")
 

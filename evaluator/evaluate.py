@@ -3,7 +3,8 @@
 The trusted parent reads the held-out data, streams input batches to the
 sandboxed model, checks every output batch, and reduces outputs to backbone
 features and per-image scores as they arrive (memory stays flat in the number
-of images). Only the inputs of the chosen split ever reach the model.
+of images). Only the inputs of the chosen split, and the showcase images of the
+gallery (never scored), ever reach the model.
 """
 
 from __future__ import annotations
@@ -21,13 +22,13 @@ import numpy as np
 
 from .config import Competition, Track, default_competition_path, load_competition
 from .errors import EXIT_ERROR, EXIT_INVALID, EXIT_OK, SUBMISSION, EaselError
-from .fsutil import atomic_write_json, atomic_write_text
+from .fsutil import atomic_write_bytes, atomic_write_json, atomic_write_text
 from .result import new_result, validate_result
 from .submission import n_model_inputs, validate_submission
 
 log = logging.getLogger(__name__)
 
-SAMPLE_COUNT = 8  # images in the sample grid (public split only)
+GALLERY_COUNT = 8  # showcase images in the gallery grid (never test images)
 
 
 class Stopwatch:
@@ -58,6 +59,10 @@ class TestSet:
 
 
 def test_set(manifest, track: Track, split: str) -> TestSet:
+    """The files of ``split`` the track is scored on; refuses (E_DATA_TOO_SMALL) a split below the minimum."""
+    from .data.manifest import SPLITS, check_min_test_images
+
+    check_min_test_images(manifest, track.min_test_images, SPLITS if split == "all" else (split,))
     inputs = manifest.paths("test/A", split)
     if not inputs:
         raise EaselError("E_DATA_MANIFEST", f"no test/A images in split {split}", detail=split)
@@ -88,14 +93,13 @@ class Collected:
 
     out_feats: list[np.ndarray] = field(default_factory=list)
     per_image: dict[str, list[np.ndarray]] = field(default_factory=dict)
-    samples: dict[str, list[np.ndarray]] = field(default_factory=dict)
 
     def add(self, name: str, values: np.ndarray) -> None:
         self.per_image.setdefault(name, []).append(np.asarray(values, np.float64))
 
 
 def run_inference(model, backbone, data_dir: Path, tests: TestSet, track: Track, batch_size: int,
-                  keep_samples: bool, watch: Stopwatch) -> Collected:
+                  watch: Stopwatch) -> Collected:
     """Stream inputs through the sandboxed model; reduce outputs to features and scores.
 
     Returns features float32 [n, d] (as a list of batches) and per-image
@@ -139,14 +143,6 @@ def run_inference(model, backbone, data_dir: Path, tests: TestSet, track: Track,
                         got.add("ssim", ssim(y8, t8))
                     if f_target is not None:
                         got.add("perceptual_distance", perceptual_distance(f_out.maps, f_target.maps))
-            if keep_samples and len(got.samples.get("output", [])) < SAMPLE_COUNT:
-                take = SAMPLE_COUNT - len(got.samples.get("output", []))
-                got.samples.setdefault("input", []).extend(x8[:take])
-                if tests.styles is not None:
-                    got.samples.setdefault("style", []).extend(s8[:take])
-                got.samples.setdefault("output", []).extend(y8[:take])
-                if tests.targets is not None:
-                    got.samples.setdefault("target", []).extend(t8[:take])
             bar.update(len(x8))
     return got
 
@@ -170,6 +166,7 @@ def evaluate_submission(submission_dir: str | Path, data_root: str | Path, compe
     status: ok | invalid (the submission is at fault) | error (data or evaluator).
     ``timings``, when given, receives wall seconds per phase (load, sandbox_start,
     inference, features, reference, metrics) for benchmarks/evaluate.py.
+    ``samples_path``: where to write the gallery PNG (``write_gallery``: showcase images only).
     """
     started = time.perf_counter()
     result = new_result()
@@ -207,23 +204,14 @@ def _evaluate_into(result: dict, root: Path, data_root: Path, competition: Compe
     result["track"] = {"id": track.id, "kind": track.kind,
                        "ranking": {"metric": track.ranking.metric, "order": track.ranking.order}}
 
-    from .data.manifest import open_dataset
     from .features import load_backbone
     from .sandbox import SandboxedModel
-    from .scoring import TrackSample, score_track
 
-    data_dir, manifest = open_dataset(data_root, track.dataset)
-    if manifest.image_size != track.image_size:
-        raise EaselError("E_DATA_MANIFEST", f"dataset is {manifest.image_size}px, track wants {track.image_size}px",
-                         detail=track.dataset)
-    tests = test_set(manifest, track, split)
-    result["dataset"] = {"id": track.dataset, "manifest_sha256": manifest.sha256, "n_inputs": len(tests.inputs)}
-
+    data_dir, manifest, tests = open_track_data(result, data_root, track, split)
     backbone = load_backbone(competition.evaluation.backbone, resize=competition.evaluation.resize,
                              cache_dir=cache_dir)
     result["backbone"] = backbone.describe()
 
-    keep_samples = samples_path is not None
     with contextlib.ExitStack() as stack:
         with watch("sandbox_start"):  # spawn, load, signature check, probe batch
             model = stack.enter_context(SandboxedModel(
@@ -233,9 +221,12 @@ def _evaluate_into(result: dict, root: Path, data_root: Path, competition: Compe
         missing = ", ".join(sorted(k for k, on in model.isolation.items() if not on))
         print(f"sandbox isolation in effect: {in_effect}" + (f"; not in effect: {missing}" if missing else ""),
               file=sys.stderr)
-        collected = run_inference(model, backbone, data_dir, tests, track, batch_size, keep_samples, watch)
+        collected = run_inference(model, backbone, data_dir, tests, track, batch_size, watch)
         with watch("efficiency"):
             efficiency = model.efficiency(_efficiency_probe(data_dir, tests, batch_size))
+        if samples_path is not None:
+            with watch("gallery"):
+                write_gallery(model, data_dir, manifest, track, batch_size, samples_path)
     result["efficiency"] = {
         "images_per_s": _round(efficiency.get("images_per_s")),
         "best_batch_size": efficiency.get("best_batch_size"),
@@ -243,6 +234,35 @@ def _evaluate_into(result: dict, root: Path, data_root: Path, competition: Compe
         "parameters": efficiency.get("parameters"),
         "model_bytes": validation.model_bytes,
     }
+    score_collected(result, collected, backbone, data_dir, manifest, tests, track, competition, split, cache_dir,
+                    watch)
+
+
+def open_track_data(result: dict, data_root: Path, track: Track, split: str):
+    """Verify the track's dataset and pick the split's files; fills result["dataset"].
+
+    Returns (dataset folder, Manifest, TestSet). Raises EaselError for data faults
+    (missing, changed, wrong size, a split below min_test_images).
+    """
+    from .data.manifest import open_dataset
+
+    data_dir, manifest = open_dataset(data_root, track.dataset)
+    if manifest.image_size != track.image_size:
+        raise EaselError("E_DATA_MANIFEST", f"dataset is {manifest.image_size}px, track wants {track.image_size}px",
+                         detail=track.dataset)
+    tests = test_set(manifest, track, split)
+    result["dataset"] = {"id": track.dataset, "manifest_sha256": manifest.sha256, "n_inputs": len(tests.inputs)}
+    return data_dir, manifest, tests
+
+
+def score_collected(result: dict, collected: Collected, backbone, data_dir: Path, manifest, tests: TestSet,
+                    track: Track, competition: Competition, split: str, cache_dir: Path | None,
+                    watch: Stopwatch) -> None:
+    """Reference features, then the track's metrics with intervals, into result["metrics"] and ["extra"].
+
+    Shared by submissions and the oracle rows (evaluator/oracle.py), so both are scored alike.
+    """
+    from .scoring import TrackSample, score_track
 
     with watch("reference"):
         ref = _reference(backbone, data_dir, manifest, tests.reference_folder, tests.reference, split,
@@ -260,11 +280,51 @@ def _evaluate_into(result: dict, root: Path, data_root: Path, competition: Compe
                                      memorization_eps=ev.memorization_eps)
     result["metrics"] = metrics
     result["extra"] = {k: (bool(v) if isinstance(v, (bool, np.bool_)) else _round(v)) for k, v in extra.items()}
-    if keep_samples and collected.samples:
-        from .data.images import save_grid
 
-        order = [c for c in ("input", "style", "output", "target") if c in collected.samples]
-        save_grid(samples_path, [(name, collected.samples[name]) for name in order])
+
+def showcase_columns(data_dir: Path, manifest, track: Track) -> list[tuple[str, np.ndarray]]:
+    """The gallery's input columns from the dataset's showcase images only (never a test split).
+
+    Returns [("input", uint8 [k, H, W, 3])] plus ("style", ...) on example tracks,
+    where input i is given style i modulo the showcase styles; k <= GALLERY_COUNT.
+    Empty when the dataset has no showcase images.
+    """
+    from .data.images import load_rgb_uint8
+    from .data.manifest import SHOWCASE
+
+    inputs = manifest.paths("showcase/A", SHOWCASE)[:GALLERY_COUNT]
+    if not inputs:
+        return []
+    columns = [("input", np.stack([load_rgb_uint8(data_dir / p) for p in inputs]))]
+    if track.kind == "example":
+        styles = manifest.paths("showcase/B", SHOWCASE)
+        if not styles:
+            return []
+        columns.append(("style", np.stack([load_rgb_uint8(data_dir / styles[i % len(styles)])
+                                           for i in range(len(inputs))])))
+    return columns
+
+
+def write_gallery(model, data_dir: Path, manifest, track: Track, batch_size: int, path: Path) -> bool:
+    """Run ``model`` on the showcase images and write the grid input | (style) | output as a PNG at ``path``.
+
+    ``model.predict`` takes [float32 [b, H, W, 3] in [-1, 1], ...] and returns the
+    same shape; its outputs are quantized to uint8 and the PNG is encoded by Easel,
+    so only pixels leave the model. Unscored. Returns False (and writes nothing)
+    when the dataset has no showcase images.
+    """
+    from .data.images import save_grid, to_model_range, to_uint8
+
+    columns = showcase_columns(data_dir, manifest, track)
+    if not columns:
+        log.warning("dataset %s has no showcase images: no gallery written", manifest.dataset)
+        return False
+    n = len(columns[0][1])
+    outputs = [to_uint8(model.predict([to_model_range(images[sl]) for _, images in columns]))
+               for sl in _batches(n, batch_size)]
+    save_grid(path, [*((label, list(images)) for label, images in columns),
+                     ("output", list(np.concatenate(outputs)))])
+    return True
 
 
 def _efficiency_probe(data_dir: Path, tests: TestSet, batch_size: int) -> list[np.ndarray]:
@@ -300,8 +360,11 @@ def summary_line(result: dict) -> str:
 
 def _cmd_evaluate(args) -> int:
     competition = load_competition(args.competition or default_competition_path())
+    grid_paths = [p for p in (args.gallery, args.samples) if p is not None]
     result = evaluate_submission(args.submission_dir, args.data, competition, split=args.split,
-                                 samples_path=args.samples, batch_size=args.batch_size)
+                                 samples_path=grid_paths[0] if grid_paths else None, batch_size=args.batch_size)
+    if len(grid_paths) == 2 and grid_paths[0].is_file():
+        atomic_write_bytes(grid_paths[1], grid_paths[0].read_bytes())
     atomic_write_json(args.out, result)
     print(summary_line(result))
     for err in result["errors"]:
@@ -324,7 +387,10 @@ def register(sub) -> None:
     p.add_argument("--out", type=Path, required=True, help="where to write result.json")
     p.add_argument("--split", choices=("public", "private", "all"), default="public")
     p.add_argument("--comment", type=Path, help="also write the PR comment Markdown here")
-    p.add_argument("--samples", type=Path, help="write a sample grid PNG (input | output) here")
+    p.add_argument("--gallery", type=Path,
+                   help="write the gallery PNG here: the model's outputs on the showcase images (never test "
+                        "images) next to the inputs, re-encoded by Easel")
+    p.add_argument("--samples", type=Path, help="the same gallery PNG, at a second path (the site's sample grid)")
     p.add_argument("--batch-size", type=int, help="inference batch size (default: competition.yaml)")
     p.add_argument("--competition", type=Path)
     p.set_defaults(func=_cmd_evaluate)

@@ -58,11 +58,21 @@ def dataset_folders(folder: Path) -> list[Path]:
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
-    from .manifest import verify_dataset
+    from .manifest import check_min_test_images, verify_dataset
 
+    tracks = []
+    if args.competition is not None or args.track is not None:
+        from ..config import default_competition_path, load_competition
+
+        competition = load_competition(args.competition or default_competition_path())
+        tracks = [competition.track(args.track)] if args.track else list(competition.tracks)
     for folder in dataset_folders(args.dir):
         manifest = verify_dataset(folder)
         print(f"ok: {len(manifest.files)} files match ({manifest.dataset}, sha256 {manifest.sha256[:12]})")
+        for track in tracks:
+            if track.dataset == manifest.dataset:
+                check_min_test_images(manifest, track.min_test_images)
+                print(f"ok: every test split holds at least {track.min_test_images} images (track {track.id})")
     return 0
 
 
@@ -101,4 +111,7 @@ def register(subparsers) -> None:
 
     verify = sub.add_parser("verify", help="check a dataset (or a folder of datasets) against its manifest")
     verify.add_argument("dir", type=Path)
+    verify.add_argument("--competition", type=Path,
+                        help="also check each track's min_test_images against the datasets it uses")
+    verify.add_argument("--track", metavar="ID", help="only this track (implies the default competition.yaml)")
     verify.set_defaults(func=_cmd_verify)

@@ -252,6 +252,33 @@ def verify_dataset(dataset_dir: str | Path) -> Manifest:
     return manifest
 
 
+def check_split_sizes(counts: Mapping[str, Mapping[str, int]], minimum: int, advice: str,
+                      splits: tuple[str, ...] = SPLITS) -> None:
+    """Refuse (E_DATA_TOO_SMALL) a test folder whose public or private split holds fewer than ``minimum`` files.
+
+    counts: {folder: {split: n}} as ``Manifest.counts`` gives; only test/* folders
+    are checked, for each of ``splits``. advice: what to change, ends the message.
+    """
+    for folder, by_split in sorted(counts.items()):
+        if not folder.startswith("test/"):
+            continue
+        for split in splits:
+            n = by_split.get(split, 0)
+            if n < minimum:
+                raise EaselError("E_DATA_TOO_SMALL", f"{folder} {split} split has {n} image(s), fewer than the "
+                                 f"minimum of {minimum} test images per split; {advice}",
+                                 detail=f"{folder}:{split}")
+
+
+TOO_SMALL_ADVICE = ("rebuild it from more images or with another --test-fraction (`easel data prepare`), "
+                    "or lower the track's min_test_images in competition.yaml.")
+
+
+def check_min_test_images(manifest: Manifest, minimum: int, splits: tuple[str, ...] = SPLITS) -> None:
+    """Refuse a dataset whose test folders hold fewer than ``minimum`` images in any of ``splits``."""
+    check_split_sizes(manifest.counts(), minimum, TOO_SMALL_ADVICE, splits)
+
+
 def open_dataset(data_root: str | Path, dataset_id: str) -> tuple[Path, Manifest]:
     """Verify ``data_root/dataset_id`` against its manifest and return (folder, Manifest)."""
     if not isinstance(dataset_id, str) or not _DATASET_ID.match(dataset_id):

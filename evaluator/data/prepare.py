@@ -25,7 +25,7 @@ from ..config import DEFAULT_MIN_TEST_IMAGES
 from ..errors import EaselError
 from .dedup import PHASH_MAX_DISTANCE, UnionFind, crop_hashes, near_duplicate_pairs, phash64
 from .images import load_rgb_uint8, save_png
-from .manifest import KINDS, SHOWCASE, Manifest, write_manifest
+from .manifest import KINDS, SHOWCASE, Manifest, check_split_sizes, write_manifest
 
 LOSSLESS_FORMATS = frozenset({"PNG", "BMP", "TIFF", "PPM", "QOI"})  # PIL format names
 DEFAULT_SHOWCASE = 8  # showcase images per showcase folder (the CLI default)
@@ -213,23 +213,6 @@ def _pairs(domain_a: list[_Item], domain_b: list[_Item], dropped: list[Dropped])
     return [(item, by_stem_b[stem(item)]) for item in domain_a if stem(item) in by_stem_b]
 
 
-def check_split_sizes(counts: dict[str, dict[str, int]], minimum: int, advice: str) -> None:
-    """Refuse (E_DATA_TOO_SMALL) any test folder whose public or private split holds fewer than ``minimum``.
-
-    counts: {folder: {split: n}} as ``Manifest.counts`` gives; only test/* folders are checked.
-    advice: what to change, appended to the message.
-    """
-    for folder, by_split in sorted(counts.items()):
-        if not folder.startswith("test/"):
-            continue
-        for split in ("public", "private"):
-            n = by_split.get(split, 0)
-            if n < minimum:
-                raise EaselError("E_DATA_TOO_SMALL", f"{folder} {split} split has {n} image(s), fewer than the "
-                                 f"minimum of {minimum} test images per split; {advice}",
-                                 detail=f"{folder}:{split}")
-
-
 def prepare(a_dir: str | Path, b_dir: str | Path, out_dir: str | Path, size: int = 256,
             test_fraction: float = 0.2, seed: int = 0, kind: str = "unpaired",
             min_side: int = 32, min_test_images: int = DEFAULT_MIN_TEST_IMAGES, showcase: int = DEFAULT_SHOWCASE,
@@ -308,5 +291,5 @@ def prepare(a_dir: str | Path, b_dir: str | Path, out_dir: str | Path, size: int
     return report
 
 
-__all__ = ["DEFAULT_SHOWCASE", "Dropped", "PrepareReport", "check_split_sizes", "phash64", "prepare",
+__all__ = ["DEFAULT_SHOWCASE", "Dropped", "PrepareReport", "phash64", "prepare",
            "square_resize", "PHASH_MAX_DISTANCE"]
