@@ -25,7 +25,7 @@ from evaluator.data.manifest import verify_dataset
 from evaluator.data.prepare import prepare
 from evaluator.data.styles import STYLES
 from evaluator.data.synth import render_scene
-from evaluator.errors import ConfigError, EaselError
+from evaluator.errors import ConfigError
 from harness import make_submission, small_competition
 from model_builders import valid_model
 
@@ -272,3 +272,82 @@ def test_no_published_picture_shows_a_test_image(tmp_path, cache, capsys):
     assert any("near-duplicate of test/A" in h for h in find_test_images([shifted], data / "real-ink", manifest,
                                                                            SIZE))
     assert grid_image([("x", inputs[:1])]).shape[0] == GRID_PAD + GRID_LABEL_H + SIZE * GRID_SCALE + GRID_PAD
+
+
+# --- the detector and the dev showcase -------------------------------------------------------
+
+def test_crop_aware_distance_catches_a_corner_crop_that_plain_phash_misses():
+    import imagehash
+
+    photo = _scene(7, 128)
+    crop = np.array(Image.fromarray(photo[:115, :115]).resize((128, 128), Image.Resampling.LANCZOS))
+    plain = imagehash.phash(Image.fromarray(photo)) - imagehash.phash(Image.fromarray(crop))
+    assert plain > PHASH_MAX_DISTANCE  # why a single hash is not enough
+    assert hash_distance(crop_hashes(photo), crop_hashes(crop)) <= PHASH_MAX_DISTANCE
+    assert hash_distance(crop_hashes(crop), crop_hashes(photo)) == hash_distance(crop_hashes(photo),
+                                                                                 crop_hashes(crop))
+    assert hash_distance(crop_hashes(photo), crop_hashes(_scene(8, 128))) > PHASH_MAX_DISTANCE
+
+
+def test_union_find_joins_chains():
+    from evaluator.data.dedup import UnionFind
+
+    finder = UnionFind(6)
+    for i, j in ((4, 2), (2, 0), (5, 3)):
+        finder.union(i, j)
+    assert finder.groups() == [[0, 2, 4], [1], [3, 5]]
+
+
+def test_dev_showcase_is_unlike_every_test_image(data_root):
+    for dataset in ("dev-ink", "dev-sketch", "dev-styles"):
+        folder = data_root / dataset
+        manifest = verify_dataset(folder)
+        showcase = [rel for rel, e in manifest.files.items() if e.split == "showcase"]
+        tests = [rel for rel in manifest.files if rel.startswith("test/")]
+        assert len(manifest.paths("showcase/A", "showcase")) == 8
+        assert len(manifest.paths("showcase/B", "showcase")) == (8 if dataset == "dev-styles" else 0)
+        test_hashes = [crop_hashes(load_rgb_uint8(folder / rel)) for rel in tests]
+        for rel in showcase:
+            mine = crop_hashes(load_rgb_uint8(folder / rel))
+            assert min(hash_distance(mine, h) for h in test_hashes) > PHASH_MAX_DISTANCE, rel
+        scenes = manifest.source["showcase_scenes"]
+        assert set(scenes) == set(showcase) and not set(scenes.values()) & set(manifest.source["scenes"].values())
+
+
+class _Identity:
+    """A stand-in model: returns its content input (the gallery code only calls predict)."""
+
+    def __init__(self):
+        self.batches = []
+
+    def predict(self, inputs):
+        self.batches.append(len(inputs[0]))
+        return inputs[0]
+
+
+def test_gallery_on_an_example_track_shows_input_style_output(data_root, tmp_path):
+    from evaluator.evaluate import write_gallery
+
+    comp = load_competition(_competition(tmp_path, "dev-styles", minimum=2, kind_track=2))
+    manifest = verify_dataset(data_root / "dev-styles")
+    model = _Identity()
+    assert write_gallery(model, data_root / "dev-styles", manifest, comp.tracks[0], 3, tmp_path / "g.png")
+    assert model.batches == [3, 3, 2]
+    grid = np.asarray(Image.open(tmp_path / "g.png").convert("RGB"))
+    tiles = _tiles(grid, SIZE)[1:]
+    inputs = manifest.paths("showcase/A", "showcase")
+    styles = manifest.paths("showcase/B", "showcase")
+    assert len(tiles) == 3 * len(inputs)
+    for i, rel in enumerate(inputs):
+        photo = load_rgb_uint8(data_root / "dev-styles" / rel)
+        assert np.array_equal(tiles[3 * i], photo) and np.array_equal(tiles[3 * i + 2], photo)
+        assert np.array_equal(tiles[3 * i + 1], load_rgb_uint8(data_root / "dev-styles" / styles[i % len(styles)]))
+    # A dataset without showcase images gets no gallery, and says so instead of showing test images.
+    bare = tmp_path / "bare"
+    shutil.copytree(data_root / "dev-ink", bare / "dev-ink", ignore=shutil.ignore_patterns("showcase"))
+    from evaluator.data.manifest import write_manifest
+
+    write_manifest(bare / "dev-ink", "unpaired", SIZE, {}, dataset_id="dev-ink")
+    assert not write_gallery(model, bare / "dev-ink", verify_dataset(bare / "dev-ink"), comp.tracks[0], 3,
+                             tmp_path / "none.png")
+    assert not (tmp_path / "none.png").exists()

@@ -7,8 +7,8 @@ gets six hashes: the whole square and five 90 % crops (centre and the four
 corners). Two images are near-duplicates when the whole of one is within the
 threshold of any of the other's six (either way round): a crop of a photo
 matches the photo's own crop at the same place. Near-duplicates form groups
-(union-find, so a chain of twins is one group); the caller keeps one file per
-group and keeps the group in one split.
+(``UnionFind`` over ``near_duplicate_pairs``, so a chain of twins is one group);
+`data prepare` keeps one unit per group.
 """
 
 from __future__ import annotations
@@ -104,14 +104,6 @@ def near_duplicate_pairs(hashes: np.ndarray, max_distance: int) -> list[tuple[in
     return pairs
 
 
-def group_near_duplicates(hashes: np.ndarray, max_distance: int) -> list[list[int]]:
-    """Indices grouped by near-duplication (transitively); singletons included."""
-    finder = UnionFind(len(hashes))
-    for i, j, _ in near_duplicate_pairs(hashes, max_distance):
-        finder.union(i, j)
-    return finder.groups()
-
-
 def has_near_duplicate(candidate: np.ndarray, pool: np.ndarray, max_distance: int) -> bool:
     """Whether ``candidate`` (uint64 [6]) is within ``max_distance`` of any row of ``pool`` (uint64 [m, 6])."""
     pool = np.asarray(pool, dtype=np.uint64).reshape(-1, N_HASHES)
@@ -121,5 +113,5 @@ def has_near_duplicate(candidate: np.ndarray, pool: np.ndarray, max_distance: in
     return bool((distances_to(stacked, 0, stacked[1:]) <= max_distance).any())
 
 
-__all__ = ["PHASH_MAX_DISTANCE", "UnionFind", "crop_hashes", "group_near_duplicates", "has_near_duplicate",
+__all__ = ["PHASH_MAX_DISTANCE", "UnionFind", "crop_hashes", "has_near_duplicate",
            "hash_distance", "near_duplicate_pairs", "phash64"]
