@@ -79,13 +79,13 @@ def run_demo(out: Path, competition_path: Path, repo_root: Path = REPO_ROOT, siz
     data_root = out / "data"
     datasets = {t.dataset for t in competition.tracks}
     if _data_ready(data_root, datasets):
-        print(f"[1/4] dev data: reusing verified datasets in {data_root}")
+        print(f"[1/5] dev data: reusing verified datasets in {data_root}")
     else:
-        print(f"[1/4] dev data: synthesizing {sorted(datasets)} into {data_root}")
+        print(f"[1/5] dev data: synthesizing {sorted(datasets)} into {data_root}")
         synthesize(data_root, size=size, count=count, seed=seed, datasets=sorted(datasets))
 
     submissions = find_submissions(repo_root / "submissions", repo_root / "baselines")
-    print(f"[2/4] evaluating {len(submissions)} submissions (public split)")
+    print(f"[2/5] evaluating {len(submissions)} submissions (public split)")
     board_path = out / "leaderboard.yaml"
     source_board = repo_root / "leaderboard.yaml"
     if source_board.is_file():
@@ -110,10 +110,10 @@ def run_demo(out: Path, competition_path: Path, repo_root: Path = REPO_ROOT, siz
         if result["status"] != "ok":
             failures += 1
 
-    print("\n[3/4] oracle rows (ideal outputs of the synthesized tracks, never ranked)")
+    print("\n[3/5] oracle rows (ideal outputs of the synthesized tracks, never ranked)")
     oracles = oracle_results(data_root, competition, out)
 
-    print("\n[3/4] local leaderboard:", board_path)
+    print("\n[4/5] local leaderboard:", board_path)
     for sub_dir, result in zip(submissions, results):
         if result["status"] == "ok":
             meta, _ = read_meta(sub_dir)
@@ -124,7 +124,7 @@ def run_demo(out: Path, competition_path: Path, repo_root: Path = REPO_ROOT, siz
     save_leaderboard(board_path, board)
 
     index = build_site(board, competition, out / "site", samples_dir=out / "samples")
-    print(f"[4/4] site built: {index.resolve()}")
+    print(f"[5/5] site built: {index.resolve()}")
     print(f"\n{len(results) - failures} scored, {failures} not scored; results in {out / 'results'}")
     return 0 if failures == 0 else 1
 
