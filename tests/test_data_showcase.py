@@ -351,3 +351,18 @@ def test_gallery_on_an_example_track_shows_input_style_output(data_root, tmp_pat
     assert not write_gallery(model, bare / "dev-ink", verify_dataset(bare / "dev-ink"), comp.tracks[0], 3,
                              tmp_path / "none.png")
     assert not (tmp_path / "none.png").exists()
+
+
+def test_blockwise_pairs_equal_the_pairwise_definition():
+    from evaluator.data.dedup import near_duplicate_pairs
+
+    rng = np.random.default_rng(3)
+    hashes = rng.integers(0, 2 ** 63, size=(70, 6), dtype=np.uint64)
+    hashes[5] = hashes[1] ^ np.uint64(0b111)  # whole vs whole: 3 bits
+    hashes[9, 3] = hashes[2, 0] ^ np.uint64(1)  # 2's whole inside 9's corner crop: 1 bit
+    hashes[69, 0] = hashes[0, 4]  # 69's whole equals 0's corner crop: 0 bits
+    for threshold in (3, 26):
+        expected = [(i, j, hash_distance(hashes[i], hashes[j])) for i in range(70) for j in range(i + 1, 70)
+                    if hash_distance(hashes[i], hashes[j]) <= threshold]
+        assert sorted(near_duplicate_pairs(hashes, threshold, block=16)) == expected
+    assert sorted(near_duplicate_pairs(hashes, 3)) == [(0, 69, 0), (1, 5, 3), (2, 9, 1)]
