@@ -13,7 +13,7 @@ from ..cli import command_group
 from ..config import DEFAULT_MIN_TEST_IMAGES
 from ..errors import EaselError
 from .dedup import PHASH_MAX_DISTANCE
-from .prepare import DEFAULT_SHOWCASE
+from .manifest import DEFAULT_SHOWCASE
 
 
 def _print_manifest(folder: Path, manifest) -> None:

@@ -14,7 +14,6 @@ matches the photo's own crop at the same place. Near-duplicates form groups
 from __future__ import annotations
 
 import numpy as np
-from PIL import Image
 
 # Hamming distance (bits of 64) at or below which two images are near-duplicates.
 # Calibrated by benchmarks/near_duplicates.py (README: miss and false-alarm rates).
@@ -25,7 +24,8 @@ N_HASHES = 6  # whole image, centre crop, four corner crops
 
 def phash64(image: np.ndarray) -> int:
     """64-bit perceptual hash (imagehash.phash) of uint8 [H, W, 3] as an int."""
-    import imagehash  # only prepare and synth need it
+    import imagehash  # only prepare and synth need these
+    from PIL import Image
 
     bits = imagehash.phash(Image.fromarray(np.asarray(image, dtype=np.uint8))).hash.ravel()
     return int("".join("1" if b else "0" for b in bits), 2)

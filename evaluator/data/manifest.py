@@ -38,6 +38,7 @@ MANIFEST_NAME = "manifest.json"
 KINDS = ("unpaired", "paired", "example")
 SPLITS = TEST_SPLITS
 SHOWCASE = "showcase"  # the split (and top folder) of the publishable images
+DEFAULT_SHOWCASE = 8  # showcase images per showcase folder that `data prepare` sets aside by default
 FOLDERS = ("train/A", "train/B", "train/A_target", "test/A", "test/B", "test/A_target",
            "showcase/A", "showcase/B")
 _DATASET_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")

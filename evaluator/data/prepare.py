@@ -25,10 +25,9 @@ from ..config import DEFAULT_MIN_TEST_IMAGES
 from ..errors import EaselError
 from .dedup import PHASH_MAX_DISTANCE, UnionFind, crop_hashes, near_duplicate_pairs, phash64
 from .images import load_rgb_uint8, save_png
-from .manifest import KINDS, SHOWCASE, Manifest, check_split_sizes, write_manifest
+from .manifest import DEFAULT_SHOWCASE, KINDS, SHOWCASE, Manifest, check_split_sizes, write_manifest
 
 LOSSLESS_FORMATS = frozenset({"PNG", "BMP", "TIFF", "PPM", "QOI"})  # PIL format names
-DEFAULT_SHOWCASE = 8  # showcase images per showcase folder (the CLI default)
 
 
 @dataclass(frozen=True)
