@@ -90,9 +90,25 @@ def test_prepared_data_has_no_oracle(tmp_path, cache):
     # The demo's step skips such a track instead of inventing a row.
     assert oracle_results(data, comp, tmp_path / "out") == []
     assert not (tmp_path / "out" / "results").exists()
+    from evaluator import cli
+
+    assert cli.main(["data", "oracle", "--data", str(data), "--track", "photo2ink", "--out",
+                     str(tmp_path / "o.json"), "--competition", str(comp_path)]) == 3
+    assert not (tmp_path / "o.json").exists()
 
 
 def test_oracle_meta_is_clean():
     from evaluator.leaderboard import clean_meta
 
     assert clean_meta(ORACLE_META) == ORACLE_META
+
+
+def test_oracle_command(data_root, competition_file, cache, tmp_path, capsys):
+    from evaluator import cli
+
+    out = tmp_path / "oracle.json"
+    assert cli.main(["data", "oracle", "--data", str(data_root), "--track", "photo2sketch", "--out", str(out),
+                     "--competition", str(competition_file)]) == 0
+    result = validate_result(json.loads(out.read_text()))
+    assert result["submission"]["team"] == "oracle" and result["metrics"]["ssim"]["value"] == pytest.approx(1.0)
+    assert "oracle on photo2sketch: ssim = 1" in capsys.readouterr().out

@@ -1,4 +1,4 @@
-"""`easel data synth | prepare | verify`.
+"""`easel data synth | prepare | verify | oracle`.
 
 Handlers return exit codes; an EaselError propagates to evaluator.cli.main,
 which prints its code, sentence and hint and exits 3 for data faults.
@@ -76,8 +76,22 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_oracle(args: argparse.Namespace) -> int:
+    from ..config import default_competition_path, load_competition
+    from ..fsutil import atomic_write_json
+    from ..oracle import oracle_result
+
+    competition = load_competition(args.competition or default_competition_path())
+    result = oracle_result(args.data, competition, args.track, split=args.split)
+    atomic_write_json(args.out, result)
+    rank = result["metrics"][result["track"]["ranking"]["metric"]]
+    print(f"oracle on {args.track}: {result['track']['ranking']['metric']} = {rank['value']:.4g} "
+          f"[{rank['ci95'][0]:.4g}, {rank['ci95'][1]:.4g}] -> {args.out}")
+    return 0
+
+
 def register(subparsers) -> None:
-    """Add `easel data {synth, prepare, verify}` to the CLI."""
+    """Add `easel data {synth, prepare, verify, oracle}` to the CLI."""
     sub = command_group(subparsers, "data", "make, prepare and verify datasets")
 
     synth = sub.add_parser("synth", help="write the embedded dev datasets (procedural scenes)")
@@ -115,3 +129,14 @@ def register(subparsers) -> None:
                         help="also check each track's min_test_images against the datasets it uses")
     verify.add_argument("--track", metavar="ID", help="only this track (implies the default competition.yaml)")
     verify.set_defaults(func=_cmd_verify)
+
+    oracle = sub.add_parser("oracle", help="score a synthesized dev track's ideal outputs (team oracle, never ranked)",
+                            description="The true style function applied to the test inputs, scored like a "
+                                        "submission and written as result.json (team oracle, model ideal). "
+                                        "Exit 3 (E_ORACLE_UNAVAILABLE) for data made by `easel data prepare`.")
+    oracle.add_argument("--data", required=True, type=Path, help="dataset root (holds one folder per dataset id)")
+    oracle.add_argument("--track", required=True, metavar="ID")
+    oracle.add_argument("--out", required=True, type=Path, help="where to write result.json")
+    oracle.add_argument("--split", choices=("public", "private", "all"), default="public")
+    oracle.add_argument("--competition", type=Path)
+    oracle.set_defaults(func=_cmd_oracle)
