@@ -44,19 +44,21 @@ def _data_ready(data_root: Path, dataset_ids: set[str]) -> bool:
 
 
 def oracle_results(data_root: Path, competition, out: Path) -> list[dict]:
-    """Score the oracle of every track whose dataset was synthesized; write results/<track>/oracle--ideal.json.
+    """Score the oracle of every track whose dataset was synthesized; write results/<track>/oracle--ideal.json
+    and its gallery as samples/<track>/oracle/ideal.png.
 
     Tracks on prepared data get no oracle (their ideal outputs are unknown).
     """
     from .data.manifest import read_manifest
-    from .oracle import has_oracle, oracle_result
+    from .oracle import ORACLE_MODEL, ORACLE_TEAM, has_oracle, oracle_result
 
     results = []
     for track in competition.tracks:
         if not has_oracle(read_manifest(data_root / track.dataset)):
             print(f"  {track.id}: dataset {track.dataset} was not synthesized; no oracle")
             continue
-        result = oracle_result(data_root, competition, track.id)
+        result = oracle_result(data_root, competition, track.id,
+                               samples_path=out / "samples" / track.id / ORACLE_TEAM / f"{ORACLE_MODEL}.png")
         atomic_write_json(out / "results" / track.id / "oracle--ideal.json", result)
         rank = result["metrics"][track.ranking.metric]
         print(f"  {track.id}: oracle {track.ranking.metric} = {rank['value']:.4g} "

@@ -51,11 +51,13 @@ def _key(image: np.ndarray) -> bytes:
 
 
 class StyleOracle:
-    """A trusted in-process stand-in for the sandboxed model that returns each test input's ideal output.
+    """A trusted in-process stand-in for the sandboxed model that returns each input's ideal output.
 
-    ``predict`` has the sandboxed model's interface ([float32 [b, H, W, 3] in
-    [-1, 1], ...] -> float32 [b, H, W, 3]). It recognises each input (and style
-    image) by its pixels, so it does not depend on batch order.
+    Knows the test inputs of ``tests`` and the showcase images (as the gallery
+    pairs them), so the oracle gets a gallery like any entry. ``predict`` has the
+    sandboxed model's interface ([float32 [b, H, W, 3] in [-1, 1], ...] ->
+    float32 [b, H, W, 3]). It recognises each input (and style image) by its
+    pixels, so it does not depend on batch order.
     """
 
     def __init__(self, data_dir: Path, manifest, tests, track: Track):
@@ -80,6 +82,26 @@ class StyleOracle:
                     style_key = _key(load_rgb_uint8(data_dir / tests.styles[i]))
                 ideal = STYLES[name](photo, np.random.default_rng([scenes[rel], 7]))
             self._ideal[_key(photo), style_key] = ideal
+        self._add_showcase(data_dir, manifest, track, spec)
+
+    def _add_showcase(self, data_dir: Path, manifest, track: Track, spec) -> None:
+        """Ideal outputs of the gallery's showcase inputs (paired with styles as ``showcase_columns`` does)."""
+        from .data.images import load_rgb_uint8
+        from .data.manifest import SHOWCASE
+        from .data.styles import STYLES
+
+        scenes = manifest.source.get("showcase_scenes") or {}
+        styles = manifest.source.get("showcase_styles") or {}
+        style_paths = manifest.paths("showcase/B", SHOWCASE)
+        for i, rel in enumerate(manifest.paths("showcase/A", SHOWCASE)):
+            if rel not in scenes or (track.kind == "example" and not style_paths):
+                continue
+            photo = load_rgb_uint8(data_dir / rel)
+            name, style_key = spec.style, b""
+            if track.kind == "example":
+                style_rel = style_paths[i % len(style_paths)]
+                name, style_key = styles[style_rel], _key(load_rgb_uint8(data_dir / style_rel))
+            self._ideal[_key(photo), style_key] = STYLES[name](photo, np.random.default_rng([scenes[rel], 7]))
 
     def predict(self, inputs: list[np.ndarray]) -> np.ndarray:
         """The ideal outputs of a batch, float32 [b, H, W, 3] in [-1, 1]."""
@@ -98,14 +120,16 @@ class StyleOracle:
 
 
 def oracle_result(data_root: str | Path, competition: Competition, track_id: str, split: str = "public",
-                  cache_dir: Path | None = None) -> dict:
+                  cache_dir: Path | None = None, samples_path: Path | None = None) -> dict:
     """Score the oracle of one track on ``split``; returns a validated result.json dict (status ok).
+
+    ``samples_path``: also write the oracle's gallery there (ideal outputs of the showcase images).
 
     Raises EaselError: E_ORACLE_UNAVAILABLE when the track's dataset was not
     synthesized, and the data faults of `easel evaluate` (missing or changed
     dataset, a split below min_test_images).
     """
-    from .evaluate import Stopwatch, open_track_data, run_inference, score_collected
+    from .evaluate import Stopwatch, open_track_data, run_inference, score_collected, write_gallery
     from .features import load_backbone
 
     started = time.perf_counter()
@@ -126,6 +150,8 @@ def oracle_result(data_root: str | Path, competition: Competition, track_id: str
     result["backbone"] = backbone.describe()
     watch = Stopwatch()
     collected = run_inference(oracle, backbone, data_dir, tests, track, ev.batch_size, watch)
+    if samples_path is not None:
+        write_gallery(oracle, data_dir, manifest, track, ev.batch_size, samples_path)
     score_collected(result, collected, backbone, data_dir, manifest, tests, track, competition, split, cache_dir,
                     watch)
     result["evaluator"]["seconds"] = round(time.perf_counter() - started, 3)

@@ -112,3 +112,28 @@ def test_oracle_command(data_root, competition_file, cache, tmp_path, capsys):
     result = validate_result(json.loads(out.read_text()))
     assert result["submission"]["team"] == "oracle" and result["metrics"]["ssim"]["value"] == pytest.approx(1.0)
     assert "oracle on photo2sketch: ssim = 1" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("track, style", [("photo2sketch", "sketch"), ("photo2ink", "ink"), ("anystyle", None)])
+def test_oracle_gallery_shows_the_ideal_of_each_showcase_image(data_root, competition_file, cache, tmp_path,
+                                                                track, style):
+    comp = load_competition(competition_file)
+    dataset = comp.track(track).dataset
+    folder = data_root / dataset
+    manifest = read_manifest(folder)
+    oracle_result(data_root, comp, track, samples_path=tmp_path / "g.png")
+    grid = np.asarray(Image.open(tmp_path / "g.png").convert("RGB"))
+    size, scale, pad, label = 32, 2, 4, 14
+    columns = 3 if style is None else 2
+    cell = size * scale
+    inputs = manifest.paths("showcase/A", "showcase")
+    styles = manifest.paths("showcase/B", "showcase")
+    scenes = manifest.source["showcase_scenes"]
+    for i, rel in enumerate(inputs):
+        y = pad + label + i * (cell + pad)
+        x = pad + (columns - 1) * (cell + pad)
+        output = grid[y:y + cell:scale, x:x + cell:scale]
+        name = style or manifest.source["showcase_styles"][styles[i % len(styles)]]
+        # Independent of the oracle's own lookup: the style applied with synth's texture seed.
+        expected = STYLES[name](load_rgb_uint8(folder / rel), np.random.default_rng([scenes[rel], 7]))
+        assert np.array_equal(output, expected), (track, rel)

@@ -84,7 +84,7 @@ def _cmd_oracle(args: argparse.Namespace) -> int:
     from ..oracle import oracle_result
 
     competition = load_competition(args.competition or default_competition_path())
-    result = oracle_result(args.data, competition, args.track, split=args.split)
+    result = oracle_result(args.data, competition, args.track, split=args.split, samples_path=args.gallery)
     atomic_write_json(args.out, result)
     rank = result["metrics"][result["track"]["ranking"]["metric"]]
     print(f"oracle on {args.track}: {result['track']['ranking']['metric']} = {rank['value']:.4g} "
@@ -141,4 +141,5 @@ def register(subparsers) -> None:
     oracle.add_argument("--out", required=True, type=Path, help="where to write result.json")
     oracle.add_argument("--split", choices=("public", "private", "all"), default="public")
     oracle.add_argument("--competition", type=Path)
+    oracle.add_argument("--gallery", type=Path, help="also write the oracle's gallery PNG (showcase images)")
     oracle.set_defaults(func=_cmd_oracle)
