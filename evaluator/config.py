@@ -19,6 +19,8 @@ from .vocab import ID_RE, ORDERS, RESIZE_MODES, TEST_SPLITS, TRACK_KINDS
 
 SPLITS = TEST_SPLITS
 _MISSING_DEFAULT = object()
+# Fewest test images per split (inputs and reference images alike) a track is scored on.
+DEFAULT_MIN_TEST_IMAGES = 50
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,7 @@ class Track:
     ranking: Ranking
     title: str = ""
     description: str = ""
+    min_test_images: int = DEFAULT_MIN_TEST_IMAGES  # per split; data prepare, data verify and evaluate enforce it
 
 
 @dataclass(frozen=True)
@@ -206,7 +209,7 @@ def parse_competition(raw: Any, source: str = "competition.yaml") -> Competition
     tracks = []
     for i, item in enumerate(tracks_raw):
         p = f"tracks[{i}]"
-        c.mapping(item, p, ("id", "kind", "dataset", "image_size", "metrics", "ranking"), ("title", "description"))
+        c.mapping(item, p, ("id", "kind", "dataset", "image_size", "metrics", "ranking"), ("title", "description", "min_test_images"))
         kind = c.choice(item["kind"], f"{p}.kind", TRACK_KINDS)
         size = c.typed(item["image_size"], f"{p}.image_size", "an integer between 16 and 1024",
                        lambda v: isinstance(v, int) and not isinstance(v, bool) and 16 <= v <= 1024)
@@ -228,6 +231,9 @@ def parse_competition(raw: Any, source: str = "competition.yaml") -> Competition
             dataset=c.identifier(item["dataset"], f"{p}.dataset"), image_size=size,
             metrics=tuple(names), ranking=ranking,
             title=str(item.get("title", "")), description=str(item.get("description", "")),
+            min_test_images=c.typed(item.get("min_test_images", DEFAULT_MIN_TEST_IMAGES), f"{p}.min_test_images",
+                                    "an integer of at least 2",
+                                    lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 2),
         ))
     if len({t.id for t in tracks}) != len(tracks):
         c.fail("tracks", "unique track ids", [t.id for t in tracks])

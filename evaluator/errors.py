@@ -163,6 +163,9 @@ _code("E_DATA_MANIFEST", DATA, "The dataset does not match its manifest.",
       "Restore the dataset from its source, or rebuild it; the detail names the first mismatching file.")
 _code("E_DATA_IMAGE", DATA, "A dataset image could not be read.",
       "Rebuild the dataset with `easel data prepare`.")
+_code("E_DATA_TOO_SMALL", DATA, "A test split has fewer images than the track's minimum (min_test_images).",
+      "Add images, or give `easel data prepare` another --test-fraction; the message names the split, its count "
+      "and the minimum. Scores on a handful of images rank noise.")
 _code("E_DATA_PREPARE", DATA, "A dataset could not be built from the given folders.",
       "Point --a/--b at folders of readable images and --out at a new or empty folder; the message says which.")
 _code("E_BACKBONE", EVALUATOR, "The feature backbone could not be loaded.",
@@ -172,6 +175,8 @@ _code("E_WEIGHTS_HASH", EVALUATOR, "The backbone weights do not match their pin 
 _code("E_NO_GPU", EVALUATOR, "The evaluation was required to run on a GPU, but TensorFlow sees none here.",
       "This is the runner's fault, not your submission's: the organizers install the gpu extra "
       "(pip install -e '.[gpu]') and the NVIDIA driver, or drop --require-gpu / EASEL_REQUIRE_GPU.")
+_code("E_ORACLE_UNAVAILABLE", DATA, "No oracle result: the dataset's ideal outputs are unknown.",
+      "Only datasets made by `easel data synth` have an oracle; prepared data has none.")
 _code("E_INTERNAL", EVALUATOR, "The evaluator failed unexpectedly.",
       "This is a bug in Easel, not in your submission; the organizers have the log.")
 

@@ -3,7 +3,8 @@
 The trusted parent reads the held-out data, streams input batches to the
 sandboxed model, checks every output batch, and reduces outputs to backbone
 features and per-image scores as they arrive (memory stays flat in the number
-of images). Only the inputs of the chosen split ever reach the model.
+of images). Only the inputs of the chosen split, and the showcase images of the
+gallery (never scored), ever reach the model.
 """
 
 from __future__ import annotations
@@ -22,13 +23,12 @@ import numpy as np
 
 from .config import Competition, Track, default_competition_path, load_competition
 from .errors import EXIT_ERROR, EXIT_INVALID, EXIT_OK, SUBMISSION, EaselError
-from .fsutil import atomic_write_json, atomic_write_text
+from .fsutil import atomic_write_bytes, atomic_write_json, atomic_write_text
 from .result import new_result, validate_result
 from .submission import n_model_inputs, validate_submission
 
 log = logging.getLogger(__name__)
 
-SAMPLE_COUNT = 8  # images in the sample grid (public split only)
 
 
 class Stopwatch:
@@ -59,6 +59,15 @@ class TestSet:
 
 
 def test_set(manifest, track: Track, split: str) -> TestSet:
+    """The files of ``split`` the track is scored on.
+
+    Refuses (E_DATA_TOO_SMALL) a dataset with any test split below the track's
+    min_test_images, whichever split is asked for: the public ranking of data
+    whose private split cannot rank would end in a failed reveal.
+    """
+    from .data.manifest import check_min_test_images
+
+    check_min_test_images(manifest, track.min_test_images)
     inputs = manifest.paths("test/A", split)
     if not inputs:
         raise EaselError("E_DATA_MANIFEST", f"no test/A images in split {split}", detail=split)
@@ -93,7 +102,6 @@ class Collected:
 
     out_feats: list[np.ndarray] = field(default_factory=list)
     per_image: dict[str, list[np.ndarray]] = field(default_factory=dict)
-    samples: dict[str, list[np.ndarray]] = field(default_factory=dict)
     output_low: float = np.inf
     input_low: float = np.inf
     input_high: float = -np.inf
@@ -108,7 +116,7 @@ class Collected:
 
 
 def run_inference(model, backbone, data_dir: Path, tests: TestSet, track: Track, batch_size: int,
-                  keep_samples: bool, watch: Stopwatch) -> Collected:
+                  watch: Stopwatch) -> Collected:
     """Stream inputs through the sandboxed model; reduce outputs to features and scores.
 
     Returns features float32 [n, d] (as a list of batches) and per-image
@@ -150,14 +158,6 @@ def run_inference(model, backbone, data_dir: Path, tests: TestSet, track: Track,
             with watch("metrics"):
                 for spec in specs:
                     got.add(spec.name, spec.per_image(batch))
-            if keep_samples and len(got.samples.get("output", [])) < SAMPLE_COUNT:
-                take = SAMPLE_COUNT - len(got.samples.get("output", []))
-                got.samples.setdefault("input", []).extend(x8[:take])
-                if tests.styles is not None:
-                    got.samples.setdefault("style", []).extend(s8[:take])
-                got.samples.setdefault("output", []).extend(y8[:take])
-                if tests.targets is not None:
-                    got.samples.setdefault("target", []).extend(t8[:take])
             bar.update(len(x8))
     return got
 
@@ -183,6 +183,7 @@ def evaluate_submission(submission_dir: str | Path, data_root: str | Path, compe
     inference, features, reference, metrics) for benchmarks/evaluate.py.
     ``require_gpu``: refuse with E_NO_GPU (status error) unless TensorFlow sees a GPU,
     in this process and in the sandboxed child.
+    ``samples_path``: where to write the gallery PNG (``write_gallery``: showcase images only).
     """
     started = time.perf_counter()
     result = new_result()
@@ -221,27 +222,19 @@ def _evaluate_into(result: dict, root: Path, data_root: Path, competition: Compe
     result["track"] = {"id": track.id, "kind": track.kind,
                        "ranking": {"metric": track.ranking.metric, "order": track.ranking.order}}
 
-    from .data.manifest import open_dataset
     from .features import load_backbone
-    from .metrics import needs_of, resolve
+    from .gallery import write_gallery
     from .sandbox import SandboxedModel
     from .sandbox import require_gpu as refuse_without_gpu
-    from .scoring import TrackSample, score_track
 
     if require_gpu:
         refuse_without_gpu()
-    data_dir, manifest = open_dataset(data_root, track.dataset)
-    if manifest.image_size != track.image_size:
-        raise EaselError("E_DATA_MANIFEST", f"dataset is {manifest.image_size}px, track wants {track.image_size}px",
-                         detail=track.dataset)
-    tests = test_set(manifest, track, split)
-    result["dataset"] = {"id": track.dataset, "manifest_sha256": manifest.sha256, "n_inputs": len(tests.inputs)}
 
+    data_dir, manifest, tests = open_track_data(result, data_root, track, split)
     backbone = load_backbone(competition.evaluation.backbone, resize=competition.evaluation.resize,
                              cache_dir=cache_dir)
     result["backbone"] = backbone.describe()
 
-    keep_samples = samples_path is not None
     with contextlib.ExitStack() as stack:
         with watch("sandbox_start"):  # spawn, load, signature check, probe batch
             model = stack.enter_context(SandboxedModel(
@@ -251,9 +244,12 @@ def _evaluate_into(result: dict, root: Path, data_root: Path, competition: Compe
         missing = ", ".join(sorted(k for k, on in model.isolation.items() if not on))
         print(f"sandbox isolation in effect: {in_effect}" + (f"; not in effect: {missing}" if missing else ""),
               file=sys.stderr)
-        collected = run_inference(model, backbone, data_dir, tests, track, batch_size, keep_samples, watch)
+        collected = run_inference(model, backbone, data_dir, tests, track, batch_size, watch)
         with watch("efficiency"):
             efficiency = model.efficiency(_efficiency_probe(data_dir, tests, batch_size))
+        if samples_path is not None:
+            with watch("gallery"):
+                write_gallery(model, data_dir, manifest, track, batch_size, samples_path)
     result["efficiency"] = {
         "images_per_s": _round(efficiency.get("images_per_s")),
         "best_batch_size": efficiency.get("best_batch_size"),
@@ -262,6 +258,36 @@ def _evaluate_into(result: dict, root: Path, data_root: Path, competition: Compe
         "model_bytes": validation.model_bytes,
         "device": model.device,  # measured in the child, where the model runs
     }
+    score_collected(result, collected, backbone, data_dir, manifest, tests, track, competition, split, cache_dir,
+                    watch)
+
+
+def open_track_data(result: dict, data_root: Path, track: Track, split: str):
+    """Verify the track's dataset and pick the split's files; fills result["dataset"].
+
+    Returns (dataset folder, Manifest, TestSet). Raises EaselError for data faults
+    (missing, changed, wrong size, a split below min_test_images).
+    """
+    from .data.manifest import open_dataset
+
+    data_dir, manifest = open_dataset(data_root, track.dataset)
+    if manifest.image_size != track.image_size:
+        raise EaselError("E_DATA_MANIFEST", f"dataset is {manifest.image_size}px, track wants {track.image_size}px",
+                         detail=track.dataset)
+    tests = test_set(manifest, track, split)
+    result["dataset"] = {"id": track.dataset, "manifest_sha256": manifest.sha256, "n_inputs": len(tests.inputs)}
+    return data_dir, manifest, tests
+
+
+def score_collected(result: dict, collected: Collected, backbone, data_dir: Path, manifest, tests: TestSet,
+                    track: Track, competition: Competition, split: str, cache_dir: Path | None,
+                    watch: Stopwatch) -> None:
+    """Reference features, then the track's metrics with intervals, into result["metrics"] and ["extra"].
+
+    Shared by submissions and the oracle rows (evaluator/oracle.py), so both are scored alike.
+    """
+    from .metrics import needs_of, resolve
+    from .scoring import TrackSample, score_track
 
     with watch("reference"):
         ref = _reference(backbone, data_dir, manifest, tests.reference_folder, tests.reference, split,
@@ -283,11 +309,6 @@ def _evaluate_into(result: dict, root: Path, data_root: Path, competition: Compe
     notes = output_range_notes(collected)
     if notes:
         result["notes"] = notes
-    if keep_samples and collected.samples:
-        from .data.images import save_grid
-
-        order = [c for c in ("input", "style", "output", "target") if c in collected.samples]
-        save_grid(samples_path, [(name, collected.samples[name]) for name in order])
 
 
 # A sigmoid head's outputs stay in [0, 1]; allow for an output that rounds a hair below 0.
@@ -340,9 +361,12 @@ def _cmd_evaluate(args) -> int:
         from .model_fetch import PREFETCHED_ENV
 
         os.environ[PREFETCHED_ENV] = str(args.model_cache)
+    grid_paths = [p for p in (args.gallery, args.samples) if p is not None]
     result = evaluate_submission(args.submission_dir, args.data, competition, split=args.split,
-                                 samples_path=args.samples, batch_size=args.batch_size,
+                                 samples_path=grid_paths[0] if grid_paths else None, batch_size=args.batch_size,
                                  require_gpu=args.require_gpu)
+    if len(grid_paths) == 2 and grid_paths[0].is_file():
+        atomic_write_bytes(grid_paths[1], grid_paths[0].read_bytes())
     atomic_write_json(args.out, result)
     print(summary_line(result))
     for err in result["errors"]:
@@ -365,7 +389,10 @@ def register(sub) -> None:
     p.add_argument("--out", type=Path, required=True, help="where to write result.json")
     p.add_argument("--split", choices=("public", "private", "all"), default="public")
     p.add_argument("--comment", type=Path, help="also write the PR comment Markdown here")
-    p.add_argument("--samples", type=Path, help="write a sample grid PNG (input | output) here")
+    p.add_argument("--gallery", type=Path,
+                   help="write the gallery PNG here: the model's outputs on the showcase images (never test "
+                        "images) next to the inputs, re-encoded by Easel")
+    p.add_argument("--samples", type=Path, help="the same gallery PNG, at a second path (the site's sample grid)")
     p.add_argument("--batch-size", type=int, help="inference batch size (default: competition.yaml)")
     p.add_argument("--competition", type=Path)
     p.add_argument("--require-gpu", action="store_true", default=os.environ.get("EASEL_REQUIRE_GPU") == "1",
