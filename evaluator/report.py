@@ -14,7 +14,7 @@ from pathlib import Path
 from .config import Competition, default_competition_path, load_competition
 from .errors import CODES, EaselError
 from .leaderboard.ranking import format_value, metric_order, standing
-from .result import load_result, validate_result
+from .result import device_label, load_result, validate_result
 
 MARKER = "<!-- easel:score-comment -->"
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
@@ -161,7 +161,9 @@ def _efficiency_lines(result: dict) -> list[str]:
         parts.append(f"{int(eff['parameters']):,} parameters")
     if eff.get("model_bytes") is not None:
         parts.append(f"{eff['model_bytes'] / 2**20:.2f} MB")
-    return ["**Efficiency** (evaluation runner): " + " · ".join(parts)] if parts else []
+    device = device_label(eff.get("device"))
+    where = f"measured on {device}" if device else "evaluation runner"
+    return [f"**Efficiency** ({where}): " + " · ".join(parts)] if parts else []
 
 
 def _provenance_lines(result: dict) -> list[str]:

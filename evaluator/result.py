@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -206,6 +207,20 @@ def validate_result(obj: Any) -> dict:
     c.number(obj["evaluator"]["seconds"], "evaluator.seconds")
     c.time(obj["created"], "created")
     return obj
+
+
+def device_label(device: dict | None) -> str | None:
+    """One line naming the hardware behind the efficiency figures, from a validated
+    ``efficiency.device``: e.g. "GPU NVIDIA H200; TensorFlow 2.21.0, CUDA 12.5, cuDNN 9"
+    or "CPU Intel(R) Xeon(R) Processor, 2 cores; TensorFlow 2.21.0". None without a device."""
+    if not device:
+        return None
+    name = f"{device['kind'].upper()} {device['name']}"
+    if device.get("cores"):
+        name += f", {device['cores']} cores"
+    libs = [f"TensorFlow {device['tensorflow']}"] + [f"{label} {device[key]}" for key, label in
+                                                     (("cuda", "CUDA"), ("cudnn", "cuDNN")) if device.get(key)]
+    return f"{name}; {', '.join(libs)}"
 
 
 def load_result(path: str | Path) -> dict:
