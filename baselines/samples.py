@@ -1,11 +1,12 @@
-"""Write baselines/<model>/samples.png: what each committed baseline does to held-out dev images.
+"""Write baselines/<model>/samples.png: what each committed baseline does to the dev showcase images.
 
     python -m baselines.samples --data DATA_ROOT
 
 For every baseline model and each of its tracks, the grid has the columns
-input | output | target (paired tracks: test/A_target) or style (example
-tracks: test/B, given as the style input). The first ``--n`` public test
-images are used, so the grids are reproducible from the dev data.
+input | (style, on example tracks) | output | ideal, on the dataset's showcase
+images (never a test split: the only images Easel publishes). "ideal" is the
+dev style function applied to the input, the oracle of `make demo`. The first
+``--n`` showcase images are used, so the grids are reproducible from the dev data.
 """
 
 from __future__ import annotations
@@ -42,25 +43,24 @@ def load_callable(fmt: str, path: Path):
 
 
 def model_grid(model_dir: Path, data_root: Path, competition, n: int) -> list[tuple[str, np.ndarray]]:
-    """Columns (title, float [n, H, W, 3]) for every track directory of one baseline model."""
-    from baselines.common.data import load_split
+    """Columns (title, float [n, H, W, 3] in [-1, 1]) for every track directory of one baseline model."""
+    from evaluator.data.images import to_model_range
+    from evaluator.data.manifest import open_dataset
+    from evaluator.evaluate import test_set
     from evaluator.fsutil import load_yaml_file
+    from evaluator.gallery import showcase_columns
+    from evaluator.oracle import StyleOracle
 
     columns = []
     for sub in sorted(p.parent for p in model_dir.glob("*/submission.yaml")):
         meta = load_yaml_file(sub / "submission.yaml")
         track = competition.track(meta["track"])
-        x = load_split(data_root, track.dataset, "test", "A", track.image_size, limit=n)
-        inputs = [x]
-        extra = []
-        if track.kind == "example":
-            style = load_split(data_root, track.dataset, "test", "B", track.image_size, limit=n)
-            inputs.append(style)
-            extra = [("style", style)]
-        elif track.kind == "paired":
-            extra = [("target", load_split(data_root, track.dataset, "test", "A_target", track.image_size, limit=n))]
+        data_dir, manifest = open_dataset(data_root, track.dataset)
+        shown = [(title, to_model_range(images[:n])) for title, images in showcase_columns(data_dir, manifest, track)]
+        inputs = [images for _, images in shown]
+        oracle = StyleOracle(data_dir, manifest, test_set(manifest, track, "public"), track)
         y = load_callable(meta["model"]["format"], sub / meta["model"]["path"])(inputs)
-        columns += [(f"{track.id}", x), ("output", y), *extra]
+        columns += [(track.id, shown[0][1]), *shown[1:], ("output", y), ("ideal", oracle.predict(inputs))]
     return columns
 
 

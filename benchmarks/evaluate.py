@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     from evaluator.data.images import to_model_range, load_rgb_uint8
     from evaluator.data.synth import synthesize
     from evaluator.evaluate import evaluate_submission
-    from evaluator.sandbox import measure_overhead
+    from sandbox_overhead import measure_overhead
 
     competition = load_competition(ROOT / "competition.yaml")
     with tempfile.TemporaryDirectory() as tmp:

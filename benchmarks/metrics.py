@@ -4,7 +4,9 @@ Prints markdown tables:
 1. Fréchet distance: ours vs the textbook scipy.linalg.sqrtm formula, d=2048,
    n = 500, 2000, 10000 (time, speed-up, relative difference).
 2. KID: vectorized vs the per-subset loop (100 subsets x 1000, d=2048).
-3. A track's bootstrap (FID + KID, 200 resamples) at n = m = 500, d = 2048.
+3. A track's bootstrap (FID + KID, 200 resamples) at n = m = 500, d = 2048:
+   score_track now (unpaired, paired) vs a copy of the implementation before
+   metric specs, kept in this file, best of 3 interleaved.
 4. Feature extraction images/s vs a bare `model(x)` loop on the same backbone
    (inception_v3_random_seed0, batch 16, 64 px inputs resized inside).
 5. Peak memory of extracting 200 vs 2000 images (convnet_random_seed0, 64 px,
@@ -16,12 +18,13 @@ Prints markdown tables:
    pool_3 difference, to confirm the features on the machine that will score.
 
 Options: --quick (smaller sizes, for a smoke run), --skip-textbook-above N,
---fid-graph (only section 6).
+--bootstrap-only (only section 3), --fid-graph (only section 6).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -103,11 +106,144 @@ def bench_kid(n, d, subsets, m):
     print(f"| {t_ours:.2f} | {t_ref:.2f} | {t_ref / t_ours:.1f}x | {abs(ours - ref) / abs(ref):.1e} |", flush=True)
 
 
+# --- the bootstrap as it was before metric specs (kept for the side-by-side timing) ---------
+
+class OldFidBootstrap:
+    """FID of row-resampled feature sets from count vectors, without touching d per resample.
+
+    Resampling rows = weighting each original row by its count c. With X, Y
+    centred on their own means and G = X Yᵀ precomputed, the weighted means,
+    the traces and the cross-factor K = diag(√c1)(X − 1μ1ᵀ)(Y − 1μ2ᵀ)ᵀdiag(√c2)
+    follow from G, the row norms and two [d] weighted means, so each resample costs
+    O(n1·n2) plus the small eigenproblem; the result equals
+    :func:`evaluator.metrics.frechet_distance` on the resampled rows.
+    Used when min(n1, n2) ≤ d; otherwise the resampled rows go through
+    frechet_distance (two d×d eigendecompositions each).
+    """
+
+    def __init__(self, a: np.ndarray, b: np.ndarray):
+        a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+        self.a, self.b = a, b
+        self.fast = min(len(a), len(b)) <= a.shape[1] and len(a) * len(b) <= 25_000_000
+        if self.fast:
+            ma, mb = a.mean(0), b.mean(0)
+            self.x, self.y = a - ma, b - mb
+            self.delta = ma - mb
+            self.g = self.x @ self.y.T
+            self.nx, self.ny = np.einsum("ij,ij->i", self.x, self.x), np.einsum("ij,ij->i", self.y, self.y)
+
+    def __call__(self, ia: np.ndarray, ib: np.ndarray) -> float:
+        if not self.fast:
+            return M.frechet_distance(self.a[ia], self.b[ib])
+        c1 = np.bincount(ia, minlength=len(self.x)).astype(np.float64)
+        c2 = np.bincount(ib, minlength=len(self.y)).astype(np.float64)
+        n1, n2 = c1.sum(), c2.sum()
+        m1, m2 = c1 @ self.x / n1, c2 @ self.y / n2  # weighted means of the centred rows, [d]
+        mean_diff = self.delta + m1 - m2
+        tr1 = (c1 @ self.nx - n1 * (m1 @ m1)) / (n1 - 1)
+        tr2 = (c2 @ self.ny - n2 * (m2 @ m2)) / (n2 - 1)
+        s1, s2 = c1 > 0, c2 > 0  # rows never drawn add nothing to K: drop them before the eigenproblem
+        c1, c2, g = c1[s1], c2[s2], self.g[np.ix_(s1, s2)]
+        # (x_i − m1)·(y_j − m2) = g_ij − x_i·m2 − m1·y_j + m1·m2
+        xm2 = g @ c2 / n2
+        m1y = c1 @ g / n1
+        cross = g - xm2[:, None] - m1y[None, :] + (c1 @ g @ c2) / (n1 * n2)
+        k = np.sqrt(c1)[:, None] * cross * np.sqrt(c2)[None, :] / np.sqrt((n1 - 1) * (n2 - 1))
+        value = float(mean_diff @ mean_diff + tr1 + tr2 - 2.0 * M._trace_sqrt_cross(k))
+        return max(value, 0.0)
+
+
+class OldKidBootstrap:
+    """Unbiased MMD² of a resample, as a weighted U-statistic over distinct original rows.
+
+    With counts c: within-set term (cᵀKc − Σ cᵢ²Kᵢᵢ) / ((Σc)² − Σcᵢ²), cross term
+    cᵀK_xy e / (Σc·Σe). Kernel matrices are computed once; sides larger than
+    4096 rows use a fixed seeded subsample of 4096 for the interval only.
+    """
+
+    def __init__(self, a: np.ndarray, b: np.ndarray, seed: int):
+        rng = np.random.default_rng(seed + 7919)
+        self.pos_a, a = self._subsample(a, rng)
+        self.pos_b, b = self._subsample(b, rng)
+        self.kxx, self.kyy, self.kxy = M.polynomial_kernel(a, a), M.polynomial_kernel(b, b), M.polynomial_kernel(a, b)
+        self.na, self.nb = len(a), len(b)
+
+    @staticmethod
+    def _subsample(rows: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray | None, np.ndarray]:
+        """(position of each original row in the subsample or -1, the kept rows)."""
+        if len(rows) <= 4096:
+            return None, rows
+        keep = np.sort(rng.choice(len(rows), 4096, replace=False))
+        pos = np.full(len(rows), -1, np.int64)
+        pos[keep] = np.arange(len(keep))
+        return pos, rows[keep]
+
+    def __call__(self, ia: np.ndarray, ib: np.ndarray) -> float:
+        if self.pos_a is not None:
+            ia = self.pos_a[ia]
+            ia = ia[ia >= 0]
+        if self.pos_b is not None:
+            ib = self.pos_b[ib]
+            ib = ib[ib >= 0]
+        c1 = np.bincount(ia, minlength=self.na).astype(np.float64)
+        c2 = np.bincount(ib, minlength=self.nb).astype(np.float64)
+
+        def within(c, k):
+            denom = c.sum() ** 2 - (c * c).sum()
+            return (c @ k @ c - (c * c) @ np.diag(k)) / denom if denom > 0 else np.nan
+
+        return float(within(c1, self.kxx) + within(c2, self.kyy) - 2.0 * (c1 @ self.kxy @ c2) / (c1.sum() * c2.sum()))
+
+
+def old_score_fid_kid(out: np.ndarray, ref: np.ndarray, n_resamples: int, seed: int = 0,
+                      kid_subset_size: int = 1000) -> dict:
+    """The old score_track for ["fid", "kid"]: points, then one independent resample loop."""
+    from threadpoolctl import threadpool_limits
+
+    out, ref = np.asarray(out, np.float64), np.asarray(ref, np.float64)
+    n, m = len(out), len(ref)
+    point = {"fid": M.frechet_distance(out, ref),
+             "kid": M.kid(out, ref, subsets=100, subset_size=kid_subset_size, seed=seed)[0]}
+    rng = np.random.default_rng(seed)
+    fid_boot, kid_boot = OldFidBootstrap(out, ref), OldKidBootstrap(out, ref, seed)
+    stats = {name: np.empty(n_resamples) for name in point}
+    with threadpool_limits(limits=1 if max(n, m) <= 2048 else None, user_api="blas"):
+        for r in range(n_resamples):
+            io, ir = rng.integers(0, n, n), rng.integers(0, m, m)
+            stats["fid"][r] = fid_boot(io, ir)
+            stats["kid"][r] = kid_boot(io, ir)
+    return {name: (point[name], S._interval(stats[name], point[name])) for name in point}
+
+
+def _bootstrap_round(out, ref, sample, paired, resamples, times):
+    old, t = timed(old_score_fid_kid, out, ref, resamples)
+    times["old"].append(t)
+    new, t = timed(lambda: S.score_track(["fid", "kid"], sample, n_resamples=resamples))
+    times["new"].append(t)
+    _, t = timed(lambda: S.score_track(["fid", "kid"], paired, n_resamples=resamples))
+    times["new, paired"].append(t)
+    return old, new
+
+
 def bench_bootstrap(n, d, resamples):
-    sample = S.TrackSample(features(n, d, 5), features(n, d, 6), None, {})
-    _, t = timed(lambda: S.score_track(["fid", "kid"], sample, n_resamples=resamples))
-    print(f"\n### Bootstrap: score_track(fid, kid), n = m = {n}, d = {d}, {resamples} resamples: {t:.1f} s\n",
-          flush=True)
+    """score_track(fid, kid) now (unpaired and paired) vs the old implementation above, same data, one run."""
+    out, ref = features(n, d, 5), features(n, d, 6)
+    sample = S.TrackSample(out, ref, None, {})
+    paired = S.TrackSample(out, ref, None, {}, paired=True)
+    rounds = 3  # best of 3 each, interleaved, so a busy moment on a shared CPU does not decide
+    times = {"old": [], "new": [], "new, paired": []}
+    # score_track's progress bar goes to stderr: keep it out of the tables
+    with open(os.devnull, "w") as sink, contextlib.redirect_stderr(sink):
+        for _ in range(rounds):
+            old, new = _bootstrap_round(out, ref, sample, paired, resamples, times)
+    same = all(new[0][k]["value"] == old[k][0] and new[0][k]["ci95"] == list(old[k][1]) for k in old)
+    best = {k: min(v) for k, v in times.items()}
+    print(f"\n### Bootstrap: score_track(fid, kid), n = m = {n}, d = {d}, {resamples} resamples (best of {rounds})\n")
+    print("| implementation | seconds | vs old |")
+    print("|---|---:|---:|")
+    for name, t in best.items():
+        print(f"| {name} | {t:.2f} | {t / best['old']:.2f}x |")
+    print(f"\nunpaired values and intervals identical to the old implementation: {same}", flush=True)
 
 
 def bench_throughput(n_batches, batch):
@@ -241,12 +377,16 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes (smoke run)")
     parser.add_argument("--skip-textbook-above", type=int, default=10**9,
                         help="skip the textbook formula above this n")
+    parser.add_argument("--bootstrap-only", action="store_true",
+                        help="only section 3: the bootstrap, new vs the old implementation")
     parser.add_argument("--fid-graph", action="store_true",
                         help="only: inception_fid extractor vs the graph's own Session.run (needs the weights)")
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     print(f"numpy {np.__version__}, scipy {scipy.__version__}, {os.cpu_count()} CPUs (shared: timings are noisy)")
-    if args.fid_graph:
+    if args.bootstrap_only:
+        bench_bootstrap(100, 256, 20) if args.quick else bench_bootstrap(500, 2048, 200)
+    elif args.fid_graph:
         bench_fid_graph(2 if args.quick else 10, 4 if args.quick else 16)
     elif args.quick:
         bench_fid([100, 400], 256, args.skip_textbook_above)

@@ -36,7 +36,7 @@ from .errors import EXIT_ERROR, EaselError
 COMMAND_MODULES = (
     "evaluator.data.commands",   # easel data synth | prepare | verify
     "evaluator.features",        # easel weights fetch
-    "evaluator.submission",      # easel validate
+    "evaluator.submission_commands",  # easel validate | fetch-model | check
     "evaluator.evaluate",        # easel evaluate
     "evaluator.report",          # easel report
     "evaluator.leaderboard.commands",  # easel leaderboard add | reveal | show | rescore-list

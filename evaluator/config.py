@@ -14,12 +14,13 @@ from typing import Any, Callable
 
 from .errors import ConfigError, EaselError
 from .fsutil import load_yaml_file
+from .schema import Checker, parse_time
+from .vocab import ID_RE, ORDERS, RESIZE_MODES, TEST_SPLITS, TRACK_KINDS
 
-TRACK_KINDS = ("unpaired", "paired", "example")
-SPLITS = ("public", "private")
-ORDERS = ("asc", "desc")
-RESIZE_MODES = ("clean", "legacy_tensorflow")
-_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+SPLITS = TEST_SPLITS
+_MISSING_DEFAULT = object()
+# Fewest test images per split (inputs and reference images alike) a track is scored on.
+DEFAULT_MIN_TEST_IMAGES = 50
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,8 @@ class Limits:
     timeout_s: float = 600.0
     memory_mb: int = 4096
     final_entries: int = 2  # entries per team and track that count for the private ranking
+    # Hosts a submission's model.url may name (https only); empty: URL models are off.
+    model_url_hosts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,7 @@ class Track:
     ranking: Ranking
     title: str = ""
     description: str = ""
+    min_test_images: int = DEFAULT_MIN_TEST_IMAGES  # per split; data prepare, data verify and evaluate enforce it
 
 
 @dataclass(frozen=True)
@@ -81,7 +85,10 @@ class Competition:
         for track in self.tracks:
             if track.id == track_id:
                 return track
-        raise EaselError("E_TRACK_UNKNOWN", f"unknown track {track_id!r}", detail=track_id)
+        valid = ", ".join(t.id for t in self.tracks)
+        shown = track_id if isinstance(track_id, str) and ID_RE.match(track_id) else "(not an id)"
+        raise EaselError("E_TRACK_UNKNOWN", f"unknown track {shown}; the tracks are: {valid}",
+                         detail=f"tracks:{'/'.join(t.id for t in self.tracks)}"[:120])
 
     def phase_at(self, when: dt.datetime | None = None) -> Phase | None:
         """The phase running at ``when`` (now by default); None after the last one ends."""
@@ -101,78 +108,39 @@ class Competition:
         return when >= self.final_phase.ends
 
 
-# --- a small schema checker that keeps the key path -------------------------
+# --- the schema, checked with the shared kit (evaluator/schema.py) -------------
 
-class _Checker:
+DATE_EXPECTED = "an ISO 8601 date such as 2027-03-01T00:00:00Z"
+HOST_RE = re.compile(r"^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$")
+
+
+class _Checker(Checker):
+    """The shared checker, raising on the first failure with code E_CONFIG, plus config's own shapes."""
+
     def __init__(self, source: str):
-        self.source = source
+        super().__init__(source, "E_CONFIG")
 
-    def fail(self, path: str, expected: str, got: Any) -> None:
-        shown = "missing" if got is _MISSING else f"got {got!r}"
-        raise ConfigError(f"{self.source}: {path}: expected {expected}, {shown}")
+    def fail(self, path: str, expected: str, got: Any = _MISSING_DEFAULT, code: str | None = None) -> Any:
+        try:
+            return super().fail(path, expected, got, code) if got is not _MISSING_DEFAULT \
+                else super().fail(path, expected, code=code)
+        except EaselError as exc:
+            raise ConfigError(exc.message, exc.code) from None
 
-    def mapping(self, value: Any, path: str, required: tuple[str, ...], optional: tuple[str, ...] = ()) -> dict:
-        if not isinstance(value, dict):
-            self.fail(path or "(top level)", "a mapping", value)
-        for key in required:
-            if key not in value:
-                self.fail(_join(path, key), "a value", _MISSING)
-        unknown = sorted(set(map(str, value)) - set(required) - set(optional))
-        if unknown:
-            self.fail(_join(path, unknown[0]), f"one of the keys {sorted(required + optional)}", "an unknown key")
-        return value
-
-    def typed(self, value: Any, path: str, kind: str, check: Callable[[Any], bool]) -> Any:
-        if not check(value):
-            self.fail(path, kind, value)
-        return value
+    def typed(self, value: Any, path: str, expected: str, check: Callable[[Any], bool]) -> Any:
+        return value if check(value) else self.fail(path, expected, value)
 
     def string(self, value: Any, path: str) -> str:
         return self.typed(value, path, "a string", lambda v: isinstance(v, str) and v.strip() != "")
 
     def identifier(self, value: Any, path: str) -> str:
-        return self.typed(value, path, "an id of lowercase letters, digits, '-' or '_'",
-                          lambda v: isinstance(v, str) and bool(_ID.match(v)))
-
-    def choice(self, value: Any, path: str, options: tuple[str, ...]) -> str:
-        expected = " or ".join(f"'{o}'" for o in options) if len(options) <= 2 else f"one of {list(options)}"
-        return self.typed(value, path, expected, lambda v: v in options)
-
-    def positive_int(self, value: Any, path: str) -> int:
-        return self.typed(value, path, "a positive integer",
-                          lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0)
-
-    def positive_number(self, value: Any, path: str) -> float:
-        return float(self.typed(value, path, "a positive number",
-                                lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0))
+        return self.match(value, path, ID_RE, "an id of lowercase letters, digits, '-' or '_'")
 
     def timestamp(self, value: Any, path: str) -> dt.datetime:
-        if isinstance(value, dt.datetime):
-            stamp = value
-        elif isinstance(value, dt.date):
-            stamp = dt.datetime.combine(value, dt.time())
-        elif isinstance(value, str):
-            try:
-                stamp = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-            except ValueError:
-                self.fail(path, "an ISO 8601 date such as 2027-03-01T00:00:00Z", value)
-        else:
-            self.fail(path, "an ISO 8601 date such as 2027-03-01T00:00:00Z", value)
-        if stamp.tzinfo is None:
-            stamp = stamp.replace(tzinfo=dt.timezone.utc)
-        return stamp.astimezone(dt.timezone.utc)
-
-
-class _Missing:
-    def __repr__(self) -> str:
-        return "missing"
-
-
-_MISSING = _Missing()
-
-
-def _join(path: str, key: Any) -> str:
-    return f"{path}.{key}" if path else str(key)
+        try:
+            return parse_time(value)
+        except (ValueError, TypeError):
+            return self.fail(path, DATE_EXPECTED, value)
 
 
 def _known_metrics() -> dict:
@@ -202,15 +170,20 @@ def parse_competition(raw: Any, source: str = "competition.yaml") -> Competition
     if len({p.name for p in phases}) != len(phases):
         c.fail("phases", "unique phase names", [p.name for p in phases])
 
-    lim_fields = ("evaluations_per_day", "max_model_mb", "max_files", "timeout_s", "memory_mb", "final_entries")
+    lim_fields = ("evaluations_per_day", "max_model_mb", "max_files", "timeout_s", "memory_mb", "final_entries",
+                  "model_url_hosts")
     lim = c.mapping(top["limits"], "limits", (), lim_fields)
+    hosts = c.sequence(lim.get("model_url_hosts", []), "limits.model_url_hosts", 50)
+    for i, host in enumerate(hosts):
+        c.match(host, f"limits.model_url_hosts[{i}]", HOST_RE, "a lowercase host name such as huggingface.co")
     limits = Limits(
-        evaluations_per_day=c.positive_int(lim.get("evaluations_per_day", 3), "limits.evaluations_per_day"),
-        max_model_mb=c.positive_number(lim.get("max_model_mb", 200), "limits.max_model_mb"),
-        max_files=c.positive_int(lim.get("max_files", 200), "limits.max_files"),
-        timeout_s=c.positive_number(lim.get("timeout_s", 600), "limits.timeout_s"),
-        memory_mb=c.positive_int(lim.get("memory_mb", 4096), "limits.memory_mb"),
-        final_entries=c.positive_int(lim.get("final_entries", 2), "limits.final_entries"),
+        evaluations_per_day=c.count(lim.get("evaluations_per_day", 3), "limits.evaluations_per_day", 1),
+        max_model_mb=float(c.number(lim.get("max_model_mb", 200), "limits.max_model_mb", positive=True)),
+        max_files=c.count(lim.get("max_files", 200), "limits.max_files", 1),
+        timeout_s=float(c.number(lim.get("timeout_s", 600), "limits.timeout_s", positive=True)),
+        memory_mb=c.count(lim.get("memory_mb", 4096), "limits.memory_mb", 1),
+        final_entries=c.count(lim.get("final_entries", 2), "limits.final_entries", 1),
+        model_url_hosts=tuple(hosts),
     )
 
     ev_fields = ("backbone", "resize", "bootstrap", "seed", "batch_size", "memorization_eps")
@@ -220,15 +193,15 @@ def parse_competition(raw: Any, source: str = "competition.yaml") -> Competition
     if backbone not in backbones:
         c.choice(backbone, "evaluation.backbone", tuple(sorted(backbones)))
     seed = ev.get("seed", 0)
-    c.typed(seed, "evaluation.seed", "a non-negative integer",
-            lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0)
+    c.count(seed, "evaluation.seed", 0)
     evaluation = Evaluation(
         backbone=backbone,
         resize=c.choice(ev.get("resize", "clean"), "evaluation.resize", RESIZE_MODES),
-        bootstrap=c.positive_int(ev.get("bootstrap", 200), "evaluation.bootstrap"),
+        bootstrap=c.count(ev.get("bootstrap", 200), "evaluation.bootstrap", 1),
         seed=seed,
-        batch_size=c.positive_int(ev.get("batch_size", 16), "evaluation.batch_size"),
-        memorization_eps=c.positive_number(ev.get("memorization_eps", 0.1), "evaluation.memorization_eps"),
+        batch_size=c.count(ev.get("batch_size", 16), "evaluation.batch_size", 1),
+        memorization_eps=float(c.number(ev.get("memorization_eps", 0.1), "evaluation.memorization_eps",
+                                        positive=True)),
     )
 
     metrics_registry = _known_metrics()
@@ -236,7 +209,7 @@ def parse_competition(raw: Any, source: str = "competition.yaml") -> Competition
     tracks = []
     for i, item in enumerate(tracks_raw):
         p = f"tracks[{i}]"
-        c.mapping(item, p, ("id", "kind", "dataset", "image_size", "metrics", "ranking"), ("title", "description"))
+        c.mapping(item, p, ("id", "kind", "dataset", "image_size", "metrics", "ranking"), ("title", "description", "min_test_images"))
         kind = c.choice(item["kind"], f"{p}.kind", TRACK_KINDS)
         size = c.typed(item["image_size"], f"{p}.image_size", "an integer between 16 and 1024",
                        lambda v: isinstance(v, int) and not isinstance(v, bool) and 16 <= v <= 1024)
@@ -258,6 +231,9 @@ def parse_competition(raw: Any, source: str = "competition.yaml") -> Competition
             dataset=c.identifier(item["dataset"], f"{p}.dataset"), image_size=size,
             metrics=tuple(names), ranking=ranking,
             title=str(item.get("title", "")), description=str(item.get("description", "")),
+            min_test_images=c.typed(item.get("min_test_images", DEFAULT_MIN_TEST_IMAGES), f"{p}.min_test_images",
+                                    "an integer of at least 2",
+                                    lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 2),
         ))
     if len({t.id for t in tracks}) != len(tracks):
         c.fail("tracks", "unique track ids", [t.id for t in tracks])

@@ -47,6 +47,8 @@ _code("E_META_ALIAS", SUBMISSION, "A YAML file uses anchors or aliases, which ar
       "Write every value out in full; remove `&anchor` and `*alias` entries.")
 _code("E_META_SIZE", SUBMISSION, "A YAML file is larger than allowed.",
       "submission.yaml must stay under 64 KiB; move long text to a linked page.")
+_code("E_YAML_DEPTH", SUBMISSION, "A YAML file nests lists or mappings too deeply.",
+      "Write the file flat, as in submissions/_template/submission.yaml; no value needs more than a few levels.")
 _code("E_LEADERBOARD", CONFIG, "leaderboard.yaml does not match its schema.",
       "Restore the entry named in the message from git history; only the publish workflow writes this file.")
 
@@ -58,18 +60,30 @@ _code("E_META_SCHEMA", SUBMISSION, "submission.yaml does not match the schema.",
 _code("E_META_NAME", SUBMISSION, "The team or model name is not a safe identifier.",
       "Use 1-40 characters of lowercase letters, digits, '-' and '_', starting with a letter or digit.")
 _code("E_META_DIR", SUBMISSION, "The submission directory does not match the team and model in submission.yaml.",
-      "Put the files in submissions/<team>/<model>/ with the same names as in submission.yaml.")
+      "Rename the folder to submissions/<team>/<model>/ with the names in submission.yaml, or change "
+      "team/name there; the message names the folder expected and the one found.")
 _code("E_TRACK_UNKNOWN", SUBMISSION, "The track named in submission.yaml does not exist.",
-      "Use one of the track ids listed in competition.yaml.")
+      "Set track to one of the track ids listed in the message (from competition.yaml).")
 _code("E_FORMAT", SUBMISSION, "The model format is not supported.",
       "Set model.format to saved_model, keras or onnx.")
+_code("E_FORMAT_MISMATCH", SUBMISSION, "model.format does not match the model found at model.path.",
+      "Set model.format to the format the message suggests (a folder with saved_model.pb is saved_model, "
+      "a *.keras file is keras, a *.onnx file is onnx).")
 _code("E_MODEL_MISSING", SUBMISSION, "The model file or directory named in submission.yaml does not exist.",
-      "Check model.path; it is relative to the submission directory.")
+      "Check model.path (the message names the path looked for); it is relative to the submission directory.")
 _code("E_MODEL_EMPTY", SUBMISSION, "The model file is empty.",
       "Export the model again; a 0-byte file usually means the export failed.")
-_code("E_MODEL_URL", SUBMISSION, "The model could not be downloaded from its URL.",
-      "Use an https URL that serves the file without login, and give its sha256.")
-_code("E_MODEL_HASH", SUBMISSION, "The downloaded model does not match the sha256 in submission.yaml.",
+_code("E_MODEL_URL", SUBMISSION, "The model could not be fetched from its URL, or its bytes do not match model.sha256.",
+      "Use an https URL on a host the organizers allow (limits.model_url_hosts) that serves the file without "
+      "login within the size limit, and give the file's `sha256sum` as model.sha256.")
+_code("E_MODEL_URL_OFF", SUBMISSION, "This competition does not accept models by URL.",
+      "Commit the model file in the submission folder and use model.path instead of model.url.")
+_code("E_MODEL_URL_HOST", SUBMISSION, "The model URL is not an https URL on a host the organizers allow.",
+      "Host the file on one of the hosts listed in competition.yaml limits.model_url_hosts, over https.")
+_code("E_MODEL_URL_SUFFIX", SUBMISSION, "The model URL does not end with its format's file suffix.",
+      "End the URL path with .keras for keras, .onnx for onnx; a saved_model by URL is not accepted, "
+      "commit its folder instead.")
+_code("E_MODEL_HASH", SUBMISSION, "The model does not match the sha256 in submission.yaml.",
       "Recompute with `sha256sum MODEL` and update model.sha256.")
 _code("E_PATH_ESCAPE", SUBMISSION, "A path points outside the submission directory.",
       "Keep every file inside submissions/<team>/<model>/; use relative paths without '..'.")
@@ -83,6 +97,8 @@ _code("E_SIZE", SUBMISSION, "The submission is larger than the competition allow
       "Shrink the model (fewer channels, float16 weights) or host it by URL with its sha256.")
 _code("E_FILE_COUNT", SUBMISSION, "The submission has more files than allowed.",
       "Submit only the model and submission.yaml.")
+_code("E_TREE_DEPTH", SUBMISSION, "The submission's folders nest too deeply.",
+      "Keep the submission flat: the model and submission.yaml, with at most a few folder levels.")
 _code("E_LFS_POINTER", SUBMISSION, "A file is a Git LFS pointer, not the file itself.",
       "Commit the real file or use model.url with its sha256.")
 
@@ -92,7 +108,15 @@ _code("E_MODEL_MALFORMED", SUBMISSION, "The model file is not a well-formed file
 _code("E_MODEL_LOAD", SUBMISSION, "The model could not be loaded.",
       "Re-export it with the snippet in submissions/_template/README.md and check it loads locally.")
 _code("E_SIGNATURE", SUBMISSION, "The model's inputs or outputs do not match the contract.",
-      "Take float32 NHWC images in [-1, 1] (two inputs, content then style, for example tracks) and return the same shape.")
+      "Take float32 NHWC images in [-1, 1] (two inputs, content then style, for example tracks) and return the "
+      "same shape; the detail names the input and what differs (float16 inputs: export float32 inputs, "
+      "cast inside).")
+_code("E_SIGNATURE_LAYOUT", SUBMISSION, "The model takes channels-first (NCHW) images; the contract is NHWC.",
+      "Transpose inside the model: in PyTorch export a wrapper doing x.permute(0, 3, 1, 2) on the input "
+      "and .permute(0, 2, 3, 1) on the output; in Keras use data_format='channels_last'.")
+_code("E_SIGNATURE_BATCH", SUBMISSION, "The model's batch size is fixed; the contract needs a dynamic batch.",
+      "Export with a dynamic batch: batch_shape=(None, H, W, 3) in Keras, tf.TensorSpec([None, None, None, 3]) "
+      "for SavedModel, dynamic_axes={'input': {0: 'batch'}} in torch.onnx.export.")
 _code("E_SAVEDMODEL_OP", SUBMISSION, "The SavedModel uses an operation that is not allowed.",
       "Use plain numeric ops only; the detail names the op and the function it sits in.")
 _code("E_SAVEDMODEL_SIGNATURE", SUBMISSION, "The SavedModel has no usable serving signature.",
@@ -111,6 +135,8 @@ _code("E_ONNX_DOMAIN", SUBMISSION, "The ONNX model uses an operator domain that 
       "Export with only the standard ONNX domain (opset 13 or newer), no custom operators.")
 _code("E_ONNX_OP", SUBMISSION, "The ONNX model uses an operator that is not allowed.",
       "Use standard numeric ONNX operators; the detail names the op.")
+_code("E_KERAS_H5_LINK", SUBMISSION, "The Keras weights use HDF5 external storage, external links or virtual datasets.",
+      "Save the model again with model.save('model.keras'); its weights must hold their own data.")
 _code("E_ONNX_EXTERNAL_DATA", SUBMISSION, "The ONNX model references external data outside its directory.",
       "Save with all tensors inside the .onnx file, or external data files next to it.")
 
@@ -137,12 +163,20 @@ _code("E_DATA_MANIFEST", DATA, "The dataset does not match its manifest.",
       "Restore the dataset from its source, or rebuild it; the detail names the first mismatching file.")
 _code("E_DATA_IMAGE", DATA, "A dataset image could not be read.",
       "Rebuild the dataset with `easel data prepare`.")
+_code("E_DATA_TOO_SMALL", DATA, "A test split has fewer images than the track's minimum (min_test_images).",
+      "Add images, or give `easel data prepare` another --test-fraction; the message names the split, its count "
+      "and the minimum. Scores on a handful of images rank noise.")
 _code("E_DATA_PREPARE", DATA, "A dataset could not be built from the given folders.",
       "Point --a/--b at folders of readable images and --out at a new or empty folder; the message says which.")
 _code("E_BACKBONE", EVALUATOR, "The feature backbone could not be loaded.",
       "Run `easel weights fetch` on a machine with network access, or check EASEL_CACHE.")
 _code("E_WEIGHTS_HASH", EVALUATOR, "The backbone weights do not match their pin (sha256, or the published size and md5).",
       "Delete the cached file and run `easel weights fetch` again (or `--archive FILE` with a good copy).")
+_code("E_NO_GPU", EVALUATOR, "The evaluation was required to run on a GPU, but TensorFlow sees none here.",
+      "This is the runner's fault, not your submission's: the organizers install the gpu extra "
+      "(pip install -e '.[gpu]') and the NVIDIA driver, or drop --require-gpu / EASEL_REQUIRE_GPU.")
+_code("E_ORACLE_UNAVAILABLE", DATA, "No oracle result: the dataset's ideal outputs are unknown.",
+      "Only datasets made by `easel data synth` have an oracle; prepared data has none.")
 _code("E_INTERNAL", EVALUATOR, "The evaluator failed unexpectedly.",
       "This is a bug in Easel, not in your submission; the organizers have the log.")
 

@@ -3,13 +3,15 @@
 The trusted parent reads the held-out data, streams input batches to the
 sandboxed model, checks every output batch, and reduces outputs to backbone
 features and per-image scores as they arrive (memory stays flat in the number
-of images). Only the inputs of the chosen split ever reach the model.
+of images). Only the inputs of the chosen split, and the showcase images of the
+gallery (never scored), ever reach the model.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sys
 import time
 import traceback
@@ -21,13 +23,12 @@ import numpy as np
 
 from .config import Competition, Track, default_competition_path, load_competition
 from .errors import EXIT_ERROR, EXIT_INVALID, EXIT_OK, SUBMISSION, EaselError
-from .fsutil import atomic_write_json, atomic_write_text
+from .fsutil import atomic_write_bytes, atomic_write_json, atomic_write_text
 from .result import new_result, validate_result
 from .submission import n_model_inputs, validate_submission
 
 log = logging.getLogger(__name__)
 
-SAMPLE_COUNT = 8  # images in the sample grid (public split only)
 
 
 class Stopwatch:
@@ -58,6 +59,15 @@ class TestSet:
 
 
 def test_set(manifest, track: Track, split: str) -> TestSet:
+    """The files of ``split`` the track is scored on.
+
+    Refuses (E_DATA_TOO_SMALL) a dataset with any test split below the track's
+    min_test_images, whichever split is asked for: the public ranking of data
+    whose private split cannot rank would end in a failed reveal.
+    """
+    from .data.manifest import check_min_test_images
+
+    check_min_test_images(manifest, track.min_test_images)
     inputs = manifest.paths("test/A", split)
     if not inputs:
         raise EaselError("E_DATA_MANIFEST", f"no test/A images in split {split}", detail=split)
@@ -84,33 +94,47 @@ def _batches(n: int, size: int) -> Iterator[slice]:
 
 @dataclass
 class Collected:
-    """Everything kept from inference: features and per-image scores, not images."""
+    """Everything kept from inference: features, per-image scores and value ranges, not images.
+
+    output_low: the lowest model output over the whole test set (model range
+    [-1, 1]); input_low, input_high: the range of the inputs sent.
+    """
 
     out_feats: list[np.ndarray] = field(default_factory=list)
     per_image: dict[str, list[np.ndarray]] = field(default_factory=dict)
-    samples: dict[str, list[np.ndarray]] = field(default_factory=dict)
+    output_low: float = np.inf
+    input_low: float = np.inf
+    input_high: float = -np.inf
 
     def add(self, name: str, values: np.ndarray) -> None:
         self.per_image.setdefault(name, []).append(np.asarray(values, np.float64))
 
+    def note_ranges(self, inputs: np.ndarray, outputs: np.ndarray) -> None:
+        self.input_low = min(self.input_low, float(inputs.min()))
+        self.input_high = max(self.input_high, float(inputs.max()))
+        self.output_low = min(self.output_low, float(np.min(outputs)))
+
 
 def run_inference(model, backbone, data_dir: Path, tests: TestSet, track: Track, batch_size: int,
-                  keep_samples: bool, watch: Stopwatch) -> Collected:
+                  watch: Stopwatch) -> Collected:
     """Stream inputs through the sandboxed model; reduce outputs to features and scores.
 
     Returns features float32 [n, d] (as a list of batches) and per-image
-    float64 [n] scores for the metrics the track asks for.
+    float64 [n] scores of every ``mean`` metric the track's metrics need
+    (each spec's ``per_image`` on a :class:`~evaluator.metrics.Batch`).
     """
     from tqdm import tqdm
 
     from .data.images import load_rgb_uint8, to_model_range, to_uint8
-    from .metrics import perceptual_distance, psnr, ssim
+    from .metrics import Batch, needs_of, resolve
 
-    wanted = set(track.metrics)
+    specs = [spec for spec in resolve(track.metrics) if spec.combine == "mean"]
+    needs = needs_of(specs)
     got = Collected()
     n = len(tests.inputs)
     with tqdm(total=n, desc=f"{track.id}: inference", unit="img", file=sys.stderr, leave=False) as bar:
         for sl in _batches(n, batch_size):
+            s8 = t8 = None
             with watch("load"):
                 x8 = np.stack([load_rgb_uint8(data_dir / p) for p in tests.inputs[sl]])
                 model_inputs = [to_model_range(x8)]
@@ -120,33 +144,20 @@ def run_inference(model, backbone, data_dir: Path, tests: TestSet, track: Track,
                 if tests.targets is not None:
                     t8 = np.stack([load_rgb_uint8(data_dir / p) for p in tests.targets[sl]])
             with watch("inference"):
-                y8 = to_uint8(model.predict(model_inputs))
+                y = model.predict(model_inputs)
+                got.note_ranges(model_inputs[0], y)
+                y8 = to_uint8(y)
             with watch("features"):
                 f_out = backbone.features(y8)
                 got.out_feats.append(f_out.pool)
-                f_in = backbone.features(x8) if wanted & {"content_distance", "artfid"} else None
-                f_target = (backbone.features(t8) if tests.targets is not None
-                            and "perceptual_distance" in wanted else None)
+                batch = Batch(input=x8, output=y8, style=s8, target=t8, output_maps=f_out.maps)
+                if "input_maps" in needs:
+                    batch.input_maps = backbone.features(x8).maps
+                if "target_maps" in needs and t8 is not None:
+                    batch.target_maps = backbone.features(t8).maps
             with watch("metrics"):
-                if f_in is not None:
-                    got.add("content_distance", perceptual_distance(f_in.maps, f_out.maps))
-                if "content_ssim" in wanted:
-                    got.add("content_ssim", ssim(x8, y8))
-                if tests.targets is not None:
-                    if "psnr" in wanted:
-                        got.add("psnr", psnr(y8, t8))
-                    if "ssim" in wanted:
-                        got.add("ssim", ssim(y8, t8))
-                    if f_target is not None:
-                        got.add("perceptual_distance", perceptual_distance(f_out.maps, f_target.maps))
-            if keep_samples and len(got.samples.get("output", [])) < SAMPLE_COUNT:
-                take = SAMPLE_COUNT - len(got.samples.get("output", []))
-                got.samples.setdefault("input", []).extend(x8[:take])
-                if tests.styles is not None:
-                    got.samples.setdefault("style", []).extend(s8[:take])
-                got.samples.setdefault("output", []).extend(y8[:take])
-                if tests.targets is not None:
-                    got.samples.setdefault("target", []).extend(t8[:take])
+                for spec in specs:
+                    got.add(spec.name, spec.per_image(batch))
             bar.update(len(x8))
     return got
 
@@ -164,19 +175,23 @@ def _reference(backbone, data_dir: Path, manifest, folder: str, paths: list[str]
 def evaluate_submission(submission_dir: str | Path, data_root: str | Path, competition: Competition,
                         split: str = "public", samples_path: Path | None = None,
                         cache_dir: Path | None = None, batch_size: int | None = None,
-                        timings: dict | None = None) -> dict:
+                        timings: dict | None = None, require_gpu: bool = False) -> dict:
     """Score one submission; always returns a schema-valid result dict (never raises).
 
     status: ok | invalid (the submission is at fault) | error (data or evaluator).
     ``timings``, when given, receives wall seconds per phase (load, sandbox_start,
     inference, features, reference, metrics) for benchmarks/evaluate.py.
+    ``require_gpu``: refuse with E_NO_GPU (status error) unless TensorFlow sees a GPU,
+    in this process and in the sandboxed child.
+    ``samples_path``: where to write the gallery PNG (``write_gallery``: showcase images only).
     """
     started = time.perf_counter()
     result = new_result()
     result["split"] = split
     try:
         _evaluate_into(result, Path(submission_dir), Path(data_root), competition, split, samples_path,
-                       cache_dir, batch_size or competition.evaluation.batch_size, Stopwatch(timings))
+                       cache_dir, batch_size or competition.evaluation.batch_size, Stopwatch(timings),
+                       require_gpu)
     except EaselError as exc:
         result["status"] = "invalid" if exc.fault == SUBMISSION else "error"
         result["errors"] = [exc.as_dict()]
@@ -192,7 +207,7 @@ def evaluate_submission(submission_dir: str | Path, data_root: str | Path, compe
 
 def _evaluate_into(result: dict, root: Path, data_root: Path, competition: Competition, split: str,
                    samples_path: Path | None, cache_dir: Path | None, batch_size: int,
-                   watch: Stopwatch) -> None:
+                   watch: Stopwatch, require_gpu: bool = False) -> None:
     validation = validate_submission(root, competition, probe=False, cache_dir=cache_dir)
     meta = validation.meta
     if meta is not None:
@@ -207,10 +222,53 @@ def _evaluate_into(result: dict, root: Path, data_root: Path, competition: Compe
     result["track"] = {"id": track.id, "kind": track.kind,
                        "ranking": {"metric": track.ranking.metric, "order": track.ranking.order}}
 
-    from .data.manifest import open_dataset
     from .features import load_backbone
+    from .gallery import write_gallery
     from .sandbox import SandboxedModel
-    from .scoring import TrackSample, score_track
+    from .sandbox import require_gpu as refuse_without_gpu
+
+    if require_gpu:
+        refuse_without_gpu()
+
+    data_dir, manifest, tests = open_track_data(result, data_root, track, split)
+    backbone = load_backbone(competition.evaluation.backbone, resize=competition.evaluation.resize,
+                             cache_dir=cache_dir)
+    result["backbone"] = backbone.describe()
+
+    with contextlib.ExitStack() as stack:
+        with watch("sandbox_start"):  # spawn, load, signature check, probe batch
+            model = stack.enter_context(SandboxedModel(
+                validation.model_path, meta.format, n_model_inputs(track.kind), track.image_size,
+                competition.limits, batch_size=batch_size, require_gpu=require_gpu))
+        in_effect = ", ".join(sorted(k for k, on in model.isolation.items() if on))
+        missing = ", ".join(sorted(k for k, on in model.isolation.items() if not on))
+        print(f"sandbox isolation in effect: {in_effect}" + (f"; not in effect: {missing}" if missing else ""),
+              file=sys.stderr)
+        collected = run_inference(model, backbone, data_dir, tests, track, batch_size, watch)
+        with watch("efficiency"):
+            efficiency = model.efficiency(_efficiency_probe(data_dir, tests, batch_size))
+        if samples_path is not None:
+            with watch("gallery"):
+                write_gallery(model, data_dir, manifest, track, batch_size, samples_path)
+    result["efficiency"] = {
+        "images_per_s": _round(efficiency.get("images_per_s")),
+        "best_batch_size": efficiency.get("best_batch_size"),
+        "latency_ms_batch1": _round(efficiency.get("latency_ms_batch1")),
+        "parameters": efficiency.get("parameters"),
+        "model_bytes": validation.model_bytes,
+        "device": model.device,  # measured in the child, where the model runs
+    }
+    score_collected(result, collected, backbone, data_dir, manifest, tests, track, competition, split, cache_dir,
+                    watch)
+
+
+def open_track_data(result: dict, data_root: Path, track: Track, split: str):
+    """Verify the track's dataset and pick the split's files; fills result["dataset"].
+
+    Returns (dataset folder, Manifest, TestSet). Raises EaselError for data faults
+    (missing, changed, wrong size, a split below min_test_images).
+    """
+    from .data.manifest import open_dataset
 
     data_dir, manifest = open_dataset(data_root, track.dataset)
     if manifest.image_size != track.image_size:
@@ -218,53 +276,52 @@ def _evaluate_into(result: dict, root: Path, data_root: Path, competition: Compe
                          detail=track.dataset)
     tests = test_set(manifest, track, split)
     result["dataset"] = {"id": track.dataset, "manifest_sha256": manifest.sha256, "n_inputs": len(tests.inputs)}
+    return data_dir, manifest, tests
 
-    backbone = load_backbone(competition.evaluation.backbone, resize=competition.evaluation.resize,
-                             cache_dir=cache_dir)
-    result["backbone"] = backbone.describe()
 
-    keep_samples = samples_path is not None
-    with contextlib.ExitStack() as stack:
-        with watch("sandbox_start"):  # spawn, load, signature check, probe batch
-            model = stack.enter_context(SandboxedModel(
-                validation.model_path, meta.format, n_model_inputs(track.kind), track.image_size,
-                competition.limits, batch_size=batch_size))
-        in_effect = ", ".join(sorted(k for k, on in model.isolation.items() if on))
-        missing = ", ".join(sorted(k for k, on in model.isolation.items() if not on))
-        print(f"sandbox isolation in effect: {in_effect}" + (f"; not in effect: {missing}" if missing else ""),
-              file=sys.stderr)
-        collected = run_inference(model, backbone, data_dir, tests, track, batch_size, keep_samples, watch)
-        with watch("efficiency"):
-            efficiency = model.efficiency(_efficiency_probe(data_dir, tests, batch_size))
-    result["efficiency"] = {
-        "images_per_s": _round(efficiency.get("images_per_s")),
-        "best_batch_size": efficiency.get("best_batch_size"),
-        "latency_ms_batch1": _round(efficiency.get("latency_ms_batch1")),
-        "parameters": efficiency.get("parameters"),
-        "model_bytes": validation.model_bytes,
-    }
+def score_collected(result: dict, collected: Collected, backbone, data_dir: Path, manifest, tests: TestSet,
+                    track: Track, competition: Competition, split: str, cache_dir: Path | None,
+                    watch: Stopwatch) -> None:
+    """Reference features, then the track's metrics with intervals, into result["metrics"] and ["extra"].
+
+    Shared by submissions and the oracle rows (evaluator/oracle.py), so both are scored alike.
+    """
+    from .metrics import needs_of, resolve
+    from .scoring import TrackSample, score_track
 
     with watch("reference"):
         ref = _reference(backbone, data_dir, manifest, tests.reference_folder, tests.reference, split,
                          cache_dir, track.image_size)
         train_ref = None
-        if "mifid" in track.metrics:
+        if "train_features" in needs_of(resolve(track.metrics)):
             train_ref = _reference(backbone, data_dir, manifest, "train/B", tests.train_reference, "train",
                                    cache_dir, track.image_size)
     sample = TrackSample(
         out_feats=np.concatenate(collected.out_feats), ref_feats=ref, train_feats=train_ref,
-        per_image={k: np.concatenate(v) for k, v in collected.per_image.items()})
+        per_image={k: np.concatenate(v) for k, v in collected.per_image.items()},
+        paired=tests.targets is not None)  # the references are the per-input targets
     ev = competition.evaluation
     with watch("metrics"):
         metrics, extra = score_track(list(track.metrics), sample, n_resamples=ev.bootstrap, seed=ev.seed,
                                      memorization_eps=ev.memorization_eps)
     result["metrics"] = metrics
     result["extra"] = {k: (bool(v) if isinstance(v, (bool, np.bool_)) else _round(v)) for k, v in extra.items()}
-    if keep_samples and collected.samples:
-        from .data.images import save_grid
+    notes = output_range_notes(collected)
+    if notes:
+        result["notes"] = notes
 
-        order = [c for c in ("input", "style", "output", "target") if c in collected.samples]
-        save_grid(samples_path, [(name, collected.samples[name]) for name in order])
+
+# A sigmoid head's outputs stay in [0, 1]; allow for an output that rounds a hair below 0.
+SIGMOID_OUTPUT_FLOOR = -0.02
+FULL_INPUT_RANGE = 0.9  # inputs reaching below -0.9 and above 0.9 span the model range [-1, 1]
+
+
+def output_range_notes(collected: Collected) -> list[str]:
+    """Result notes about the outputs' value range: ["output_range_0_1"] when the model's outputs
+    never went below about 0 over the whole test set while its inputs spanned [-1, 1] (a model
+    that probably ends in a sigmoid; it is scored all the same). Empty otherwise."""
+    spans = collected.input_low <= -FULL_INPUT_RANGE and collected.input_high >= FULL_INPUT_RANGE
+    return ["output_range_0_1"] if spans and collected.output_low >= SIGMOID_OUTPUT_FLOOR else []
 
 
 def _efficiency_probe(data_dir: Path, tests: TestSet, batch_size: int) -> list[np.ndarray]:
@@ -300,8 +357,16 @@ def summary_line(result: dict) -> str:
 
 def _cmd_evaluate(args) -> int:
     competition = load_competition(args.competition or default_competition_path())
+    if args.model_cache is not None:  # a URL model comes from this folder only: no download here
+        from .model_fetch import PREFETCHED_ENV
+
+        os.environ[PREFETCHED_ENV] = str(args.model_cache)
+    grid_paths = [p for p in (args.gallery, args.samples) if p is not None]
     result = evaluate_submission(args.submission_dir, args.data, competition, split=args.split,
-                                 samples_path=args.samples, batch_size=args.batch_size)
+                                 samples_path=grid_paths[0] if grid_paths else None, batch_size=args.batch_size,
+                                 require_gpu=args.require_gpu)
+    if len(grid_paths) == 2 and grid_paths[0].is_file():
+        atomic_write_bytes(grid_paths[1], grid_paths[0].read_bytes())
     atomic_write_json(args.out, result)
     print(summary_line(result))
     for err in result["errors"]:
@@ -324,7 +389,15 @@ def register(sub) -> None:
     p.add_argument("--out", type=Path, required=True, help="where to write result.json")
     p.add_argument("--split", choices=("public", "private", "all"), default="public")
     p.add_argument("--comment", type=Path, help="also write the PR comment Markdown here")
-    p.add_argument("--samples", type=Path, help="write a sample grid PNG (input | output) here")
+    p.add_argument("--gallery", type=Path,
+                   help="write the gallery PNG here: the model's outputs on the showcase images (never test "
+                        "images) next to the inputs, re-encoded by Easel")
+    p.add_argument("--samples", type=Path, help="the same gallery PNG, at a second path (the site's sample grid)")
     p.add_argument("--batch-size", type=int, help="inference batch size (default: competition.yaml)")
     p.add_argument("--competition", type=Path)
+    p.add_argument("--require-gpu", action="store_true", default=os.environ.get("EASEL_REQUIRE_GPU") == "1",
+                   help="refuse (E_NO_GPU, exit 3) unless TensorFlow sees a GPU (default: EASEL_REQUIRE_GPU=1)")
+    p.add_argument("--model-cache", type=Path, default=None,
+                   help="folder filled by `easel fetch-model`: a URL model is read from it and never "
+                        "downloaded (default: $EASEL_MODEL_CACHE, else download)")
     p.set_defaults(func=_cmd_evaluate)

@@ -22,7 +22,7 @@ from .config import Competition, default_competition_path, load_competition
 from .errors import CODES, EaselError
 from .errors import _identifier as allowlisted_identifier
 from .leaderboard.ranking import format_value, metric_order, standing
-from .result import load_result, validate_result
+from .result import device_label, load_result, validate_result
 
 MARKER = "<!-- easel:score-comment -->"
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
@@ -91,6 +91,8 @@ def render_comment(result: dict, competition: Competition | None = None, leaderb
         if competition is not None and any(t.id == track["id"] for t in competition.tracks):
             declared = competition.track(track["id"]).metrics
         lines += _metrics_table(result, declared)
+        lines += metric_description_lines(result)
+        lines += output_range_lines(result)
         place = standing(result, leaderboard)
         if place is not None:
             lines += _standing_lines(result, place)
@@ -182,6 +184,41 @@ def _metrics_table(result: dict, declared: tuple[str, ...] = ()) -> list[str]:
     return lines + [""]
 
 
+INTERVAL_MEANING = ("Intervals: 95% bootstrap intervals, the spread of each estimate at this number of test "
+                    "images (n), not the metric's population value; paired tracks resample input, output and "
+                    "target together. FID grows as n shrinks, so compare FIDs only at equal n.")
+
+
+def metric_description_lines(result: dict) -> list[str]:
+    """What each reported metric computes, from the metric registry (never from the result file)."""
+    from .metrics import describe
+
+    ranking = result["track"]["ranking"]["metric"]
+    names = [ranking] + sorted(n for n in result["metrics"] if n != ranking)
+    described = [(name, describe(name)) for name in names]
+    lines = [f"- `{name}`: {md(text)}" for name, text in described if text]  # names: METRIC_RE, registered
+    if not lines:
+        return []
+    return (["<details><summary>What the metrics compute</summary>", ""] + lines
+            + ["", INTERVAL_MEANING, "", "</details>", ""])
+
+
+# Hints by result note code (result.NOTE_CODES); each is a fixed sentence of ours.
+NOTE_HINTS = {
+    "output_range_0_1": (
+        "⚠️ **Output range**: over the whole test set the model's outputs never went below 0, while its "
+        "inputs span [−1, 1]. It probably ends in a sigmoid (outputs in [0, 1]), so every image is scored "
+        "washed out, at half contrast. End the model in `tanh`, or map the sigmoid's output `x` to `2x − 1`. "
+        "The scores above are kept as measured."),
+}
+
+
+def output_range_lines(result: dict) -> list[str]:
+    """The comment's hints for the result's notes (e.g. a model that probably ends in a sigmoid)."""
+    hints = [NOTE_HINTS[note] for note in result.get("notes", []) if note in NOTE_HINTS]
+    return hints + [""] if hints else []
+
+
 def _standing_lines(result: dict, place: dict) -> list[str]:
     metric = result["track"]["ranking"]["metric"]
     value = result["metrics"][metric]["value"]
@@ -209,7 +246,9 @@ def _efficiency_lines(result: dict) -> list[str]:
         parts.append(f"{int(eff['parameters']):,} parameters")
     if eff.get("model_bytes") is not None:
         parts.append(f"{eff['model_bytes'] / 2**20:.2f} MB")
-    return ["**Efficiency** (evaluation runner): " + " · ".join(parts), ""] if parts else []
+    device = device_label(eff.get("device"))
+    where = f"measured on {md(device)}" if device else "evaluation runner"
+    return [f"**Efficiency** ({where}): " + " · ".join(parts), ""] if parts else []
 
 
 def _memorization_lines(result: dict) -> list[str]:

@@ -11,40 +11,52 @@ Schema 1::
       "errors": [{"code": "E_...", "message": str, "hint": str, "detail": str | null}],
       "submission": {"team": id, "model": id, "track": id, "baseline": bool,
                      "format": "saved_model" | "keras" | "onnx" | null,
-                     "content_sha256": hex64 | null},
+                     "content_sha256": hex64 | null,
+                     "pr": int | null, "commit": hex40 | null},   # pr, commit optional
       "track": {"id": id, "kind": str, "ranking": {"metric": str, "order": "asc" | "desc"}} | null,
       "split": "public" | "private" | "all",
       "dataset": {"id": id, "manifest_sha256": hex64, "n_inputs": int} | null,
       "backbone": {"id": str, "weights_sha256": hex64, "resize": str, "offline_standin": bool} | null,
       "metrics": {name: {"value": float, "ci95": [lo, hi] | null, "order": "asc" | "desc", "n": int}},
       "extra": {name: value}          # e.g. memorization flag and distance
+      "notes": [code]                 # optional: allowlisted hints about the run (NOTE_CODES)
       "efficiency": {"images_per_s": float, "best_batch_size": int, "latency_ms_batch1": float,
-                     "parameters": int, "model_bytes": int} | null,
+                     "parameters": int, "model_bytes": int,
+                     "device": {"kind": "gpu" | "cpu", "name": str, "cores": int | null,   # optional
+                                "tensorflow": str, "cuda": str | null, "cudnn": str | null}} | null,
       "evaluator": {"version": str, "seconds": float},
       "created": ISO-8601 UTC time,
     }
+
+Keys added after schema 1 first shipped are optional, so older files still validate.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import math
 import re
 from pathlib import Path
 from typing import Any
 
 from . import __version__
 from .errors import EaselError
+from .schema import Checker, is_number
+from .vocab import (BACKBONE_RE, DEVICE_KINDS, DEVICE_NAME_RE, ERROR_CODE_RE, HEX40_RE, HEX64_RE, ID_RE, METRIC_RE,
+                    MODEL_FORMATS, ORDERS, RESIZE_MODES, TRACK_KINDS, VERSION_RE)
 
 SCHEMA_VERSION = 1
 STATUSES = ("ok", "invalid", "error")
-_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
-_CODE = re.compile(r"^E_[A-Z0-9_]{1,40}$")
-_HEX64 = re.compile(r"^[0-9a-f]{64}$")
-_METRIC = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
-_BACKBONE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+SPLITS = ("public", "private", "all")
 MAX_RESULT_BYTES = 1 << 20
+SOURCE = "result.json"
+# Hints about a run, by code; the comment renders its own sentence for each (evaluator/report.py).
+NOTE_CODES = ("output_range_0_1",)
+_TOP = ("schema", "status", "errors", "submission", "track", "split", "dataset", "backbone", "metrics", "extra",
+        "efficiency", "evaluator", "created")
+_EFFICIENCY = ("images_per_s", "best_batch_size", "latency_ms_batch1", "parameters", "model_bytes")
+_SHORT = 500  # error message and hint
+_VERSION_TEXT = 40
 
 
 def new_result(status: str = "ok") -> dict:
@@ -66,128 +78,161 @@ def new_result(status: str = "ok") -> dict:
     }
 
 
-def _fail(path: str, expected: str) -> None:
-    raise EaselError("E_RESULT_SCHEMA", f"result.json: {path}: expected {expected}", detail=path)
+def _text_or_null(c: Checker, value: Any, path: str, most: int) -> None:
+    if value is not None:
+        c.text(value, path, most, least=0)
 
 
-def _check(cond: bool, path: str, expected: str) -> None:
-    if not cond:
-        _fail(path, expected)
+def _check_errors(c: Checker, errors: Any, status: str) -> None:
+    c.sequence(errors, "errors", most=100)
+    for i, err in enumerate(errors):
+        path = f"errors[{i}]"
+        c.mapping(err, path, ("code", "message", "hint", "detail"))
+        c.match(err["code"], f"{path}.code", ERROR_CODE_RE, "an E_ code")
+        c.text(err["message"], f"{path}.message", _SHORT, least=0)
+        c.text(err["hint"], f"{path}.hint", _SHORT, least=0)
+        _text_or_null(c, err["detail"], f"{path}.detail", 120)
+    if status != "ok" and not errors:
+        c.fail("errors", "at least one error when status is not ok", errors)
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+def _check_submission(c: Checker, sub: Any) -> None:
+    c.mapping(sub, "submission", ("team", "model", "track", "baseline", "format", "content_sha256"),
+              ("pr", "commit"))
+    for key in ("team", "model", "track"):
+        c.match(sub[key], f"submission.{key}", ID_RE, "a safe id")
+    c.boolean(sub["baseline"], "submission.baseline")
+    c.choice(sub["format"], "submission.format", (None,) + MODEL_FORMATS)
+    if sub["content_sha256"] is not None:
+        c.match(sub["content_sha256"], "submission.content_sha256", HEX64_RE, "a sha256 hex digest")
+    c.count(sub.get("pr"), "submission.pr", least=1, allow_null=True)
+    if sub.get("commit") is not None:
+        c.match(sub["commit"], "submission.commit", HEX40_RE, "a 40-hex commit")
 
 
-def _check_keys(obj: Any, path: str, keys: set[str], optional: set[str] = frozenset()) -> None:
-    _check(isinstance(obj, dict), path, "an object")
-    missing = keys - set(obj)
-    extra = set(obj) - keys - optional
-    _check(not missing, path, f"keys {sorted(keys)} (missing {sorted(missing)})")
-    _check(not extra, path, f"only keys {sorted(keys | optional)}")
+def _check_track(c: Checker, track: Any) -> None:
+    c.mapping(track, "track", ("id", "kind", "ranking"))
+    c.match(track["id"], "track.id", ID_RE, "a safe id")
+    c.choice(track["kind"], "track.kind", TRACK_KINDS)
+    c.mapping(track["ranking"], "track.ranking", ("metric", "order"))
+    c.match(track["ranking"]["metric"], "track.ranking.metric", METRIC_RE, "a metric name")
+    c.choice(track["ranking"]["order"], "track.ranking.order", ORDERS)
+
+
+def _check_dataset(c: Checker, data: Any) -> None:
+    c.mapping(data, "dataset", ("id", "manifest_sha256", "n_inputs"))
+    c.match(data["id"], "dataset.id", ID_RE, "a safe id")
+    c.match(data["manifest_sha256"], "dataset.manifest_sha256", HEX64_RE, "a sha256 hex digest")
+    c.count(data["n_inputs"], "dataset.n_inputs")
+
+
+def _check_backbone(c: Checker, bb: Any) -> None:
+    c.mapping(bb, "backbone", ("id", "weights_sha256", "resize", "offline_standin"))
+    c.match(bb["id"], "backbone.id", BACKBONE_RE, "a backbone id")
+    c.match(bb["weights_sha256"], "backbone.weights_sha256", HEX64_RE, "a sha256 hex digest")
+    c.choice(bb["resize"], "backbone.resize", RESIZE_MODES)
+    c.boolean(bb["offline_standin"], "backbone.offline_standin")
+
+
+def _check_metrics(c: Checker, metrics: Any) -> None:
+    if not isinstance(metrics, dict) or len(metrics) > 50:
+        c.fail("metrics", "a mapping of at most 50 metrics", metrics)
+    for name, m in metrics.items():
+        path = f"metrics.{name}" if isinstance(name, str) and METRIC_RE.match(name) else "metrics"
+        c.match(name, path, METRIC_RE, "metric names of lowercase letters, digits and '_'")
+        c.mapping(m, path, ("value", "ci95", "order", "n"))
+        c.number(m["value"], f"{path}.value")
+        ci = m["ci95"]
+        if ci is not None and not (isinstance(ci, list) and len(ci) == 2 and all(is_number(v) for v in ci)):
+            c.fail(f"{path}.ci95", "null or [lo, hi] (two finite numbers)", ci)
+        c.choice(m["order"], f"{path}.order", ORDERS)
+        c.count(m["n"], f"{path}.n")
+
+
+def _check_extra(c: Checker, extra: Any) -> None:
+    if not isinstance(extra, dict) or len(extra) > 20:
+        c.fail("extra", "a mapping of at most 20 values", extra)
+    for name, value in extra.items():
+        c.match(name, "extra", METRIC_RE, "names of lowercase letters, digits and '_'")
+        if not (value is None or isinstance(value, bool) or is_number(value)):
+            c.fail(f"extra.{name}", "a number, a boolean or null", value)
+
+
+def _check_efficiency(c: Checker, eff: Any) -> None:
+    c.mapping(eff, "efficiency", _EFFICIENCY, ("device",))
+    for key in _EFFICIENCY:
+        if eff[key] is not None:
+            c.number(eff[key], f"efficiency.{key}")
+    device = eff.get("device")
+    if device is not None:
+        path = "efficiency.device"
+        c.mapping(device, path, ("kind", "name", "cores", "tensorflow", "cuda", "cudnn"))
+        c.choice(device["kind"], f"{path}.kind", DEVICE_KINDS)
+        c.match(device["name"], f"{path}.name", DEVICE_NAME_RE, "a short device name")
+        c.count(device["cores"], f"{path}.cores", least=1, most=(1 << 16) - 1, allow_null=True)
+        c.match(device["tensorflow"], f"{path}.tensorflow", VERSION_RE, "a version string")
+        for key in ("cuda", "cudnn"):
+            if device[key] is not None:
+                c.match(device[key], f"{path}.{key}", VERSION_RE, "null or a version string")
+
 
 
 def validate_result(obj: Any) -> dict:
-    """Check an untrusted result object; return it unchanged or raise E_RESULT_SCHEMA."""
-    _check_keys(obj, "(top)", {"schema", "status", "errors", "submission", "track", "split", "dataset",
-                               "backbone", "metrics", "extra", "efficiency", "evaluator", "created"})
-    _check(obj["schema"] == SCHEMA_VERSION, "schema", f"{SCHEMA_VERSION}")
-    _check(obj["status"] in STATUSES, "status", f"one of {STATUSES}")
-    _check(obj["split"] in ("public", "private", "all"), "split", "public, private or all")
+    """Check an untrusted result object; return it unchanged or raise E_RESULT_SCHEMA.
 
-    _check(isinstance(obj["errors"], list) and len(obj["errors"]) <= 100, "errors", "a list")
-    for i, err in enumerate(obj["errors"]):
-        _check_keys(err, f"errors[{i}]", {"code", "message", "hint", "detail"})
-        _check(isinstance(err["code"], str) and bool(_CODE.match(err["code"])), f"errors[{i}].code", "an E_ code")
-        for key in ("message", "hint"):
-            _check(isinstance(err[key], str) and len(err[key]) <= 500, f"errors[{i}].{key}", "a short string")
-        _check(err["detail"] is None or (isinstance(err["detail"], str) and len(err["detail"]) <= 120),
-               f"errors[{i}].detail", "null or a short string")
-    if obj["status"] != "ok":
-        _check(len(obj["errors"]) > 0, "errors", "at least one error when status is not ok")
-
-    sub = obj["submission"]
-    if sub is not None:
-        _check_keys(sub, "submission", {"team", "model", "track", "baseline", "format", "content_sha256"})
-        for key in ("team", "model", "track"):
-            _check(isinstance(sub[key], str) and bool(_ID.match(sub[key])), f"submission.{key}", "a safe id")
-        _check(isinstance(sub["baseline"], bool), "submission.baseline", "a boolean")
-        _check(sub["format"] in (None, "saved_model", "keras", "onnx"), "submission.format", "a model format")
-        _check(sub["content_sha256"] is None or bool(_HEX64.match(str(sub["content_sha256"]))),
-               "submission.content_sha256", "a sha256 hex digest")
-
+    The message names the key path and what was expected, e.g.
+    ``result.json: metrics.fid.ci95: expected null or [lo, hi] (two finite numbers), got [0.1]``.
+    """
+    c = Checker(SOURCE, "E_RESULT_SCHEMA")
+    c.mapping(obj, "", _TOP, ("notes",))
+    c.choice(obj["schema"], "schema", (SCHEMA_VERSION,))
+    c.choice(obj["status"], "status", STATUSES)
+    c.choice(obj["split"], "split", SPLITS)
+    _check_errors(c, obj["errors"], obj["status"])
+    for key, check in (("submission", _check_submission), ("track", _check_track), ("dataset", _check_dataset),
+                       ("backbone", _check_backbone), ("efficiency", _check_efficiency)):
+        if obj[key] is not None:
+            check(c, obj[key])
+    _check_metrics(c, obj["metrics"])
     track = obj["track"]
-    if track is not None:
-        _check_keys(track, "track", {"id", "kind", "ranking"})
-        _check(isinstance(track["id"], str) and bool(_ID.match(track["id"])), "track.id", "a safe id")
-        _check(track["kind"] in ("unpaired", "paired", "example"), "track.kind", "a track kind")
-        _check_keys(track["ranking"], "track.ranking", {"metric", "order"})
-        _check(isinstance(track["ranking"]["metric"], str) and bool(_METRIC.match(track["ranking"]["metric"])),
-               "track.ranking.metric", "a metric name")
-        _check(track["ranking"]["order"] in ("asc", "desc"), "track.ranking.order", "asc or desc")
-
-    data = obj["dataset"]
-    if data is not None:
-        _check_keys(data, "dataset", {"id", "manifest_sha256", "n_inputs"})
-        _check(isinstance(data["id"], str) and bool(_ID.match(data["id"])), "dataset.id", "a safe id")
-        _check(bool(_HEX64.match(str(data["manifest_sha256"]))), "dataset.manifest_sha256", "a sha256")
-        _check(isinstance(data["n_inputs"], int) and data["n_inputs"] >= 0, "dataset.n_inputs", "an integer")
-
-    bb = obj["backbone"]
-    if bb is not None:
-        _check_keys(bb, "backbone", {"id", "weights_sha256", "resize", "offline_standin"})
-        _check(isinstance(bb["id"], str) and bool(_BACKBONE.match(bb["id"])), "backbone.id", "a backbone id")
-        _check(bool(_HEX64.match(str(bb["weights_sha256"]))), "backbone.weights_sha256", "a sha256")
-        _check(bb["resize"] in ("clean", "legacy_tensorflow"), "backbone.resize", "a resize mode")
-        _check(isinstance(bb["offline_standin"], bool), "backbone.offline_standin", "a boolean")
-
-    _check(isinstance(obj["metrics"], dict) and len(obj["metrics"]) <= 50, "metrics", "an object")
-    for name, m in obj["metrics"].items():
-        path = f"metrics.{name}" if _METRIC.match(str(name)) else "metrics"
-        _check(bool(_METRIC.match(str(name))), path, "metric names of lowercase letters, digits and '_'")
-        _check_keys(m, path, {"value", "ci95", "order", "n"})
-        _check(_is_number(m["value"]), f"{path}.value", "a finite number")
-        _check(m["ci95"] is None or (isinstance(m["ci95"], list) and len(m["ci95"]) == 2
-                                      and all(_is_number(v) for v in m["ci95"])),
-               f"{path}.ci95", "null or [lo, hi]")
-        _check(m["order"] in ("asc", "desc"), f"{path}.order", "asc or desc")
-        _check(isinstance(m["n"], int) and m["n"] >= 0, f"{path}.n", "an integer")
-    if obj["status"] == "ok" and track is not None:
-        _check(track["ranking"]["metric"] in obj["metrics"], "metrics", "the track's ranking metric")
-
-    _check(isinstance(obj["extra"], dict) and len(obj["extra"]) <= 20, "extra", "an object")
-    for name, value in obj["extra"].items():
-        _check(bool(_METRIC.match(str(name))), "extra", "names of lowercase letters, digits and '_'")
-        _check(value is None or isinstance(value, bool) or _is_number(value), f"extra.{name}",
-               "a number, a boolean or null")
-
-    eff = obj["efficiency"]
-    if eff is not None:
-        _check_keys(eff, "efficiency", {"images_per_s", "best_batch_size", "latency_ms_batch1",
-                                        "parameters", "model_bytes"})
-        for key in eff:
-            _check(eff[key] is None or _is_number(eff[key]), f"efficiency.{key}", "a number or null")
-
-    _check_keys(obj["evaluator"], "evaluator", {"version", "seconds"})
-    _check(isinstance(obj["evaluator"]["version"], str) and len(obj["evaluator"]["version"]) <= 40,
-           "evaluator.version", "a version string")
-    _check(_is_number(obj["evaluator"]["seconds"]), "evaluator.seconds", "a number")
-    try:
-        dt.datetime.fromisoformat(str(obj["created"]))
-    except ValueError:
-        _fail("created", "an ISO 8601 time")
+    if obj["status"] == "ok" and track is not None and track["ranking"]["metric"] not in obj["metrics"]:
+        c.fail("metrics", f"the track's ranking metric {track['ranking']['metric']!r}", sorted(obj["metrics"]))
+    _check_extra(c, obj["extra"])
+    if "notes" in obj:
+        c.sequence(obj["notes"], "notes", most=len(NOTE_CODES))
+        for i, note in enumerate(obj["notes"]):
+            c.choice(note, f"notes[{i}]", NOTE_CODES)
+    c.mapping(obj["evaluator"], "evaluator", ("version", "seconds"))
+    c.text(obj["evaluator"]["version"], "evaluator.version", _VERSION_TEXT, least=0)
+    c.number(obj["evaluator"]["seconds"], "evaluator.seconds")
+    c.time(obj["created"], "created")
     return obj
+
+
+def device_label(device: dict | None) -> str | None:
+    """One line naming the hardware behind the efficiency figures, from a validated
+    ``efficiency.device``: e.g. "GPU NVIDIA H200; TensorFlow 2.21.0, CUDA 12.5, cuDNN 9"
+    or "CPU Intel(R) Xeon(R) Processor, 2 cores; TensorFlow 2.21.0". None without a device."""
+    if not device:
+        return None
+    name = f"{device['kind'].upper()} {device['name']}"
+    if device.get("cores"):
+        name += f", {device['cores']} cores"
+    libs = [f"TensorFlow {device['tensorflow']}"] + [f"{label} {device[key]}" for key, label in
+                                                     (("cuda", "CUDA"), ("cudnn", "cuDNN")) if device.get(key)]
+    return f"{name}; {', '.join(libs)}"
 
 
 def load_result(path: str | Path) -> dict:
     """Read and validate a result.json written by anyone (it is untrusted)."""
     path = Path(path)
+    c = Checker(str(path), "E_RESULT_SCHEMA")
     try:
         if path.stat().st_size > MAX_RESULT_BYTES:
-            _fail("(file)", f"at most {MAX_RESULT_BYTES} bytes")
+            c.fail("(file)", f"at most {MAX_RESULT_BYTES} bytes", path.stat().st_size)
         obj = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise EaselError("E_RESULT_SCHEMA", f"{path}: file not found") from None
     except (UnicodeDecodeError, json.JSONDecodeError):
-        _fail("(file)", "valid UTF-8 JSON")
+        c.fail("(file)", "valid UTF-8 JSON", "undecodable bytes")
     return validate_result(obj)

@@ -1,33 +1,38 @@
-"""Submissions: submission.yaml schema, file hygiene and `easel validate`.
+"""Submissions: submission.yaml schema, file hygiene and the checks behind `easel validate`.
 
 Everything here reads the submission as data: no participant code runs in
 this process. The model itself is only ever executed by evaluator.sandbox.
+`validate_submission` goes as far as it safely can and lists every problem
+it finds in one run; the CLI handlers live in evaluator/submission_commands.py.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
-import stat
-import sys
-import urllib.request
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Callable
+from pathlib import Path, PurePosixPath
+from typing import Any
 
-from .config import Competition, Limits, default_competition_path, load_competition
+from .config import Competition, Limits
 from .errors import EaselError
-from .fsutil import atomic_write_bytes, load_yaml_file, sha256_file, tree_sha256
+from .fsutil import load_yaml_file, tree_sha256, walk_tree
+from .model_fetch import url_shape_ok
+from .schema import Checker
+from .vocab import HEX64_RE, ID_RE, ID_RULE, META_FILE, MODEL_FORMATS
 
-META_FILE = "submission.yaml"
 META_MAX_BYTES = 64 * 1024
-NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
-SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
-FORMATS = ("saved_model", "keras", "onnx")
 LFS_PREFIX = b"version https://git-lfs.github.com/spec/"
 _REQUIRED = ("team", "name", "track", "authors", "description", "license", "model")
-_OPTIONAL = ("links", "baseline")
+_OPTIONAL = ("links", "baseline", "final")
 _TEXT_LIMITS = {"description": 2000, "license": 100}
+# Problems that make the folder unsafe to read further: the model is not touched.
+_UNSAFE = frozenset({"E_SYMLINK", "E_HARDLINK", "E_SPECIAL_FILE", "E_LFS_POINTER", "E_TREE_DEPTH"})
+MIB = 1024 * 1024
+MAX_LINKS = 10
+MAX_PROBLEMS = 50  # listed per run; result.json holds at most 100 errors
+LINK_RE = re.compile(r"^https?://[^\s\x00-\x1f]{1,292}$")
 
 
 @dataclass(frozen=True)
@@ -46,6 +51,7 @@ class SubmissionMeta:
     sha256: str | None = None
     links: dict[str, str] = field(default_factory=dict)
     baseline: bool = False
+    final: bool = False
 
     @property
     def key(self) -> str:
@@ -75,149 +81,174 @@ class Validation:
 
 # --- file hygiene ----------------------------------------------------------
 
-def check_tree(root: Path, limits: Limits) -> list[EaselError]:
-    """Refuse links, special files, LFS pointers and oversized or overfull directories.
+def folder_bytes(root: Path) -> int:
+    """Bytes of the regular files under ``root`` (bounded walk, links not followed)."""
+    return sum(entry.info.st_size for entry in walk_tree(root) if entry.is_file)
 
-    Walks without following symlinks, so a link to the data directory is
-    reported, never read.
+
+def check_tree(root: Path, limits: Limits) -> list[EaselError]:
+    """Refuse links, special files, LFS pointers, deep nesting and oversized or overfull folders.
+
+    Walks with :func:`evaluator.fsutil.walk_tree` (iterative, depth-bounded,
+    links never followed), so a link to the data directory is reported, never read.
     """
     problems: list[EaselError] = []
     total, count = 0, 0
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        for name in sorted(dirnames + filenames):
-            path = Path(dirpath) / name
-            rel = path.relative_to(root).as_posix()
-            info = path.lstat()
-            if stat.S_ISLNK(info.st_mode):
+    try:
+        for entry in walk_tree(root, max_entries=max(limits.max_files * 10, 1000)):
+            rel = entry.rel
+            if entry.is_symlink:
                 problems.append(EaselError("E_SYMLINK", f"{rel} is a symbolic link", detail=rel))
-            elif stat.S_ISDIR(info.st_mode):
+            elif entry.is_dir:
                 continue
-            elif not stat.S_ISREG(info.st_mode):
+            elif not entry.is_file:
                 problems.append(EaselError("E_SPECIAL_FILE", f"{rel} is not a regular file", detail=rel))
             else:
                 count += 1
-                total += info.st_size
-                if info.st_nlink > 1:
-                    problems.append(EaselError("E_HARDLINK", f"{rel} has {info.st_nlink} hard links", detail=rel))
-                elif 0 < info.st_size < 512:
-                    with open(path, "rb") as handle:
+                total += entry.info.st_size
+                if entry.info.st_nlink > 1:
+                    problems.append(EaselError("E_HARDLINK", f"{rel} has {entry.info.st_nlink} hard links",
+                                               detail=rel))
+                elif 0 < entry.info.st_size < 512:
+                    with open(entry.path, "rb") as handle:
                         if handle.read(len(LFS_PREFIX)) == LFS_PREFIX:
                             problems.append(EaselError("E_LFS_POINTER", f"{rel} is a Git LFS pointer", detail=rel))
-        # Do not descend into symlinked directories (os.walk lists them in dirnames).
-        dirnames[:] = [d for d in dirnames if not (Path(dirpath) / d).is_symlink()]
-    max_bytes = int(limits.max_model_mb * 1024 * 1024)
-    if total > max_bytes:
-        problems.append(EaselError("E_SIZE", f"{total / 2**20:.1f} MB, limit {limits.max_model_mb:g} MB"))
-    if count > limits.max_files:
+    except EaselError as exc:  # too deep or too many entries: reported, the walk stops there
+        problems.append(exc)
+    if total > limits.max_model_mb * MIB:
+        problems.append(EaselError("E_SIZE", f"{total / MIB:.1f} MB, limit {limits.max_model_mb:g} MB"))
+    if count > limits.max_files and not any(p.code == "E_FILE_COUNT" for p in problems):
         problems.append(EaselError("E_FILE_COUNT", f"{count} files, limit {limits.max_files}"))
     return problems
 
 
 # --- submission.yaml -------------------------------------------------------
 
-def _schema_error(key: str, expected: str) -> EaselError:
-    return EaselError("E_META_SCHEMA", f"{META_FILE}: {key}: expected {expected}", detail=key)
+def _did_you_mean(key: str) -> str:
+    close = difflib.get_close_matches(key, _REQUIRED + _OPTIONAL, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _check_fields(raw: Any) -> tuple[dict, list[EaselError]]:
+    """Check a parsed submission.yaml; returns every field that passed (others None) and every problem."""
+    c = Checker(META_FILE, "E_META_SCHEMA", collect=True)
+    fields: dict[str, Any] = {}
+    c.mapping(raw, "", _REQUIRED, _OPTIONAL)
+    if not isinstance(raw, dict):
+        return fields, c.problems
+    for problem in c.problems:  # an unknown key may be a typo of a known one: say which
+        if problem.detail and problem.detail not in _REQUIRED and "unknown key" in problem.message:
+            problem.message += _did_you_mean(problem.detail)
+    for key in ("team", "name", "track"):
+        if key in raw:
+            value = raw[key]
+            fields[key] = value if isinstance(value, str) and ID_RE.match(value) else c.fail(
+                key, ID_RULE, value, code="E_META_NAME")
+    authors = raw.get("authors")
+    if isinstance(authors, str):
+        authors = [authors]
+    if "authors" in raw and c.sequence(authors, "authors", 50, least=1):
+        fields["authors"] = tuple(a for i, a in enumerate(authors) if c.text(a, f"authors[{i}]", 100))
+    for key, limit in _TEXT_LIMITS.items():
+        if key in raw:
+            fields[key] = c.text(raw[key], key, limit)
+    fields["links"] = _check_links(c, raw.get("links") or {})
+    for key in ("baseline", "final"):
+        fields[key] = c.boolean(raw[key], key) if key in raw else False
+    if "model" in raw:
+        fields.update(_check_model_fields(c, raw["model"]))
+    return fields, c.problems
+
+
+def _check_links(c: Checker, links: Any) -> dict[str, str]:
+    if not isinstance(links, dict):
+        c.fail("links", "a mapping of names to http(s) URLs", links)
+        return {}
+    if len(links) > MAX_LINKS:
+        c.fail("links", f"at most {MAX_LINKS} links", len(links))
+    good = {}
+    for name, url in links.items():
+        if not (isinstance(name, str) and ID_RE.match(name)):
+            c.fail("links.(key)", f"link names of {ID_RULE}", name)
+        elif c.match(url, f"links.{name}", LINK_RE, "an http:// or https:// URL of at most 300 characters"):
+            good[name] = url
+    return good
+
+
+def _check_model_fields(c: Checker, model: Any) -> dict:
+    c.mapping(model, "model", ("format",), ("path", "url", "sha256"))
+    if not isinstance(model, dict) or "format" not in model:  # an unknown extra key alone does not stop here
+        return {}
+    fmt = model["format"]
+    found = {"format": fmt if fmt in MODEL_FORMATS else c.fail("model.format", f"one of {list(MODEL_FORMATS)}",
+                                                               fmt, code="E_FORMAT")}
+    path, url = model.get("path"), model.get("url")
+    if (path is None) == (url is None):
+        c.fail("model", "exactly one of path or url", "both" if path is not None else "neither")
+    if path is not None and c.text(path, "model.path", 200):
+        pure = PurePosixPath(path)
+        if path.startswith(("/", "\\")) or ".." in pure.parts or "\\" in path or "\x00" in path:
+            c.fail("model.path", "a relative path inside the submission, without '..'", path, code="E_PATH_ESCAPE")
+        else:
+            found["path"] = path
+    if url is not None:
+        ok = url if url_shape_ok(url) else c.fail("model.url", "an https:// URL of at most 500 characters", url)
+        digest = c.match(model.get("sha256"), "model.sha256", HEX64_RE,
+                         "the model's sha256 as 64 lowercase hex digits")
+        if ok and digest:
+            found["url"], found["sha256"] = url, digest
+    return found
 
 
 def parse_meta(raw: Any) -> tuple[SubmissionMeta | None, list[EaselError]]:
-    """Check a parsed submission.yaml; return the meta (None if unusable) and every problem."""
-    if not isinstance(raw, dict):
-        return None, [_schema_error("(top level)", "a mapping")]
-    problems: list[EaselError] = []
-    for key in _REQUIRED:
-        if key not in raw:
-            problems.append(_schema_error(key, "a value (missing)"))
-    for key in sorted(set(map(str, raw)) - set(_REQUIRED) - set(_OPTIONAL)):
-        problems.append(_schema_error(key if NAME_RE.match(key) else "(key)", f"only the keys {list(_REQUIRED + _OPTIONAL)}"))
-
-    def name(key: str) -> str:
-        value = raw.get(key)
-        if key in raw and not (isinstance(value, str) and NAME_RE.match(value)):
-            problems.append(EaselError("E_META_NAME", f"{META_FILE}: {key} is not a safe name", detail=key))
-        return value if isinstance(value, str) else ""
-
-    team, model_name, track = name("team"), name("name"), name("track")
-    authors = raw.get("authors", [])
-    if isinstance(authors, str):
-        authors = [authors]
-    if not (isinstance(authors, list) and authors and all(isinstance(a, str) and 0 < len(a) <= 100 for a in authors)
-            and len(authors) <= 50):
-        if "authors" in raw:
-            problems.append(_schema_error("authors", "a list of 1-50 names"))
-        authors = []
-    texts = {}
-    for key, limit in _TEXT_LIMITS.items():
-        value = raw.get(key, "")
-        if key in raw and not (isinstance(value, str) and value.strip() and len(value) <= limit):
-            problems.append(_schema_error(key, f"text of 1-{limit} characters"))
-        texts[key] = value if isinstance(value, str) else ""
-    links = raw.get("links", {}) or {}
-    if not (isinstance(links, dict) and len(links) <= 10 and all(
-            isinstance(k, str) and NAME_RE.match(k) and isinstance(v, str) and len(v) <= 300
-            and v.startswith(("https://", "http://")) for k, v in links.items())):
-        problems.append(_schema_error("links", "a mapping of up to 10 names to http(s) URLs"))
-        links = {}
-    baseline = raw.get("baseline", False)
-    if not isinstance(baseline, bool):
-        problems.append(_schema_error("baseline", "true or false"))
-        baseline = False
-
-    model = raw.get("model")
-    fmt = path = url = digest = None
-    if "model" in raw:
-        if not isinstance(model, dict):
-            problems.append(_schema_error("model", "a mapping with format and path (or url and sha256)"))
-        else:
-            unknown = set(model) - {"format", "path", "url", "sha256"}
-            if unknown:
-                problems.append(_schema_error("model", "only the keys format, path, url, sha256"))
-            fmt = model.get("format")
-            if fmt not in FORMATS:
-                problems.append(EaselError("E_FORMAT", f"{META_FILE}: model.format must be one of {FORMATS}",
-                                           detail="model.format"))
-            path, url, digest = model.get("path"), model.get("url"), model.get("sha256")
-            if (path is None) == (url is None):
-                problems.append(_schema_error("model", "exactly one of path or url"))
-            if path is not None and not (isinstance(path, str) and 0 < len(path) <= 200):
-                problems.append(_schema_error("model.path", "a relative path inside the submission"))
-                path = None
-            elif isinstance(path, str) and (path.startswith(("/", "\\")) or ".." in Path(path).parts):
-                problems.append(EaselError("E_PATH_ESCAPE", f"model.path {path!r} leaves the directory",
-                                           detail="model.path"))
-                path = None
-            if url is not None:
-                if not (isinstance(url, str) and url.startswith("https://") and len(url) <= 500):
-                    problems.append(_schema_error("model.url", "an https:// URL"))
-                if not (isinstance(digest, str) and SHA256_RE.match(digest)):
-                    problems.append(_schema_error("model.sha256", "the model's sha256 as 64 lowercase hex digits"))
+    """Check a parsed submission.yaml; return the meta (None if any problem) and every problem."""
+    fields, problems = _check_fields(raw)
     if problems:
         return None, problems
-    return SubmissionMeta(team=team, model=model_name, track=track, authors=tuple(authors),
-                          description=texts["description"], license=texts["license"], format=fmt,
-                          path=path, url=url, sha256=digest, links=dict(links), baseline=baseline), []
+    return SubmissionMeta(team=fields["team"], model=fields["name"], track=fields["track"],
+                          authors=fields["authors"], description=fields["description"], license=fields["license"],
+                          format=fields["format"], path=fields.get("path"), url=fields.get("url"),
+                          sha256=fields.get("sha256"), links=fields["links"], baseline=fields["baseline"],
+                          final=fields["final"]), []
+
+
+def _load_meta(root: Path) -> tuple[Any, list[EaselError]]:
+    meta_path = root / META_FILE
+    if not meta_path.is_file() or meta_path.is_symlink():
+        return None, [EaselError("E_META_MISSING", f"{META_FILE} not found in {root.name}", detail=META_FILE)]
+    try:
+        return load_yaml_file(meta_path, max_bytes=META_MAX_BYTES), []
+    except EaselError as exc:
+        return None, [exc]
 
 
 def read_meta(root: Path) -> tuple[SubmissionMeta | None, list[EaselError]]:
-    meta_path = root / META_FILE
-    if not meta_path.is_file() or meta_path.is_symlink():
-        return None, [EaselError("E_META_MISSING", f"{META_FILE} not found in {root.name}")]
-    try:
-        raw = load_yaml_file(meta_path, max_bytes=META_MAX_BYTES)
-    except EaselError as exc:
-        return None, [exc]
-    return parse_meta(raw)
+    """Load and check ``root/submission.yaml``; (meta or None, every problem)."""
+    raw, problems = _load_meta(Path(root))
+    return (None, problems) if problems else parse_meta(raw)
 
 
-def check_directory_names(root: Path, meta: SubmissionMeta) -> list[EaselError]:
-    """submissions/<team>/<model>/ and baselines/<model>/<track>/ must agree with the yaml."""
-    root = root.resolve()
+def check_directory_names(root: Path, team: str | None, model: str | None, track: str | None,
+                          baseline: bool = False) -> list[EaselError]:
+    """submissions/<team>/<model>/ and baselines/<model>/<track>/ must agree with the yaml.
+
+    Names that failed their own check are passed as None and not compared.
+    """
+    root = Path(root).resolve()
+    actual = f"{root.parent.parent.name}/{root.parent.name}/{root.name}"
     if root.parent.parent.name == "submissions":
-        if (root.parent.name, root.name) != (meta.team, meta.model):
-            return [EaselError("E_META_DIR", "directory is submissions/<team>/<model> with other names")]
-        if meta.baseline:
-            return [_schema_error("baseline", "false outside baselines/")]
-    elif root.parent.parent.name == "baselines" and (root.parent.name, root.name) != (meta.model, meta.track):
-        return [EaselError("E_META_DIR", "baselines live in baselines/<model>/<track>/")]
+        if team and model and (root.parent.name, root.name) != (team, model):
+            expected = f"submissions/{team}/{model}"
+            return [EaselError("E_META_DIR", f"submission.yaml says {expected}/ but the folder is {actual}/",
+                               detail=expected)]
+        if baseline:
+            return [EaselError("E_META_SCHEMA", f"{META_FILE}: baseline: expected false outside baselines/, got True",
+                               detail="baseline")]
+    elif root.parent.parent.name == "baselines" and model and track \
+            and (root.parent.name, root.name) != (model, track):
+        expected = f"baselines/{model}/{track}"
+        return [EaselError("E_META_DIR", f"submission.yaml says {expected}/ but the folder is {actual}/",
+                           detail=expected)]
     return []
 
 
@@ -227,47 +258,40 @@ def model_cache_dir() -> Path:
     return Path(os.environ.get("EASEL_CACHE", Path.home() / ".cache" / "easel")) / "models"
 
 
-def fetch_model(url: str, sha256: str, cache_dir: Path | None = None,
-                opener: Callable[[str], Any] = urllib.request.urlopen, max_bytes: int = 2 << 30) -> Path:
-    """Download a model by URL into the cache, keyed and verified by its sha256.
+def resolve_model_path(root: Path, fmt: str, path: str | None = None, url: str | None = None,
+                       sha256: str | None = None, limits: Limits | None = None, cache_dir: Path | None = None,
+                       model_cache: Path | None = None) -> Path:
+    """The model file or folder inside the submission, or the verified download of ``url``.
 
-    Returns: path of the verified file. Raises E_MODEL_URL or E_MODEL_HASH.
+    ``model_cache``: a folder a trusted job filled with `easel fetch-model`
+    (default: $EASEL_MODEL_CACHE); when set, nothing is downloaded. Otherwise a
+    URL model is fetched into ``cache_dir`` under the URL rules of
+    evaluator/model_fetch.py, its bytes counted with the folder's against
+    ``limits.max_model_mb``.
     """
-    target = (cache_dir or model_cache_dir()) / sha256
-    if target.is_file() and sha256_file(target) == sha256:
-        return target
-    try:
-        with opener(url) as response:
-            data = response.read(max_bytes + 1)
-    except Exception:  # noqa: BLE001 - any network failure is the same fixable problem
-        raise EaselError("E_MODEL_URL", "download failed") from None
-    if len(data) > max_bytes:
-        raise EaselError("E_SIZE", "downloaded model is over the size limit")
-    from .fsutil import sha256_bytes
+    from . import model_fetch
 
-    if sha256_bytes(data) != sha256:
-        raise EaselError("E_MODEL_HASH", "downloaded bytes do not match model.sha256")
-    atomic_write_bytes(target, data)
+    limits = limits or Limits()
+    if url:
+        model_fetch.check_model_url(url, fmt, limits.model_url_hosts)
+        model_cache = model_cache or (Path(os.environ[model_fetch.PREFETCHED_ENV])
+                                      if os.environ.get(model_fetch.PREFETCHED_ENV) else None)
+        if model_cache is not None:
+            return model_fetch.prefetched_model(model_cache, sha256, fmt)
+        return model_fetch.fetch_for_limits(url, sha256, fmt, limits, cache_dir or model_cache_dir(),
+                                            folder_bytes(root))
+    target = root / path
+    if not target.resolve().is_relative_to(root.resolve()):
+        raise EaselError("E_PATH_ESCAPE", "model.path resolves outside the submission", detail="model.path")
+    if not target.exists() and not target.is_symlink():
+        raise EaselError("E_MODEL_MISSING", f"model.path {path} not found: looked for {root.name}/{path}",
+                         detail=path)
     return target
 
 
-def resolve_model_path(root: Path, meta: SubmissionMeta, cache_dir: Path | None = None) -> Path:
-    """The model file or folder, inside the submission (or the verified download)."""
-    if meta.url:
-        return fetch_model(meta.url, meta.sha256, cache_dir)
-    path = (root / meta.path)
-    resolved = path.resolve()
-    if not resolved.is_relative_to(root.resolve()):
-        raise EaselError("E_PATH_ESCAPE", "model.path resolves outside the submission", detail="model.path")
-    if not path.exists():
-        raise EaselError("E_MODEL_MISSING", "model.path does not exist", detail="model.path")
-    return path
-
-
 def model_bytes(path: Path) -> int:
-    if path.is_dir():
-        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
-    return path.stat().st_size
+    """Bytes of a model file, or of the regular files under a model folder."""
+    return folder_bytes(path) if path.is_dir() else path.stat().st_size
 
 
 def n_model_inputs(kind: str) -> int:
@@ -276,76 +300,60 @@ def n_model_inputs(kind: str) -> int:
 
 
 def validate_submission(root: str | Path, competition: Competition, probe: bool = True,
-                        cache_dir: Path | None = None) -> Validation:
-    """Everything checkable without data; collects every problem it can find.
+                        cache_dir: Path | None = None, model_cache: Path | None = None) -> Validation:
+    """Everything checkable without data; lists every problem it can find in one run.
 
-    Order: file hygiene → submission.yaml → names/dir → track → model file →
+    Order: file hygiene → submission.yaml → names/folder → track → model file →
     static model check (as data) → optional probe: load + signature check in
-    the sandboxed child (the model's first and only execution here).
+    the sandboxed child (the model's first and only execution here). Each step
+    runs when the facts it needs passed their own checks; the model is not
+    touched when the folder holds links or special files, and the probe runs
+    only when everything else passed.
     """
     root = Path(root)
     result = Validation(root=root)
     if not root.is_dir():
-        result.problems.append(EaselError("E_META_MISSING", f"{root} is not a directory"))
+        result.problems.append(EaselError("E_META_MISSING", f"{root} is not a directory", detail=META_FILE))
         return result
-    result.problems += check_tree(root, competition.limits)
-    meta, problems = read_meta(root)
-    result.problems += problems
-    if meta is None:
+    problems = result.problems
+    problems += check_tree(root, competition.limits)
+    unsafe = any(p.code in _UNSAFE for p in problems)
+    raw, load_problems = _load_meta(root)
+    problems += load_problems
+    if load_problems:
         return result
-    result.meta = meta
-    result.problems += check_directory_names(root, meta)
+    fields, meta_problems = _check_fields(raw)
+    problems += meta_problems
+    if not meta_problems:
+        result.meta = parse_meta(raw)[0]
+    problems += check_directory_names(root, fields.get("team"), fields.get("name"), fields.get("track"),
+                                      bool(fields.get("baseline")))
+    track = None
+    if fields.get("track"):
+        try:
+            track = competition.track(fields["track"])
+        except EaselError as exc:
+            problems.append(exc)
+    if unsafe or not fields.get("format") or not (fields.get("path") or fields.get("url")):
+        return result
+    if not problems:
+        result.content_sha256 = tree_sha256(root)
     try:
-        track = competition.track(meta.track)
-    except EaselError as exc:
-        result.problems.append(exc)
-        return result
-    if result.problems:  # links or special files: do not touch the model at all
-        return result
-    result.content_sha256 = tree_sha256(root)
-    try:
-        model_path = resolve_model_path(root, meta, cache_dir)
         from .models import check_model
 
-        check_model(meta.format, model_path)
+        model_path = resolve_model_path(root, fields["format"], fields.get("path"), fields.get("url"),
+                                        fields.get("sha256"), competition.limits, cache_dir, model_cache)
+        check_model(fields["format"], model_path)
         result.model_path, result.model_bytes = model_path, model_bytes(model_path)
-        if probe:
+        if probe and track is not None and not problems:
             from .sandbox import SandboxedModel
 
-            with SandboxedModel(model_path, meta.format, n_model_inputs(track.kind), track.image_size,
+            with SandboxedModel(model_path, fields["format"], n_model_inputs(track.kind), track.image_size,
                                 competition.limits, batch_size=2):
                 pass  # entering loads the model, checks its signature and runs a probe batch
     except EaselError as exc:
-        result.problems.append(exc)
+        problems.append(exc)
+    if problems:
+        result.model_path = None
+        del problems[MAX_PROBLEMS:]
     return result
-
-
-def print_validation(v: Validation, out=sys.stdout) -> None:
-    if v.ok and v.meta:
-        print(f"ok: {v.meta.key} for track {v.meta.track} ({v.meta.format}, "
-              f"{v.model_bytes / 2**20:.2f} MB, content sha256 {v.content_sha256[:12]})", file=out)
-        return
-    print(f"{len(v.problems)} problem(s) in {v.root}:", file=out)
-    for p in v.problems:
-        detail = f" [{p.detail}]" if p.detail else ""
-        print(f"  {p.code}{detail}: {p.message}\n      fix: {p.info.hint}", file=out)
-
-
-def _cmd_validate(args) -> int:
-    competition = load_competition(args.competition or default_competition_path())
-    v = validate_submission(args.submission_dir, competition, probe=not args.no_probe)
-    print_validation(v)
-    if v.ok:
-        return 0
-    return max(p.exit_code for p in v.problems)
-
-
-def register(sub) -> None:
-    p = sub.add_parser("validate", help="check a submission directory without data",
-                       description="Check schema, names, files, size, track and the model's graph and "
-                                   "signature. Exit 0 when valid, 2 with every problem listed.")
-    p.add_argument("submission_dir", type=Path, help="submissions/<team>/<model>/")
-    p.add_argument("--competition", type=Path, help="competition.yaml (default: ./competition.yaml)")
-    p.add_argument("--no-probe", action="store_true",
-                   help="skip loading the model in the sandbox (static checks only)")
-    p.set_defaults(func=_cmd_validate)

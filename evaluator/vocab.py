@@ -18,6 +18,9 @@ DATASET_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
 ERROR_CODE_RE = re.compile(r"^E_[A-Z0-9_]{1,40}$")
 LOGIN_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}(\[bot\])?$")  # a GitHub login
 REPO_RE = re.compile(r"^[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}$")  # owner/name
+DEVICE_NAME_RE = re.compile(r"^[A-Za-z0-9 ._()@+,:/-]{1,64}$")  # efficiency.device.name: a GPU or CPU model
+DEVICE_LABEL_RE = re.compile(r"^[A-Za-z0-9 ._()@+,:;/-]{1,160}$")  # result.device_label: one line on the board
+VERSION_RE = re.compile(r"^[0-9A-Za-z.+-]{1,32}$")               # TensorFlow, CUDA, cuDNN versions
 
 # --- hashes ----------------------------------------------------------------
 HEX40_RE = re.compile(r"^[0-9a-f]{40}$")  # a git commit
@@ -30,6 +33,7 @@ TEST_SPLITS = ("public", "private")        # the two halves of a held-out test s
 ORDERS = ("asc", "desc")                   # asc: lower is better
 RESIZE_MODES = ("clean", "legacy_tensorflow")
 MODEL_FORMATS = ("saved_model", "keras", "onnx")
+DEVICE_KINDS = ("gpu", "cpu")              # efficiency.device.kind
 
 # --- markers ---------------------------------------------------------------
 COMMENT_MARKER = "<!-- easel:score-comment -->"   # first line of the bot's one sticky PR comment

@@ -18,6 +18,7 @@ def small_competition(**limits) -> dict:
     raw = yaml.safe_load((REPO / "competition.yaml").read_text())
     for track in raw["tracks"]:
         track["image_size"] = SIZE
+        track["min_test_images"] = 2  # the test datasets hold 4 test images per split
     raw["evaluation"].update(backbone="convnet_random_seed0", bootstrap=50, batch_size=4)
     raw["limits"].update({"timeout_s": 120, "memory_mb": 3000, **limits})
     return raw
@@ -42,3 +43,25 @@ def run_cli(sub: Path, data_root: Path, competition_file: Path, out: Path, *extr
     code = easel(["evaluate", str(sub), "--data", str(data_root), "--out", str(out),
                   "--competition", str(competition_file), *extra])
     return code, load_result(out)
+
+
+def remove_tree(root: Path) -> None:
+    """Delete a folder however deep, without recursion (shutil.rmtree recurses once per level, so
+    pytest's own clean-up of an old 1100-deep test tree would hit Python's recursion limit)."""
+    import os
+
+    if not os.path.isdir(root):
+        return
+    stack = [(str(root), False)]
+    while stack:
+        path, emptied = stack.pop()
+        if emptied:
+            os.rmdir(path)
+            continue
+        stack.append((path, True))
+        with os.scandir(path) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append((entry.path, False))
+                else:
+                    os.unlink(entry.path)

@@ -224,6 +224,7 @@ def cyclegan_run(data_root, tmp_path_factory) -> Path:
     proc = subprocess.run([sys.executable, "-c", RESUME_SCRIPT, str(data_root), str(out), *tiny_args()],
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    (out / "stdout.txt").write_text(proc.stdout)
     return out
 
 
@@ -252,6 +253,67 @@ def test_losses_are_logged_for_tensorboard(cyclegan_run):
     assert {"G/cycle", "G/identity", "D/x", "D/y", "lr"} <= set(seen)
     assert [s for s, _ in seen["G/cycle"]] == [1, 2, 3, 4]
     assert all(math.isfinite(v) for _, v in seen["G/total"])
+
+
+def test_run_summary_reports_speed_and_hardware_and_run_json_keeps_them(cyclegan_run):
+    """Each invocation prints steps/s (warm-up left out) and the hardware, and appends both to run.json."""
+    import json
+    import os
+    import re
+
+    stdout = (cyclegan_run / "stdout.txt").read_text()
+    printed = [float(v) for v in re.findall(r"^speed: ([0-9.]+) steps/s", stdout, flags=re.M)]
+    assert len(printed) == 3 and all(v > 0 for v in printed)  # split, resumed, straight
+    cores = len(os.sched_getaffinity(0))
+    model_name = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                       if line.startswith("model name")), None)
+
+    split = json.loads((cyclegan_run / "split" / "run.json").read_text())
+    straight = json.loads((cyclegan_run / "straight" / "run.json").read_text())
+    assert split["steps"] == 4 and split["seed"] == 0  # the flags are still there
+    assert [(r["first_step"], r["last_step"]) for r in split["speed"]] == [(0, 2), (2, 4)]
+    assert [(r["first_step"], r["last_step"]) for r in straight["speed"]] == [(0, 4)]
+    for record, shown in zip([*split["speed"], *straight["speed"]], printed):
+        assert record["steps_per_second"] > 0 and abs(record["steps_per_second"] - shown) < 0.006
+        assert record["warmup_steps"] + record["timed_steps"] == record["last_step"] - record["first_step"]
+        assert record["timed_steps"] >= 1 and record["wall_seconds"] > 0
+        assert f"{cores} cores" in record["hardware"] and record["hardware"] in stdout
+        if model_name:
+            assert model_name in record["hardware"]
+    assert straight["speed"][0]["warmup_steps"] == training.WARMUP_STEPS
+
+
+def test_speed_leaves_out_the_warmup_steps_and_counts_samples_in(tmp_path):
+    """train_loop's clock: steps/s = timed steps / their seconds, sample grids included."""
+    import tensorflow as tf
+
+    now = [0.0]
+    step_seconds = {0: 50.0, 1: 5.0}  # tracing, then a slow second step: both left out
+
+    def step_fn(step):
+        now[0] += step_seconds.get(step, 0.5)
+        return {"G/total": 1.0}
+
+    def sample_fn(step):
+        now[0] += 2.0
+
+    checkpoint = tf.train.Checkpoint(step=tf.Variable(0, dtype=tf.int64))
+    run = training.Run(out=tmp_path, checkpoint=checkpoint,
+                       manager=tf.train.CheckpointManager(checkpoint, str(tmp_path / "ck"), max_to_keep=1),
+                       writer=tf.summary.create_file_writer(str(tmp_path / "logs")))
+    training.train_loop(run, total=6, stop_after=None, step_fn=step_fn, sample_fn=sample_fn, sample_every=3,
+                        checkpoint_every=100, desc="t", clock=lambda: now[0], cpu_clock=lambda: 3 * now[0])
+    speed = run.speed
+    assert (speed.warmup_steps, speed.timed_steps) == (2, 4)
+    assert speed.warmup_seconds == 55.0
+    assert speed.timed_seconds == 4 * 0.5 + 2 * 2.0 and speed.io_seconds == 4.0  # samples after steps 3, 6
+    assert speed.steps_per_second == 4 / 6.0
+    assert (speed.cpu_seconds, speed.io_cpu_seconds) == (18.0, 12.0)
+    # A one-step invocation still reports a rate (its step is timed, trace included).
+    training.train_loop(run, total=7, stop_after=None, step_fn=step_fn, sample_fn=sample_fn, sample_every=100,
+                        checkpoint_every=100, desc="t", clock=lambda: now[0])
+    assert (run.speed.first_step, run.speed.warmup_steps, run.speed.timed_steps) == (6, 0, 1)
+    assert run.speed.steps_per_second == 1 / 2.5
 
 
 def test_exported_cyclegan_is_a_valid_submission(cyclegan_run, tmp_path):
@@ -314,7 +376,7 @@ def test_committed_baselines_pass_the_static_checks():
     found = {(d.parent.name, d.name) for d in committed_submissions()}
     assert {("identity", t.id) for t in competition.tracks} <= found
     assert {("color_transfer", t.id) for t in competition.tracks} <= found
-    assert {("cyclegan", "photo2ink"), ("pix2pix", "photo2sketch")} <= found
+    assert {("cyclegan", "photo2ink"), ("pix2pix", "photo2sketch"), ("adain", "anystyle")} <= found
     for directory in committed_submissions():
         result = validate_submission(directory, competition, probe=False)
         assert result.ok, (directory.name, [p.code for p in result.problems])

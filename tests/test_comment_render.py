@@ -22,7 +22,7 @@ from test_report import board, ok_result
 
 # Tags a comment may produce; anything else would be HTML that came through the Markdown.
 ALLOWED_TAGS = {"h2", "p", "strong", "em", "code", "table", "thead", "tbody", "tr", "th", "td", "ul", "li",
-                "blockquote", "br"}
+                "blockquote", "br", "details", "summary"}  # details: the metric descriptions, folded
 
 
 def render(markdown: str) -> str:

@@ -83,3 +83,55 @@ def test_missing_and_unparsable_files(tmp_path):
     bad.write_text("name: [unclosed\n")
     with pytest.raises(ConfigError, match="competition.yaml: .*invalid YAML at line"):
         load_competition(bad)
+
+
+@pytest.mark.parametrize("hosts, message", [
+    (["https://huggingface.co"], "competition.yaml: limits.model_url_hosts[0]: expected a lowercase host name"),
+    (["localhost"], "competition.yaml: limits.model_url_hosts[0]: expected a lowercase host name"),
+    ("huggingface.co", "competition.yaml: limits.model_url_hosts: expected a list of at most 50 items"),
+])
+def test_model_url_hosts_are_host_names(hosts, message):
+    with pytest.raises(ConfigError) as info:
+        parse_competition(_mutated(["limits", "model_url_hosts"], hosts))
+    assert info.value.message.startswith(message), info.value.message
+
+
+def test_model_url_hosts_default_off_and_parsed():
+    assert load_competition(REPO / "competition.yaml").limits.model_url_hosts == ()
+    comp = parse_competition(_mutated(["limits", "model_url_hosts"], ["huggingface.co", "github.com"]))
+    assert comp.limits.model_url_hosts == ("huggingface.co", "github.com")
+
+
+def test_deep_yaml_in_competition_is_a_config_error(tmp_path):
+    bad = tmp_path / "competition.yaml"
+    bad.write_text("name: " + "[" * 5000 + "\n")
+    with pytest.raises(ConfigError, match="nest more than"):
+        load_competition(bad)
+
+
+def test_easel_check_validates_competition_and_data(tmp_path, capsys):
+    from evaluator.cli import main as easel
+    from evaluator.data.synth import synthesize
+
+    assert easel(["check", "--competition", str(REPO / "competition.yaml")]) == 0
+    assert "3 track(s)" in capsys.readouterr().out
+    bad = tmp_path / "competition.yaml"
+    bad.write_text(yaml.safe_dump(_mutated(["tracks", 1, "ranking", "order"], "up")))
+    assert easel(["check", "--competition", str(bad)]) == 3
+    assert "tracks[1].ranking.order: expected 'asc' or 'desc'" in capsys.readouterr().err
+    data = tmp_path / "data"
+    synthesize(data, size=16, count=4, seed=0)
+    comp = shipped()
+    for track in comp["tracks"]:
+        track["image_size"] = 16
+    good = tmp_path / "small.yaml"
+    good.write_text(yaml.safe_dump(comp))
+    assert easel(["check", "--competition", str(good), "--data", str(data)]) == 0
+    assert capsys.readouterr().out.count("matches its manifest") == 3
+    victim = sorted((data / comp["tracks"][0]["dataset"] / "test" / "A").iterdir())[0]
+    victim.write_bytes(b"changed")
+    assert easel(["check", "--competition", str(good), "--data", str(data)]) == 3
+    out = capsys.readouterr().out
+    assert "E_DATA_MANIFEST" in out and out.count("matches its manifest") == 2
+    assert easel(["check", "--competition", str(REPO / "competition.yaml"), "--data", str(data)]) == 3
+    assert "wants 64px" in capsys.readouterr().out

@@ -16,7 +16,7 @@ from evaluator import cli
 from evaluator.data import commands
 from evaluator.data.images import grid_image, load_rgb_uint8, png_bytes, save_grid, save_png, to_model_range, to_uint8
 from evaluator.data.manifest import open_dataset, verify_dataset, write_manifest
-from evaluator.data.synth import synthesize
+from evaluator.data.synth import SHOWCASE_COUNT, synthesize
 from evaluator.errors import EaselError
 
 
@@ -48,10 +48,10 @@ def dataset(pristine, tmp_path):
 
 def test_verify_ok_single_and_root(dataset, capsys):
     assert run_data_cli(["data", "verify", str(dataset / "dev-ink")]) == 0
-    assert "ok: 12 files match" in capsys.readouterr().out
+    assert f"ok: {12 + SHOWCASE_COUNT} files match" in capsys.readouterr().out
     assert run_data_cli(["data", "verify", str(dataset)]) == 0
     out = capsys.readouterr().out
-    assert out.count("ok:") == 2 and "ok: 18 files match" in out
+    assert out.count("ok:") == 2 and f"ok: {18 + SHOWCASE_COUNT} files match" in out
     folder, manifest = open_dataset(dataset, "dev-sketch")
     assert folder == dataset / "dev-sketch" and manifest.kind == "paired"
     assert manifest.paths("test/A") == ["test/A/0000.png", "test/A/0001.png"]

@@ -18,6 +18,7 @@ from evaluator.data.synth import render_scene
 from evaluator.errors import EaselError
 
 SIZE = 32
+TINY = {"min_test_images": 1, "showcase": 0}  # these folders hold a dozen images: no minimum, no showcase
 
 
 def _scene(seed, size=80):
@@ -55,7 +56,7 @@ def raw(tmp_path_factory):
 
 def test_prepare_filters_dedupes_and_splits(raw, tmp_path, capsys):
     a, b = raw
-    report = prepare(a, b, tmp_path / "mine", size=SIZE, test_fraction=0.3, seed=4)
+    report = prepare(a, b, tmp_path / "mine", size=SIZE, test_fraction=0.3, seed=4, **TINY)
     out = capsys.readouterr().out
     assert "dataset mine" in out and "near-duplicate=3" in out
     reasons = {(d.domain, d.file): d.reason for d in report.dropped}
@@ -89,10 +90,10 @@ def test_prepare_filters_dedupes_and_splits(raw, tmp_path, capsys):
 
 def test_same_seed_same_dataset_and_cross_domain_twin(raw, tmp_path):
     a, b = raw
-    first = prepare(a, b, tmp_path / "one", size=SIZE, test_fraction=0.3, seed=4)
-    second = prepare(a, b, tmp_path / "two", size=SIZE, test_fraction=0.3, seed=4)
+    first = prepare(a, b, tmp_path / "one", size=SIZE, test_fraction=0.3, seed=4, **TINY)
+    second = prepare(a, b, tmp_path / "two", size=SIZE, test_fraction=0.3, seed=4, **TINY)
     assert first.manifest.sha256 == second.manifest.sha256
-    other = prepare(a, b, tmp_path / "three", size=SIZE, test_fraction=0.3, seed=5)
+    other = prepare(a, b, tmp_path / "three", size=SIZE, test_fraction=0.3, seed=5, **TINY)
     assert other.manifest.sha256 != first.manifest.sha256
     # The same picture filed in A and in B: a held-out copy is dropped if train has the other.
     b2 = tmp_path / "b2"
@@ -101,7 +102,7 @@ def test_same_seed_same_dataset_and_cross_domain_twin(raw, tmp_path):
         (b2 / src.name).write_bytes(src.read_bytes())
     for i in range(10):
         (b2 / f"leak{i}.png").write_bytes((a / f"img{i:02d}.png").read_bytes())
-    leaky = prepare(a, b2, tmp_path / "four", size=SIZE, test_fraction=0.3, seed=4)
+    leaky = prepare(a, b2, tmp_path / "four", size=SIZE, test_fraction=0.3, seed=4, **TINY)
     cross = [d for d in leaky.dropped if d.reason.startswith("near-duplicate") and
              d.reason.split(" of ")[1][0] != d.domain]
     assert cross
@@ -124,7 +125,8 @@ def test_paired_prepare_and_cli(tmp_path, capsys):
     parser = argparse.ArgumentParser()
     commands.register(parser.add_subparsers())
     args = parser.parse_args(["data", "prepare", "--a", str(a), "--b", str(b), "--out", str(tmp_path / "paired"),
-                              "--size", "24", "--test-fraction", "0.4", "--kind", "paired"])
+                              "--size", "24", "--test-fraction", "0.4", "--kind", "paired",
+                              "--min-test-images", "1", "--showcase", "0"])
     assert args.func(args) == 0
     assert "test/A_target" in capsys.readouterr().out
     manifest = verify_dataset(tmp_path / "paired")
@@ -149,8 +151,8 @@ def test_prepare_refuses_empty_domain(tmp_path):
     (tmp_path / "b").mkdir()
     Image.fromarray(_scene(1, 40)).save(tmp_path / "a" / "x.png")
     with pytest.raises(EaselError) as info:
-        prepare(tmp_path / "a", tmp_path / "b", tmp_path / "out", size=16)
+        prepare(tmp_path / "a", tmp_path / "b", tmp_path / "out", size=16, **TINY)
     assert info.value.code == "E_DATA_PREPARE"
     with pytest.raises(EaselError) as info:
-        prepare(tmp_path / "nope", tmp_path / "b", tmp_path / "out2", size=16)
+        prepare(tmp_path / "nope", tmp_path / "b", tmp_path / "out2", size=16, **TINY)
     assert info.value.code == "E_DATA_PREPARE"

@@ -10,7 +10,7 @@ import pytest
 
 from evaluator.data.images import load_rgb_uint8
 from evaluator.data.styles import STYLES
-from evaluator.data.synth import DEV_DATASETS, render_scene, synthesize
+from evaluator.data.synth import DEV_DATASETS, SHOWCASE_COUNT, render_scene, synthesize
 from evaluator.errors import EaselError
 from evaluator.fsutil import canonical_json
 
@@ -49,6 +49,9 @@ def test_layout_counts_and_manifest_format(dev_root):
         if spec.kind == "paired":
             expected["test/A_target"] = n_test
             expected["train/A_target"] = COUNT  # training pairs
+        expected["showcase/A"] = SHOWCASE_COUNT  # publishable images (issue 15.2)
+        if spec.kind == "example":
+            expected["showcase/B"] = SHOWCASE_COUNT
         on_disk = {}
         for rel in _tree(folder):
             if rel != "manifest.json":
@@ -60,6 +63,8 @@ def test_layout_counts_and_manifest_format(dev_root):
             folder_name, name = rel.rsplit("/", 1)
             if folder_name.startswith("train/"):
                 assert "split" not in entry
+            elif folder_name.startswith("showcase/"):
+                assert entry["split"] == "showcase"
             else:
                 index = int(name[:-4])
                 assert entry["split"] == ("public" if index % 2 == 0 else "private")
@@ -142,7 +147,7 @@ def test_rerun_replaces_own_output(tmp_path):
     synthesize(tmp_path, size=16, count=4, datasets=["dev-ink"])
     synthesize(tmp_path, size=16, count=2, datasets=["dev-ink"])
     files = json.loads((tmp_path / "dev-ink" / "manifest.json").read_text())["files"]
-    assert len(files) == 2 + 2 + 1 + 1
+    assert len(files) == 2 + 2 + 1 + 1 + SHOWCASE_COUNT
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dev-ink"]  # no staging leftovers
 
 

@@ -51,6 +51,10 @@ def test_paired_and_example_tracks(tmp_path, data_root, competition_file, cache,
     line = next(ln for ln in capfd.readouterr().err.splitlines() if ln.startswith("sandbox isolation in effect:"))
     assert "env_scrubbed" in line.split(";")[0]  # the operator's log says which measures applied
     assert {"psnr", "ssim", "perceptual_distance"} <= set(paired["metrics"])
+    from evaluator.metrics import METRICS
+
+    for name, m in paired["metrics"].items():  # paired uncertainty model: every interval in range, holding its point
+        assert METRICS[name].low <= m["ci95"][0] <= m["value"] <= m["ci95"][1] <= METRICS[name].high, name
     example = evaluate_submission(make_submission(tmp_path, two_input_model, track="anystyle", name="e"),
                                   data_root, comp)
     assert example["status"] == "ok", example["errors"]
@@ -142,3 +146,33 @@ def test_tampered_dataset_is_an_evaluator_side_error(tmp_path, data_root, compet
     assert (exit_code, result["status"]) == (3, "error")
     assert result["errors"][0]["code"] == "E_DATA_MANIFEST"
     assert json.loads((tmp_path / "r.json").read_text())["schema"] == 1
+
+
+def _headed_model(activation):
+    """The same small net ending in ``activation``: tanh (range [-1, 1]) or sigmoid ([0, 1])."""
+    def build(path):
+        import keras
+
+        inp = keras.Input((None, None, 3))
+        x = keras.layers.Conv2D(3, 3, padding="same", kernel_initializer=keras.initializers.Constant(0.0),
+                                bias_initializer="zeros")(inp)
+        x = keras.layers.Add()([x, inp])  # starts as the identity, then the head
+        keras.Model(inp, keras.layers.Activation(activation)(x)).save(path)
+        return path
+    return build
+
+
+def test_sigmoid_head_is_scored_and_hinted_tanh_is_not(tmp_path, data_root, competition_file, cache):
+    from evaluator.config import load_competition
+    from evaluator.report import render_comment
+
+    comp = load_competition(competition_file)
+    results = {act: evaluate_submission(make_submission(tmp_path, _headed_model(act), name=act), data_root, comp)
+               for act in ("sigmoid", "tanh")}
+    sigmoid, tanh = results["sigmoid"], results["tanh"]
+    assert sigmoid["status"] == tanh["status"] == "ok"
+    assert sigmoid["notes"] == ["output_range_0_1"] and "notes" not in tanh
+    assert sigmoid["metrics"]  # still scored
+    comment = render_comment(sigmoid, comp)
+    assert "probably ends in a sigmoid" in comment and "`tanh`" in comment and "2x − 1" in comment
+    assert "sigmoid" not in render_comment(tanh, comp)

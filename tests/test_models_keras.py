@@ -133,12 +133,16 @@ def test_check_inputs_contract():
             raise AssertionError("check_inputs must not run the model")
 
     check_inputs(Fake([(None, SIZE, SIZE, 3)]), 1, SIZE)
-    for shapes, n, detail in [([(None, None, None, 3)], 2, "inputs:1"), ([(8, None, None, 3)], 1, "batch:8"),
-                              ([(None, 48, 48, 3)], 1, "size:48"), ([(None, None, None, 1)], 1, "channels:1"),
-                              ([(None, None, 3)], 1, "rank:3")]:
+    # A fixed batch and channels-first have their own codes and fixes (issue 16.3).
+    for shapes, n, code, detail in [([(None, None, None, 3)], 2, "E_SIGNATURE", "inputs:1"),
+                                    ([(8, None, None, 3)], 1, "E_SIGNATURE_BATCH", "input_0_batch:8"),
+                                    ([(None, 3, None, None)], 1, "E_SIGNATURE_LAYOUT", "input_0_layout:NCHW"),
+                                    ([(None, 48, 48, 3)], 1, "E_SIGNATURE", "input_0_size:48"),
+                                    ([(None, None, None, 1)], 1, "E_SIGNATURE", "input_0_channels:1"),
+                                    ([(None, None, 3)], 1, "E_SIGNATURE", "input_0_rank:3")]:
         with pytest.raises(EaselError) as info:
             check_inputs(Fake(shapes), n, SIZE)
-        assert (info.value.code, info.value.detail) == ("E_SIGNATURE", detail)
+        assert (info.value.code, info.value.detail) == (code, detail)
 
 
 def test_members_outside_the_keras_layout_are_refused(saved, tmp_path):

@@ -79,3 +79,20 @@ def test_external_data_next_to_the_model_is_accepted(tmp_path, weights):
     assert facts.bytes == path.stat().st_size + (tmp_path / "weights.bin").stat().st_size
     x = np.zeros((1, 8, 8, 3), np.float32)
     np.testing.assert_allclose(load_model("onnx", path)([x]), np.tanh(np.broadcast_to(bias, x.shape)), atol=1e-6)
+
+
+def test_external_data_travels_into_the_sandbox(tmp_path, weights):
+    """The sandbox copies the model's external-data file next to it; the sandboxed run matches numpy."""
+    from evaluator.config import Limits
+    from evaluator.sandbox import SandboxedModel
+
+    scale, bias = weights
+    path = tmp_path / "sub" / "model.onnx"
+    path.parent.mkdir()
+    onnx.save(make_model(scale, bias), path, save_as_external_data=True, all_tensors_to_one_file=True,
+              location="weights.bin", size_threshold=0)
+    x = np.random.default_rng(3).uniform(-1, 1, (2, SIZE, SIZE, 3)).astype(np.float32)
+    with SandboxedModel(path, "onnx", 1, SIZE, Limits(timeout_s=120), batch_size=2) as model:
+        out = model.predict([x])
+        assert model.model_bytes == path.stat().st_size + (path.parent / "weights.bin").stat().st_size
+    np.testing.assert_allclose(out, np.tanh(x * scale + bias), atol=1e-6)

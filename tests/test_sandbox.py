@@ -18,9 +18,9 @@ import pytest
 
 from evaluator.config import Limits
 from evaluator.errors import EaselError
-from evaluator import sandbox as sandbox_module
+from evaluator.sandbox import monitor as sandbox_module
 from evaluator.sandbox import SandboxedModel, check_signature, validate_output
-from evaluator.sandbox_cgroup import ENV_PARENT, MemoryCgroup
+from evaluator.sandbox.cgroup import ENV_PARENT, MemoryCgroup
 
 SIZE = 32
 
@@ -83,7 +83,7 @@ def test_check_signature():
                       ([[None, None, 3]], 1)]:                # not NHWC
         with pytest.raises(EaselError) as info:
             check_signature(shapes, n, SIZE)
-        assert info.value.code == "E_SIGNATURE"
+        assert info.value.code == ("E_SIGNATURE_BATCH" if shapes[0][0] == 1 else "E_SIGNATURE")
 
 
 # --- one real child: round trip, isolation, efficiency, a crash ---------------------------
@@ -143,27 +143,33 @@ def test_round_trip_isolation_efficiency_and_crash(tmp_path, monkeypatch):
     assert isinstance(model.stderr_tail, str)
 
 
-def test_weights_that_do_not_load(tmp_path):
+def test_weights_that_do_not_load(tmp_path, capfd):
+    import keras
+
     good = tmp_path / "good.keras"
     _keras_model(good)
+    other = tmp_path / "other.keras"  # same layers, other widths: well-formed HDF5 of the wrong shapes
+    inp = keras.Input((None, None, 3))
+    keras.Model(inp, keras.layers.Conv2D(3, 3, padding="same", activation="tanh")(
+        keras.layers.Conv2D(5, 3, padding="same", activation="relu")(inp))).save(other)
     bad = tmp_path / "bad.keras"
-    # Same config (the static check passes), garbage weights: only loading can tell.
-    with zipfile.ZipFile(good) as src, zipfile.ZipFile(bad, "w") as dst:
+    # Same config (the static checks pass), weights of another shape: only loading can tell.
+    with zipfile.ZipFile(good) as src, zipfile.ZipFile(other) as alt, zipfile.ZipFile(bad, "w") as dst:
         for item in src.infolist():
-            data = src.read(item)
-            dst.writestr(item, b"\0" * len(data) if item.filename.endswith(".h5") else data)
+            dst.writestr(item, alt.read(item.filename) if item.filename.endswith(".h5") else src.read(item))
     with pytest.raises(EaselError) as info:
         with SandboxedModel(bad, "keras", 1, SIZE, Limits(timeout_s=120)):
             pass
     assert info.value.code == "E_MODEL_LOAD"
+    assert "sandbox: the model did not load (E_MODEL_LOAD): " in capfd.readouterr().err  # the loader's reason
 
 
 # --- the protocol against hostile children (no TensorFlow: ~0.2 s each) ------------------
 
 _FAKE_PRELUDE = """
 import json, os, struct, sys, numpy as np
-from evaluator.sandbox_child import _Channel, encode_frame
-ch = _Channel(0, 1)
+from evaluator.sandbox.protocol import Channel, encode_frame
+ch = Channel(0, 1)
 cfg, _ = ch.recv()
 def raw(b):
     os.write(1, b)
@@ -194,6 +200,24 @@ import time; time.sleep(30)
 }
 
 
+def test_load_failure_reason_goes_to_the_operator_log_only(tmp_path, monkeypatch, capfd):
+    body = """
+ch.send({"error": "E_MODEL_LOAD", "detail": "ValueError",
+         "reason": "ValueError: bad weights\\n::set-output name=x::pwned\\x1b[31m" + "x" * 1000})
+"""
+    monkeypatch.setattr(SandboxedModel, "_child_cmd", ("-c", _FAKE_PRELUDE + textwrap.dedent(body)))
+    model_path = tmp_path / "m.keras"
+    model_path.write_bytes(b"not read by the fake child")
+    with pytest.raises(EaselError) as info:
+        with SandboxedModel(model_path, "keras", 1, SIZE, Limits(timeout_s=30)):
+            pass
+    assert info.value.code == "E_MODEL_LOAD" and info.value.detail == "ValueError"
+    assert "bad weights" not in str(info.value.as_dict())  # never into result.json or the comment
+    lines = [ln for ln in capfd.readouterr().err.splitlines() if "did not load" in ln]
+    assert len(lines) == 1 and lines[0].startswith("sandbox: the model did not load (E_MODEL_LOAD): ValueError: bad")
+    assert "\x1b" not in lines[0] and len(lines[0]) < 500  # one line, no control characters
+
+
 @pytest.mark.parametrize("name", sorted(_FAKES))
 def test_hostile_child_frames(name, tmp_path, monkeypatch):
     body, code = _FAKES[name]
@@ -221,7 +245,7 @@ def _cgroup_available() -> bool:
 def test_memory_cgroup_kills_a_fast_allocation_without_the_watchdog(tmp_path, monkeypatch):
     if not _cgroup_available():
         pytest.skip("no writable memory cgroup here (needs root and a v1 memory hierarchy or v2 delegation)")
-    monkeypatch.setattr(sandbox_module._RssWatchdog, "run", lambda self: None)  # the kernel alone
+    monkeypatch.setattr(sandbox_module.RssWatchdog, "run", lambda self: None)  # the kernel alone
     body = """
 ch.send({"ok": True, "n_inputs": 1, "input_shapes": [[None, None, None, 3]], "parameters": 1})
 ch.recv()

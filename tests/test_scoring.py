@@ -136,3 +136,125 @@ def test_mark_ties_by_interval_overlap():
     assert S.mark_ties(entries, "asc") == [True, True, False, False]
     assert S.mark_ties(entries, "desc") == [False, False, True, False]
     assert S.mark_ties([], "asc") == []
+
+
+# --- paired tracks: shared indices, matched pairs left out, intervals in range ---------
+
+def textbook_fid(a, b):
+    import scipy.linalg
+
+    s1, s2 = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    covmean = np.real(scipy.linalg.sqrtm(s1 @ s2))
+    return float(((a.mean(0) - b.mean(0)) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean))
+
+
+def _paired(n, d, noise, seed=0):
+    """Targets and near-perfect outputs: output i is target i plus a little noise."""
+    rng = np.random.default_rng(seed)
+    ref = rng.standard_normal((n, d))
+    out = ref + noise * rng.standard_normal((n, d))
+    return out, ref
+
+
+def test_paired_interval_is_the_shared_index_percentile_interval():
+    n, d, resamples, seed = 14, 4, 60, 3
+    out, ref = _paired(n, d, 0.2)
+    per = np.random.default_rng(1).uniform(0.5, 0.9, n)
+    res, _ = S.score_track(["fid", "ssim"], S.TrackSample(out, ref, None, {"ssim": per}, paired=True),
+                           n_resamples=resamples, seed=seed)
+    # Written out: one draw of row indices per resample, the same rows of outputs, targets and per-image values.
+    rng = np.random.default_rng(seed)
+    fids, means = [], []
+    for _ in range(resamples):
+        rows = rng.integers(0, n, n)
+        fids.append(textbook_fid(out[rows], ref[rows]))
+        means.append(per[rows].mean())
+    for name, stats, point in (("fid", fids, textbook_fid(out, ref)), ("ssim", means, per.mean())):
+        lo, hi = np.percentile(stats, [2.5, 97.5]) - (np.median(stats) - point)
+        assert res[name]["value"] == pytest.approx(point, rel=1e-9)
+        assert res[name]["ci95"] == pytest.approx([max(lo, 0.0), hi], rel=1e-6, abs=1e-12), name
+
+
+def _loop_kid_paired(a, b):
+    """The paired U-statistic by loops: every term over i != j only."""
+    k = lambda x, y: (float(x @ y) / a.shape[1] + 1) ** 3  # noqa: E731
+    n = len(a)
+    pairs = [(i, j) for i in range(n) for j in range(n) if i != j]
+    xx = sum(k(a[i], a[j]) for i, j in pairs) / len(pairs)
+    yy = sum(k(b[i], b[j]) for i, j in pairs) / len(pairs)
+    xy = sum(k(a[i], b[j]) for i, j in pairs) / len(pairs)
+    return xx + yy - 2 * xy
+
+
+def test_paired_kid_is_the_u_statistic_over_distinct_pairs_five_points():
+    out, ref = _paired(5, 3, 0.1, seed=4)
+    expected = _loop_kid_paired(out, ref)
+    assert M.kid(out, ref, subsets=1, subset_size=None, paired=True)[0] == pytest.approx(expected, rel=1e-12)
+    res, _ = S.score_track(["kid"], S.TrackSample(out, ref, paired=True), n_resamples=20)
+    assert res["kid"]["value"] == pytest.approx(expected, rel=1e-12)
+    # The matched pairs are what the unpaired cross term would add: near-perfect outputs get a
+    # strongly negative unpaired value, the U-statistic stays near zero.
+    assert M.kid(out, ref, subsets=1, subset_size=None)[0] < expected - 0.5
+    # Subsets smaller than the set: the same rows of both sides, each subset by the loops.
+    out9, ref9 = _paired(9, 3, 0.1, seed=5)
+    ia, ib = M.kid_subset_indices(9, 9, 7, 5, seed=2, paired=True)
+    assert np.array_equal(ia, ib)
+    subset_values = [_loop_kid_paired(out9[i], ref9[i]) for i in ia]
+    mean, std = M.kid(out9, ref9, subsets=7, subset_size=5, seed=2, paired=True)
+    assert (mean, std) == pytest.approx((np.mean(subset_values), np.std(subset_values)), rel=1e-10)
+
+
+def test_paired_kid_bootstrap_leaves_matched_originals_out_by_loop():
+    out, ref = _paired(7, 3, 0.3, seed=6)
+    rows = np.array([0, 0, 2, 3, 3, 3, 6])
+    k = lambda x, y: (float(x @ y) / 3 + 1) ** 3  # noqa: E731
+    pairs = [(p, q) for p in range(7) for q in range(7) if rows[p] != rows[q]]
+
+    def term(x, y):
+        return sum(k(x[rows[p]], y[rows[q]]) for p, q in pairs) / len(pairs)
+
+    expected = term(out, out) + term(ref, ref) - 2 * term(out, ref)
+    assert S._KidBootstrap(out, ref, seed=0, paired=True)(rows, rows) == pytest.approx(expected, rel=1e-10)
+
+
+def test_near_perfect_paired_model_fid_interval_is_inside_range_and_holds_the_point():
+    out, ref = _paired(100, 16, 0.05, seed=7)
+    paired, _ = S.score_track(["fid", "kid"], S.TrackSample(out, ref, paired=True), n_resamples=100)
+    unpaired, _ = S.score_track(["fid"], S.TrackSample(out, ref), n_resamples=100)
+    fid = paired["fid"]
+    assert 0.0 <= fid["ci95"][0] <= fid["value"] <= fid["ci95"][1]
+    # Independent resampling breaks the pairing: its spread is many times the paired one.
+    assert unpaired["fid"]["ci95"][1] - unpaired["fid"]["value"] > 10 * (fid["ci95"][1] - fid["value"])
+    assert abs(paired["kid"]["value"]) < 1e-3
+    assert paired["kid"]["ci95"][0] <= paired["kid"]["value"] <= paired["kid"]["ci95"][1]
+
+
+def test_pix2pix_like_paired_model_fid_interval_is_inside_range():
+    """Outputs that keep each target's structure but blur and shift it, as a trained pix2pix does."""
+    rng = np.random.default_rng(8)
+    ref = np.maximum(rng.standard_normal((60, 24)) + 0.3, 0.0)
+    out = 0.85 * ref + 0.1 + 0.05 * rng.standard_normal(ref.shape)
+    res, _ = S.score_track(["fid"], S.TrackSample(out, ref, paired=True), n_resamples=100)
+    lo, hi = res["fid"]["ci95"]
+    assert 0.0 <= lo <= res["fid"]["value"] <= hi
+
+
+def test_intervals_are_clipped_to_the_metric_range_and_hold_the_point():
+    stats = np.array([0.2, 0.4, 0.5, 0.6, 2.0])
+    assert S._interval(stats, 0.05, low=0.0)[0] == 0.0  # FID: the bias shift would go below 0
+    lo, hi = S._interval(np.array([0.990, 0.995, 0.999, 1.0, 1.0]), 1.0, low=-1.0, high=1.0)
+    assert hi == 1.0 and lo <= 1.0  # SSIM never above 1
+    lo, hi = S._interval(np.full(5, M.PSNR_CAP_DB), M.PSNR_CAP_DB, 0.0, M.PSNR_CAP_DB)
+    assert (lo, hi) == (M.PSNR_CAP_DB, M.PSNR_CAP_DB)
+    # score_track: every interval within its metric's range, the point inside
+    n = 40
+    rng = np.random.default_rng(9)
+    per = {"psnr": np.where(rng.random(n) < 0.9, M.PSNR_CAP_DB, 30.0), "ssim": np.minimum(1.0, 0.98 + rng.random(n)),
+           "perceptual_distance": rng.uniform(0, 0.01, n)}
+    out, ref = _paired(n, 8, 0.01, seed=10)
+    res, _ = S.score_track(list(per) + ["fid", "kid"], S.TrackSample(out, ref, None, per, paired=True),
+                           n_resamples=80)
+    for name, entry in res.items():
+        spec = M.METRICS[name]
+        lo, hi = entry["ci95"]
+        assert spec.low <= lo <= entry["value"] <= hi <= spec.high, name

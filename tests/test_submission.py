@@ -7,8 +7,7 @@ import pytest
 import yaml
 
 from evaluator.config import load_competition
-from evaluator.errors import EaselError
-from evaluator.submission import check_tree, fetch_model, parse_meta, validate_submission
+from evaluator.submission import check_tree, parse_meta, validate_submission
 
 REPO = Path(__file__).resolve().parent.parent
 GOOD = {
@@ -109,25 +108,73 @@ def test_yaml_alias_bomb_and_size_cap(tmp_path, competition):
     assert codes(validate_submission(sub, competition, probe=False).problems) == ["E_YAML_SYNTAX"]
 
 
-def test_model_url_is_verified_by_sha256(tmp_path):
-    import hashlib
-    import io
+def _lambda_keras(path: Path) -> Path:
+    import keras
+    from keras import layers
 
-    payload = b"model bytes"
-    digest = hashlib.sha256(payload).hexdigest()
+    inp = keras.Input((None, None, 3))
+    keras.Model(inp, layers.Lambda(lambda t: t * 2.0)(inp)).save(path)
+    return path
 
-    def opener(url):
-        return io.BytesIO(payload)
 
-    path = fetch_model("https://example.org/m.keras", digest, tmp_path, opener=opener)
-    assert path.read_bytes() == payload
-    with pytest.raises(EaselError) as info:
-        fetch_model("https://example.org/m.keras", "0" * 64, tmp_path, opener=opener)
-    assert info.value.code == "E_MODEL_HASH"
+def test_validate_lists_four_independent_problems_in_one_run(tmp_path, capsys):
+    """Issue 16.2: a misspelled key, an ftp link, a wrong track and a Lambda layer, all at once."""
+    from evaluator.cli import main as easel
 
-    def broken(url):
-        raise OSError("no network")
+    meta = {k: v for k, v in GOOD.items() if k != "license"}
+    meta.update(licence="MIT", links={"paper": "ftp://example.org/paper.pdf"}, track="photo2paint")
+    sub = tmp_path / "submissions" / "acme" / "inkgan"
+    sub.mkdir(parents=True)
+    (sub / "submission.yaml").write_text(yaml.safe_dump(meta))
+    _lambda_keras(sub / "model.keras")
+    code = easel(["validate", str(sub), "--no-probe", "--competition", str(REPO / "competition.yaml")])
+    out = capsys.readouterr().out
+    assert code == 2
+    for expected in ("E_META_SCHEMA [licence]", "did you mean 'license'", "E_META_SCHEMA [license]",
+                     "E_META_SCHEMA [links.paper]", "E_TRACK_UNKNOWN", "E_KERAS_LAYER [Lambda]"):
+        assert expected in out, out
+    assert out.count("fix: ") == 5
 
-    with pytest.raises(EaselError) as info:
-        fetch_model("https://example.org/m.keras", "1" * 64, tmp_path, opener=broken)
-    assert info.value.code == "E_MODEL_URL"
+
+def test_messages_name_the_fact(tmp_path, competition):
+    sub = _write_submission(tmp_path, {**GOOD, "track": "nosuchtrack",
+                                       "model": {"format": "keras", "path": "models/gen.keras"}})
+    moved = sub.parent / "othername"
+    sub.rename(moved)
+    problems = {p.code: p for p in validate_submission(moved, competition, probe=False).problems}
+    assert "submissions/acme/inkgan/" in problems["E_META_DIR"].message
+    assert "submissions/acme/othername/" in problems["E_META_DIR"].message
+    assert problems["E_META_DIR"].detail == "submissions/acme/inkgan"
+    valid = ", ".join(t.id for t in competition.tracks)
+    assert valid in problems["E_TRACK_UNKNOWN"].message
+    assert problems["E_TRACK_UNKNOWN"].detail == "tracks:" + "/".join(t.id for t in competition.tracks)
+    assert "models/gen.keras" in problems["E_MODEL_MISSING"].message
+    assert problems["E_MODEL_MISSING"].detail == "models/gen.keras"
+
+
+def test_format_keras_pointing_at_a_saved_model_folder(tmp_path, competition):
+    sub = _write_submission(tmp_path, {**GOOD, "model": {"format": "keras", "path": "exported"}})
+    (sub / "exported").mkdir()
+    (sub / "exported" / "saved_model.pb").write_bytes(b"\x08\x01")
+    problems = validate_submission(sub, competition, probe=False).problems
+    assert [(p.code, p.detail) for p in problems] == [("E_FORMAT_MISMATCH", "format:saved_model")]
+    assert "format: saved_model" in problems[0].message
+
+
+def test_url_models_follow_the_competition_allowlist(tmp_path, competition, monkeypatch):
+    monkeypatch.delenv("EASEL_ALLOW_INSECURE_MODEL_URL_FOR_TESTS", raising=False)
+    url_meta = {**GOOD, "model": {"format": "keras", "url": "https://models.example.org/m.keras",
+                                  "sha256": "0" * 64}}
+    sub = _write_submission(tmp_path, url_meta)
+    assert competition.limits.model_url_hosts == ()
+    assert codes(validate_submission(sub, competition, probe=False).problems) == ["E_MODEL_URL_OFF"]
+    from dataclasses import replace
+
+    other = replace(competition, limits=replace(competition.limits, model_url_hosts=("hf.example.net",)))
+    assert codes(validate_submission(sub, other, probe=False).problems) == ["E_MODEL_URL_HOST"]
+
+
+def test_final_flag_is_optional_and_boolean():
+    assert parse_meta({**GOOD, "final": True})[0].final is True
+    assert parse_meta(dict(GOOD))[0].final is False
+    assert codes(parse_meta({**GOOD, "final": "yes"})[1]) == ["E_META_SCHEMA"]

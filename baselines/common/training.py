@@ -3,15 +3,19 @@ checkpoints, TensorBoard logs, sample grids, the step loop and the Keras export.
 
 A run folder (``--out``) holds ``checkpoints/`` (tf.train.CheckpointManager),
 ``logs/`` (tf.summary scalars for TensorBoard), ``samples/step_NNNNNN.png``
-and ``run.json`` (the flags the run started with).
+and ``run.json`` (the flags the run started with, plus one ``speed`` record per
+invocation: steps per second of the step loop and the hardware it ran on).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
-from dataclasses import dataclass
+import platform
+import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -144,6 +148,71 @@ def save_sample_grid(path: Path, columns: list[tuple[str, np.ndarray]], scale: i
     return Path(path)
 
 
+# Steps left out of the speed figure: the first call of each step function traces and
+# compiles it (10-80 s on the 2-core dev machine), and the second still ran 2-10x slower
+# than later ones there (caches and thread pools warming up), so steps/s starts at step 3.
+WARMUP_STEPS = 2
+
+
+@dataclass
+class Speed:
+    """How fast one ``train_loop`` call ran, warm-up steps left out.
+
+    ``timed_seconds`` covers steps ``first_step + warmup_steps`` .. ``last_step``
+    end to end (batching, the step, logging, the progress bar, and the sample
+    grids and checkpoints written meanwhile, of which ``io_seconds``).
+    """
+
+    first_step: int       # checkpointed step this invocation started from
+    last_step: int        # step it stopped at
+    warmup_steps: int
+    warmup_seconds: float
+    timed_steps: int
+    timed_seconds: float
+    io_seconds: float
+    cpu_seconds: float = float("nan")     # process CPU time (all threads) over the timed steps,
+    io_cpu_seconds: float = float("nan")  # of which samples and checkpoints; steadier than wall
+                                          # time on a shared machine
+
+    @property
+    def steps_per_second(self) -> float:
+        return self.timed_steps / self.timed_seconds if self.timed_seconds > 0 else float("nan")
+
+
+def hardware() -> str:
+    """What the step loop ran on, for run.json and the README.
+
+    e.g. ``"1 x NVIDIA H200 GPU; CPU Intel(R) Xeon(R) Processor, 16 cores"`` or
+    ``"CPU Intel(R) Xeon(R) Processor, 2 cores (no GPU)"``; cores are those this
+    process may use (its affinity), not the machine's total.
+    """
+    import tensorflow as tf
+
+    names: dict[str, int] = {}
+    for gpu in tf.config.list_physical_devices("GPU"):
+        try:
+            name = tf.config.experimental.get_device_details(gpu).get("device_name") or gpu.name
+        except Exception:  # noqa: BLE001 - details are best effort; the device exists regardless
+            name = gpu.name
+        names[name] = names.get(name, 0) + 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cpu = f"CPU {cpu_model()}, {cores} cores"
+    if not names:
+        return f"{cpu} (no GPU)"
+    return "; ".join([*(f"{n} x {name} GPU" for name, n in names.items()), cpu])
+
+
+def cpu_model() -> str:
+    """The CPU's marketing name (Linux /proc/cpuinfo, else platform), or the architecture."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name") and ":" in line:
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
 @dataclass
 class Run:
     """A run folder with its checkpoint manager and summary writer."""
@@ -152,6 +221,7 @@ class Run:
     checkpoint: object  # tf.train.Checkpoint holding `step`, the models and optimizers
     manager: object     # tf.train.CheckpointManager
     writer: object      # tf.summary writer
+    speed: Speed | None = None  # set by train_loop once it has run a step
 
     @property
     def step(self) -> int:
@@ -208,18 +278,26 @@ def log_scalar(name: str, value: float, step: int) -> None:
 
 def train_loop(run: Run, *, total: int, stop_after: int | None, step_fn: Callable[[int], dict],
                sample_fn: Callable[[int], None], sample_every: int, checkpoint_every: int,
-               desc: str) -> dict[str, float]:
+               desc: str, clock: Callable[[], float] = time.perf_counter,
+               cpu_clock: Callable[[], float] = time.process_time) -> dict[str, float]:
     """Run ``step_fn(step) -> {loss name: float}`` from the checkpointed step up to ``total``.
 
     Logs every loss to TensorBoard, writes sample grids every ``sample_every``
     steps and checkpoints every ``checkpoint_every`` steps and at the end.
-    Returns the last step's losses (empty when there was nothing left to train).
+    Sets ``run.speed`` (steps per second after the first WARMUP_STEPS; ``clock``
+    is wall and ``cpu_clock`` process CPU time, in seconds). Returns the last
+    step's losses (empty when there was nothing left to train).
     """
     from tqdm import tqdm
 
     start = run.step
     end = total if stop_after is None else min(total, start + stop_after)
+    # Keep at least one timed step, so even a very short run reports a rate.
+    warmup = min(WARMUP_STEPS, max(0, end - start - 1))
     losses: dict[str, float] = {}
+    began = timed_from = clock()
+    cpu_from = cpu_clock()
+    io_seconds = io_cpu_seconds = 0.0
     with run.writer.as_default(), tqdm(total=total, initial=start, desc=desc, unit="step",
                                        mininterval=2.0) as bar:
         for step in range(start, end):
@@ -231,13 +309,27 @@ def train_loop(run: Run, *, total: int, stop_after: int | None, step_fn: Callabl
             for name, value in losses.items():
                 log_scalar(name, value, step + 1)
             bar.update(1)
-            bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items() if k.startswith(("G", "D"))})
+            # refresh=False: the bar redraws at its mininterval, not on every step.
+            bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items() if k.startswith(("G", "D"))},
+                            refresh=False)
             done = step + 1
+            io_began, io_cpu_began = clock(), cpu_clock()
             if done % sample_every == 0 or done == end:
                 sample_fn(done)
             if done % checkpoint_every == 0 or done == end:
                 run.manager.save(checkpoint_number=done)
+            now, cpu_now = clock(), cpu_clock()
+            if done - start > warmup:
+                io_seconds += now - io_began
+                io_cpu_seconds += cpu_now - io_cpu_began
+            elif done - start == warmup:
+                timed_from, cpu_from = now, cpu_now
     run.writer.flush()
+    if end > start:
+        run.speed = Speed(first_step=start, last_step=end, warmup_steps=warmup,
+                          warmup_seconds=timed_from - began, timed_steps=end - start - warmup,
+                          timed_seconds=now - timed_from, io_seconds=io_seconds,
+                          cpu_seconds=cpu_now - cpu_from, io_cpu_seconds=io_cpu_seconds)
     return losses
 
 
@@ -264,14 +356,44 @@ def export_keras(build: Callable[[], object], trained, path: str | Path) -> Path
     return path
 
 
+def record_speed(run: Run, wall_seconds: float) -> dict | None:
+    """Print the step loop's speed and hardware; append them to run.json's ``speed`` list.
+
+    One record per invocation (a resumed run adds one), written atomically.
+    Returns the record, or None when this invocation ran no step.
+    """
+    import keras
+    import tensorflow as tf
+
+    speed = run.speed
+    if speed is None:
+        return None
+    record = {**asdict(speed), "steps_per_second": round(speed.steps_per_second, 4),
+              "wall_seconds": round(wall_seconds, 2), "hardware": hardware(),
+              "precision": keras.mixed_precision.global_policy().name, "tensorflow": tf.__version__,
+              "load_average_1min": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None}
+    for key in ("warmup_seconds", "timed_seconds", "io_seconds", "cpu_seconds", "io_cpu_seconds"):
+        record[key] = round(record[key], 3)
+    print(f"speed: {speed.steps_per_second:.2f} steps/s ({1000 * speed.cpu_seconds / speed.timed_steps:.0f} ms "
+          f"process CPU per step) over {speed.timed_steps} steps "
+          f"({speed.warmup_steps} warm-up steps left out, {speed.warmup_seconds:.1f} s; "
+          f"{speed.io_seconds:.1f} s of samples and checkpoints included) on {record['hardware']}, "
+          f"{record['precision']}, load average {record['load_average_1min']}")
+    path = run.out / "run.json"
+    data = json.loads(path.read_text()) if path.is_file() else {}
+    data["speed"] = [*data.get("speed", []), record]
+    atomic_write_json(path, data)
+    return record
+
 
 def finish(name: str, run, total: int, losses: dict, started: float, export_path: str | None,
            build_generator, generator) -> None:
-    """Print the run's summary and, once every step has run, export the generator (float32 .keras)."""
-    import time
-
-    print(f"{name}: step {run.step}/{total} in {time.monotonic() - started:.0f} s"
+    """Print the run's summary (with its speed, also added to run.json) and, once every step
+    has run, export the generator (float32 .keras). ``started``: time.monotonic() before the loop."""
+    wall = time.monotonic() - started
+    print(f"{name}: step {run.step}/{total} in {wall:.0f} s"
           + (f"; last losses {', '.join(f'{k}={v:.3f}' for k, v in losses.items())}" if losses else ""))
+    record_speed(run, wall)
     if not export_path:
         return
     if run.step < total:

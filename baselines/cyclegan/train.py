@@ -32,7 +32,7 @@ from baselines.common.networks import patchgan_discriminator
 from baselines.cyclegan.model import resnet_generator
 
 EXPORT_TO = Path(__file__).resolve().parent / "photo2ink" / "model.keras"
-DEFAULTS = dict(dataset="dev-ink", batch_size=1, ngf=16, steps=3000, sample_every=250)
+DEFAULTS = dict(dataset="dev-ink", batch_size=1, ngf=16, steps=12000, sample_every=1000)
 N_BLOCKS = 6
 LAMBDA_CYCLE = 10.0
 LAMBDA_IDENTITY = 0.5  # times LAMBDA_CYCLE

@@ -1,4 +1,4 @@
-"""`easel data synth | prepare | verify`.
+"""`easel data synth | prepare | verify | oracle`.
 
 Handlers return exit codes; an EaselError propagates to evaluator.cli.main,
 which prints its code, sentence and hint and exits 3 for data faults.
@@ -10,7 +10,10 @@ import argparse
 from pathlib import Path
 
 from ..cli import command_group
+from ..config import DEFAULT_MIN_TEST_IMAGES
 from ..errors import EaselError
+from .dedup import PHASH_MAX_DISTANCE
+from .manifest import DEFAULT_SHOWCASE
 
 
 def _print_manifest(folder: Path, manifest) -> None:
@@ -37,7 +40,8 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
     from .prepare import prepare
 
     prepare(args.a, args.b, args.out, size=args.size, test_fraction=args.test_fraction,
-            seed=args.seed, kind=args.kind, min_side=args.min_side)
+            seed=args.seed, kind=args.kind, min_side=args.min_side, min_test_images=args.min_test_images,
+            showcase=args.showcase, max_distance=args.near_duplicate_distance)
     return 0
 
 
@@ -54,16 +58,42 @@ def dataset_folders(folder: Path) -> list[Path]:
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
-    from .manifest import verify_dataset
+    from .manifest import check_min_test_images, verify_dataset
 
+    tracks = []
+    if args.competition is not None or args.track is not None:
+        from ..config import default_competition_path, load_competition
+
+        competition = load_competition(args.competition or default_competition_path())
+        tracks = [competition.track(args.track)] if args.track else list(competition.tracks)
     for folder in dataset_folders(args.dir):
         manifest = verify_dataset(folder)
         print(f"ok: {len(manifest.files)} files match ({manifest.dataset}, sha256 {manifest.sha256[:12]})")
+        users = [track for track in tracks if track.dataset == manifest.dataset]
+        for track in users:
+            check_min_test_images(manifest, track.min_test_images)
+            print(f"ok: every test split holds at least {track.min_test_images} images (track {track.id})")
+        if tracks and not users:
+            print(f"note: no track checked uses dataset {manifest.dataset}; its test sizes were not checked")
+    return 0
+
+
+def _cmd_oracle(args: argparse.Namespace) -> int:
+    from ..config import default_competition_path, load_competition
+    from ..fsutil import atomic_write_json
+    from ..oracle import oracle_result
+
+    competition = load_competition(args.competition or default_competition_path())
+    result = oracle_result(args.data, competition, args.track, split=args.split, samples_path=args.gallery)
+    atomic_write_json(args.out, result)
+    rank = result["metrics"][result["track"]["ranking"]["metric"]]
+    print(f"oracle on {args.track}: {result['track']['ranking']['metric']} = {rank['value']:.4g} "
+          f"[{rank['ci95'][0]:.4g}, {rank['ci95'][1]:.4g}] -> {args.out}")
     return 0
 
 
 def register(subparsers) -> None:
-    """Add `easel data {synth, prepare, verify}` to the CLI."""
+    """Add `easel data {synth, prepare, verify, oracle}` to the CLI."""
     sub = command_group(subparsers, "data", "make, prepare and verify datasets")
 
     synth = sub.add_parser("synth", help="write the embedded dev datasets (procedural scenes)")
@@ -84,8 +114,32 @@ def register(subparsers) -> None:
     prep.add_argument("--seed", type=int, default=0)
     prep.add_argument("--kind", choices=("unpaired", "paired", "example"), default="unpaired")
     prep.add_argument("--min-side", type=int, default=32, help="drop images smaller than this (px)")
+    prep.add_argument("--min-test-images", type=int, default=DEFAULT_MIN_TEST_IMAGES, metavar="N",
+                      help="refuse to write a public or private test split with fewer images "
+                           f"(default {DEFAULT_MIN_TEST_IMAGES}; use the track's min_test_images)")
+    prep.add_argument("--showcase", type=int, default=DEFAULT_SHOWCASE, metavar="N",
+                      help=f"publishable showcase images taken out of A (and B on example tracks), never "
+                           f"scored (default {DEFAULT_SHOWCASE})")
+    prep.add_argument("--near-duplicate-distance", type=int, default=PHASH_MAX_DISTANCE, metavar="BITS",
+                      help="crop-aware pHash distance (of 64 bits) at or below which files are near-duplicates "
+                           f"(default {PHASH_MAX_DISTANCE}, calibrated by benchmarks/near_duplicates.py)")
     prep.set_defaults(func=_cmd_prepare)
 
     verify = sub.add_parser("verify", help="check a dataset (or a folder of datasets) against its manifest")
     verify.add_argument("dir", type=Path)
+    verify.add_argument("--competition", type=Path,
+                        help="also check each track's min_test_images against the datasets it uses")
+    verify.add_argument("--track", metavar="ID", help="only this track (implies the default competition.yaml)")
     verify.set_defaults(func=_cmd_verify)
+
+    oracle = sub.add_parser("oracle", help="score a synthesized dev track's ideal outputs (team oracle, never ranked)",
+                            description="The true style function applied to the test inputs, scored like a "
+                                        "submission and written as result.json (team oracle, model ideal). "
+                                        "Exit 3 (E_ORACLE_UNAVAILABLE) for data made by `easel data prepare`.")
+    oracle.add_argument("--data", required=True, type=Path, help="dataset root (holds one folder per dataset id)")
+    oracle.add_argument("--track", required=True, metavar="ID")
+    oracle.add_argument("--out", required=True, type=Path, help="where to write result.json")
+    oracle.add_argument("--split", choices=("public", "private", "all"), default="public")
+    oracle.add_argument("--competition", type=Path)
+    oracle.add_argument("--gallery", type=Path, help="also write the oracle's gallery PNG (showcase images)")
+    oracle.set_defaults(func=_cmd_oracle)

@@ -12,6 +12,10 @@ Paired datasets also hold ``train/A_target`` (the target of the same-named
 ``train/A`` image) and ``test/A_target``. Every ``test/*`` file carries a
 split; files with the same name in ``test/A``, ``test/B`` and ``test/A_target`` share it. Evaluation refuses a
 dataset whose files do not match (``verify_dataset``).
+
+``showcase/A`` (and, for example tracks, ``showcase/B``) hold the showcase
+images, split ``showcase``: never scored, disjoint from and near-duplicate-free
+against every test split, and the only images any published picture is made of.
 """
 
 from __future__ import annotations
@@ -27,12 +31,16 @@ from tqdm import tqdm
 
 from ..errors import EaselError
 from ..fsutil import atomic_write_json, canonical_json, sha256_bytes, sha256_file
+from ..vocab import TEST_SPLITS
 
 SCHEMA = 1
 MANIFEST_NAME = "manifest.json"
 KINDS = ("unpaired", "paired", "example")
-SPLITS = ("public", "private")
-FOLDERS = ("train/A", "train/B", "train/A_target", "test/A", "test/B", "test/A_target")
+SPLITS = TEST_SPLITS
+SHOWCASE = "showcase"  # the split (and top folder) of the publishable images
+DEFAULT_SHOWCASE = 8  # showcase images per showcase folder that `data prepare` sets aside by default
+FOLDERS = ("train/A", "train/B", "train/A_target", "test/A", "test/B", "test/A_target",
+           "showcase/A", "showcase/B")
 _DATASET_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
 _PROGRESS_MIN_FILES = 256  # smaller sets verify in well under a second: no bar
 
@@ -49,7 +57,7 @@ def split_for_index(index: int) -> str:
 @dataclass(frozen=True)
 class FileEntry:
     sha256: str
-    split: str | None = None  # public | private for test/* files, None for train
+    split: str | None = None  # public | private for test/* files, showcase for showcase/*, None for train
 
     def to_dict(self) -> dict:
         return {"sha256": self.sha256} if self.split is None else {"sha256": self.sha256, "split": self.split}
@@ -69,10 +77,10 @@ class Manifest:
     def paths(self, folder: str, split: str | None = None) -> list[str]:
         """Sorted relative paths directly inside ``folder`` (e.g. "test/A").
 
-        split: "public" | "private" keeps only that split; None or "all" keeps every file.
+        split: "public" | "private" | "showcase" keeps only that split; None or "all" keeps every file.
         """
-        if split not in (None, "all") and split not in SPLITS:
-            raise ValueError(f"split must be public, private or all, got {split!r}")
+        if split not in (None, "all", SHOWCASE) and split not in SPLITS:
+            raise ValueError(f"split must be public, private, showcase or all, got {split!r}")
         prefix = folder.rstrip("/") + "/"
         return sorted(path for path, entry in self.files.items()
                       if path.startswith(prefix) and "/" not in path[len(prefix):]
@@ -87,7 +95,7 @@ class Manifest:
                 "files": self.files_dict(), "sha256": self.sha256}
 
     def counts(self) -> dict[str, dict[str, int]]:
-        """{folder: {"train" | "public" | "private": number of files}} for the summary tables."""
+        """{folder: {"train" | "public" | "private" | "showcase": number of files}} for the summary tables."""
         table: dict[str, dict[str, int]] = {}
         for path, entry in self.files.items():
             folder = path.rsplit("/", 1)[0]
@@ -143,13 +151,18 @@ def write_manifest(dataset_dir: str | Path, kind: str, image_size: int, source: 
     test_splits = _test_splits(paths, splits)
     files = {}
     for rel in tqdm(paths, desc="hash", unit="file", leave=False, disable=len(paths) < _PROGRESS_MIN_FILES):
-        split = test_splits[rel.rsplit("/", 1)[1]] if rel.startswith("test/") else None
+        split = test_splits[rel.rsplit("/", 1)[1]] if rel.startswith("test/") else _fixed_split(rel)
         files[rel] = FileEntry(sha256_file(dataset_dir / rel), split)
     manifest = Manifest(dataset=dataset_id or dataset_dir.name, kind=kind, image_size=int(image_size),
                         sha256="", files=files, source=dict(source))
     manifest.sha256 = files_sha256(manifest.files_dict())
     atomic_write_json(dataset_dir / MANIFEST_NAME, manifest.to_dict())
     return manifest
+
+
+def _fixed_split(rel: str) -> str | None:
+    """The split a non-test file must carry: showcase for showcase/*, none for train files."""
+    return SHOWCASE if rel.startswith(SHOWCASE + "/") else None
 
 
 def _bad(message: str, detail: str) -> EaselError:
@@ -182,8 +195,9 @@ def parse_manifest(raw: Any) -> Manifest:
         split = entry.get("split")
         if rel.startswith("test/") and split not in SPLITS:
             raise _bad(f"manifest.json: test file {rel} has no public/private split", rel)
-        if not rel.startswith("test/") and split is not None:
-            raise _bad(f"manifest.json: train file {rel} must not carry a split", rel)
+        if not rel.startswith("test/") and split != _fixed_split(rel):
+            expected = f"split {_fixed_split(rel)!r}" if _fixed_split(rel) else "no split"
+            raise _bad(f"manifest.json: file {rel} must carry {expected}", rel)
         files[rel] = FileEntry(entry["sha256"], split)
     manifest = Manifest(dataset=raw["dataset"], kind=raw["kind"], image_size=raw["image_size"],
                         sha256=raw["sha256"], files=files,
@@ -237,6 +251,33 @@ def verify_dataset(dataset_dir: str | Path) -> Manifest:
     if first_structural in extra:
         raise _bad(f"{first_structural}: extra file not listed in manifest.json", first_structural)
     return manifest
+
+
+def check_split_sizes(counts: Mapping[str, Mapping[str, int]], minimum: int, advice: str,
+                      splits: tuple[str, ...] = SPLITS) -> None:
+    """Refuse (E_DATA_TOO_SMALL) a test folder whose public or private split holds fewer than ``minimum`` files.
+
+    counts: {folder: {split: n}} as ``Manifest.counts`` gives; only test/* folders
+    are checked, for each of ``splits``. advice: what to change, ends the message.
+    """
+    for folder, by_split in sorted(counts.items()):
+        if not folder.startswith("test/"):
+            continue
+        for split in splits:
+            n = by_split.get(split, 0)
+            if n < minimum:
+                raise EaselError("E_DATA_TOO_SMALL", f"{folder} {split} split has {n} image(s), fewer than the "
+                                 f"minimum of {minimum} test images per split; {advice}",
+                                 detail=f"{folder}:{split}")
+
+
+TOO_SMALL_ADVICE = ("rebuild it from more images or with another --test-fraction (`easel data prepare`), "
+                    "or lower the track's min_test_images in competition.yaml.")
+
+
+def check_min_test_images(manifest: Manifest, minimum: int, splits: tuple[str, ...] = SPLITS) -> None:
+    """Refuse a dataset whose test folders hold fewer than ``minimum`` images in any of ``splits``."""
+    check_split_sizes(manifest.counts(), minimum, TOO_SMALL_ADVICE, splits)
 
 
 def open_dataset(data_root: str | Path, dataset_id: str) -> tuple[Path, Manifest]:

@@ -21,11 +21,15 @@ from PIL import Image
 from tqdm import tqdm
 
 from ..errors import EaselError
+from .dedup import PHASH_MAX_DISTANCE, crop_hashes, has_near_duplicate
 from .images import save_png
 from .manifest import write_manifest
 from .styles import STYLES
 
 GENERATOR = "easel data synth"
+SHOWCASE_COUNT = 8  # showcase images per showcase folder: the rows of every published grid
+_SHOWCASE_INDEX = 500_000  # showcase scenes use test roles from this index up (test sets stay far below)
+_SHOWCASE_TRIES = 50  # fresh scenes tried per showcase image before giving up
 
 _SKIES = {
     # (zenith, horizon) colours
@@ -250,6 +254,7 @@ def scene_seed(seed: int, dataset: DevDataset, role: int, index: int) -> int:
     """The integer that names one scene: unique per (dataset, role, index) for a given seed.
 
     role: 0 = train/A, 1 = train/B, 2 = test/A, 3 = test/B (an A_target reuses its A's scene).
+    Showcase scenes take role 2 (showcase/A) or 3 (showcase/B) with indices from 500000 up.
     """
     return ((int(seed) * 16 + dataset.index) * 4 + role) * 1_000_000 + index
 
@@ -299,12 +304,49 @@ def _build(dataset: DevDataset, root: Path, size: int, count: int, seed: int, ba
                     styled, style = _stylize(dataset, photo, sid, i)
                     scenes[target], styles[target] = sid, style
                     emit(target, styled)
-    return {"generator": GENERATOR, "seed": int(seed), "count": int(count),
-            "style": dataset.style, "scenes": scenes, "styles": styles}
+    showcase_scenes: dict[str, int] = {}
+    showcase_styles: dict[str, str] = {}
+    _build_showcase(dataset, root, size, seed, showcase_scenes, showcase_styles, emit)
+    return {"generator": GENERATOR, "seed": int(seed), "count": int(count), "style": dataset.style,
+            "scenes": scenes, "styles": styles, "showcase_scenes": showcase_scenes,
+            "showcase_styles": showcase_styles}
+
+
+def _build_showcase(dataset: DevDataset, root: Path, size: int, seed: int, scenes: dict, styles: dict,
+                    emit) -> None:
+    # scenes / styles: receive {showcase path: scene seed / style name}; emit(rel, image) writes a file.
+    """showcase/A (and showcase/B on example tracks): fresh scenes, none a near-duplicate of a test image.
+
+    Procedural scenes never repeat, but the check is the same one `data prepare`
+    applies, so the promise "no published picture shows a test image" holds by test,
+    not by luck: a candidate too close to any test image is replaced by the next scene.
+    """
+    test_hashes = np.array([crop_hashes(np.asarray(Image.open(path).convert("RGB")))
+                            for path in sorted(root.glob("test/*/*.png"))], dtype=np.uint64)
+    folders = [(2, "showcase/A")] + ([(3, "showcase/B")] if dataset.kind == "example" else [])
+    for role, folder in folders:
+        index = _SHOWCASE_INDEX
+        for i in range(SHOWCASE_COUNT):
+            for _ in range(_SHOWCASE_TRIES):
+                sid = scene_seed(seed, dataset, role, index)
+                index += 1
+                photo = _scene(sid, size)
+                image, style = _stylize(dataset, photo, sid, i) if folder.endswith("/B") else (photo, None)
+                if not has_near_duplicate(crop_hashes(image), test_hashes, PHASH_MAX_DISTANCE):
+                    break
+            else:
+                raise EaselError("E_DATA_PREPARE", f"no showcase scene for {folder} is unlike every test image",
+                                 detail=folder)
+            name = f"{folder}/{i:04d}.png"
+            scenes[name] = sid
+            if style is not None:
+                styles[name] = style
+            emit(name, image)
 
 
 def _files_per_dataset(kind: str, count: int) -> int:
-    return 2 * count + 2 * (count // 2) + (count + count // 2 if kind == "paired" else 0)
+    showcase = SHOWCASE_COUNT * (2 if kind == "example" else 1)
+    return 2 * count + 2 * (count // 2) + (count + count // 2 if kind == "paired" else 0) + showcase
 
 
 def synthesize(out_dir: str | Path, size: int = 64, count: int = 120, seed: int = 0,
@@ -314,7 +356,9 @@ def synthesize(out_dir: str | Path, size: int = 64, count: int = 120, seed: int 
     size: image side in pixels; count: train images per domain; test folders
     get count // 2 images each, split public/private by index. Paired datasets
     (dev-sketch) also get train/A_target and test/A_target: the style applied
-    to the same-named train/A and test/A photo (train/B stays unpaired). The same
+    to the same-named train/A and test/A photo (train/B stays unpaired). Every
+    dataset gets SHOWCASE_COUNT showcase/A images (example datasets also
+    showcase/B style images) from scenes of their own. The same
     arguments always give byte-identical files. An existing dataset folder is
     replaced only if ``easel data synth`` made it. Returns the dataset folders.
     """

@@ -26,7 +26,7 @@ import datetime as dt
 from typing import Any
 
 from ..schema import Checker, is_number, parse_time
-from ..vocab import BACKBONE_RE, HEX40_RE, HEX64_RE, ID_RE, METRIC_RE, ORDERS, RESIZE_MODES
+from ..vocab import BACKBONE_RE, DEVICE_LABEL_RE, HEX40_RE, HEX64_RE, ID_RE, METRIC_RE, ORDERS, RESIZE_MODES
 
 SCHEMA_VERSION = 1
 MAX_BOARD_BYTES = 512 << 20  # 10,000 entries take ~15 MB; this only stops absurd files
@@ -128,11 +128,14 @@ class BoardChecker(Checker):
     def efficiency(self, value: Any, path: str) -> dict | None:
         if value is None:
             return None
-        self.mapping(value, path, (), EFFICIENCY_KEYS)
+        self.mapping(value, path, (), EFFICIENCY_KEYS + ("device",))
         for key, v in value.items():
-            if v is not None and not is_number(v):
+            if key == "device":
+                if v is not None:
+                    self.match(v, f"{path}.device", DEVICE_LABEL_RE, "a short device description")
+            elif v is not None and not is_number(v):
                 self.fail(f"{path}.{key}", "a number or null", v)
-        return {key: value[key] for key in EFFICIENCY_KEYS if key in value}
+        return {key: value[key] for key in EFFICIENCY_KEYS + ("device",) if key in value}
 
     def meta(self, value: Any, path: str) -> dict:
         self.mapping(value, path, ("authors", "description", "license", "links"))

@@ -29,7 +29,7 @@ from pathlib import Path
 from .. import __version__
 from ..config import Competition, Limits
 from ..errors import EaselError
-from ..result import load_result
+from ..result import device_label, load_result
 from .binding import (
     check_commit,
     check_data_binding,
@@ -153,7 +153,8 @@ def add_result(board: dict, result: dict, pr: int | None, commit: str | None, me
     evaluated = iso_utc(parse_time(result["created"]))
     public = {"metrics": metrics_copy(result["metrics"]), "extra": dict(result["extra"]),
               "efficiency": None if result["efficiency"] is None else
-              {k: result["efficiency"].get(k) for k in EFFICIENCY_KEYS},
+              {**{k: result["efficiency"].get(k) for k in EFFICIENCY_KEYS},
+               "device": device_label(result["efficiency"].get("device"))},
               "evaluated": evaluated, "evaluator": result["evaluator"]["version"]}
     if same_content:
         same_scoring = entry_scoring(old) == result_scoring(result)

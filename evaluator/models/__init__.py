@@ -31,6 +31,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from ..errors import EaselError
+from ..fsutil import walk_tree
 
 ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")
 
@@ -130,10 +131,38 @@ def _format(fmt: str) -> ModelFormat:
 
 
 def tree_size(path: Path) -> int:
-    """Bytes of a file, or of every regular file under a directory."""
+    """Bytes of a file, or of every regular file under a directory (bounded walk, links not followed)."""
     if path.is_file():
         return path.stat().st_size
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
+    return sum(entry.info.st_size for entry in walk_tree(path) if entry.is_file)
+
+
+def sniff_format(path: Path) -> str | None:
+    """The format a model file or folder looks like, from names and magic bytes only; None if unclear."""
+    path = Path(path)
+    if path.is_dir():
+        return "saved_model" if (path / "saved_model.pb").is_file() else None
+    if not path.is_file() or path.stat().st_size == 0:  # an empty file looks like nothing
+        return None
+    with open(path, "rb") as handle:
+        head = handle.read(4)
+    if path.suffix == ".keras" or (head in ZIP_MAGICS and path.suffix != ".onnx"):
+        return "keras"
+    if path.suffix == ".onnx":
+        return "onnx"
+    if path.name == "saved_model.pb":
+        return "saved_model"
+    return None
+
+
+def _mismatch(fmt: str, path: Path) -> EaselError | None:
+    """E_FORMAT_MISMATCH naming the likely format when model.format and the file disagree."""
+    found = sniff_format(path)
+    if found is None or found == fmt:
+        return None
+    hint = " (model.path should name the folder holding saved_model.pb)" if path.name == "saved_model.pb" else ""
+    return EaselError("E_FORMAT_MISMATCH", f"model.format is {fmt} but {path.name} looks like a {found} "
+                      f"model: set `format: {found}`{hint}", detail=f"format:{found}")
 
 
 def check_path(fmt: str, path: Path) -> int:
@@ -148,15 +177,18 @@ def check_path(fmt: str, path: Path) -> int:
         raise EaselError("E_SYMLINK", f"{path.name} is a symbolic link", detail=path.name)
     if not path.exists():
         raise EaselError("E_MODEL_MISSING", f"{path.name} does not exist", detail=path.name)
+    mismatch = _mismatch(fmt, path)
+    if mismatch is not None:
+        raise mismatch
     if fmt in DIR_FORMATS:
         if not path.is_dir():
             raise EaselError("E_MODEL_MISSING", f"{fmt} models are directories; {path.name} is not one",
                              detail=path.name)
-        for sub in path.rglob("*"):
-            if sub.is_symlink():
-                raise EaselError("E_SYMLINK", f"{sub.name} is a symbolic link", detail=sub.name)
-            if not (sub.is_dir() or sub.is_file()):
-                raise EaselError("E_SPECIAL_FILE", f"{sub.name} is not a regular file", detail=sub.name)
+        for entry in walk_tree(path):
+            if entry.is_symlink:
+                raise EaselError("E_SYMLINK", f"{entry.rel} is a symbolic link", detail=entry.rel)
+            if not (entry.is_dir or entry.is_file):
+                raise EaselError("E_SPECIAL_FILE", f"{entry.rel} is not a regular file", detail=entry.rel)
     else:
         mode = path.stat().st_mode
         if stat.S_ISDIR(mode):
@@ -208,29 +240,59 @@ def load_model(fmt: str, path: Path) -> LoadedModel:
     return _format(fmt).load(Path(path))
 
 
-def check_inputs(model: LoadedModel, n_inputs: int, image_size: int) -> None:
-    """Refuse (E_SIGNATURE) a loaded model that cannot take this track's batches.
+def _check_shape(i: int, shape: Sequence[int | None], image_size: int | None) -> None:
+    """One input's shape against the contract (None = dynamic): NHWC, 3 channels, dynamic batch,
+    H and W dynamic or ``image_size``. Raises E_SIGNATURE, E_SIGNATURE_LAYOUT or E_SIGNATURE_BATCH."""
+    if len(shape) != 4:
+        raise EaselError("E_SIGNATURE", f"input {i} has rank {len(shape)}, expected 4 (NHWC)",
+                         detail=f"input_{i}_rank:{len(shape)}")
+    batch, height, width, channels = shape
+    if height == 3 and channels != 3:
+        raise EaselError("E_SIGNATURE_LAYOUT", f"input {i} is channels-first {list(shape)}; "
+                         "the contract is NHWC [batch, height, width, 3]", detail=f"input_{i}_layout:NCHW")
+    if channels not in (None, 3):
+        raise EaselError("E_SIGNATURE", f"input {i} takes {channels} channels, expected 3 (RGB)",
+                         detail=f"input_{i}_channels:{channels}")
+    if batch is not None:
+        raise EaselError("E_SIGNATURE_BATCH", f"input {i} has a fixed batch size of {batch}; export it as "
+                         "dynamic (None)", detail=f"input_{i}_batch:{batch}")
+    for dim in (height, width):
+        if image_size is not None and dim is not None and dim != image_size:
+            raise EaselError("E_SIGNATURE", f"input {i} has a fixed size of {dim} px; the track uses "
+                             f"{image_size} px (export H and W as None)", detail=f"input_{i}_size:{dim}")
 
-    ``n_inputs``: 1 for unpaired/paired tracks, 2 for example tracks.
-    Every input must be rank 4 with 3 channels, a dynamic batch dimension, and
-    height/width either dynamic or equal to ``image_size`` (pixels).
+
+def check_declared_inputs(inputs: Sequence[tuple[str, tuple[int | None, ...] | None]]) -> None:
+    """Refuse, before anything runs, input declarations outside the contract.
+
+    ``inputs``: per input, (dtype name such as "float32", shape with None for
+    dynamic dimensions, or None when the rank is unknown). Raises E_SIGNATURE
+    (not float32, not rank 4, not 3 channels), E_SIGNATURE_LAYOUT (channels
+    first) or E_SIGNATURE_BATCH (a fixed batch size), naming the input.
     """
-    if model.n_inputs != n_inputs:
-        raise EaselError("E_SIGNATURE", f"the model has {model.n_inputs} inputs; this track needs {n_inputs}",
-                         detail=f"inputs:{model.n_inputs}")
-    for shape in model.input_shapes:
-        if len(shape) != 4:
-            raise EaselError("E_SIGNATURE", f"input rank {len(shape)}, expected 4 (NHWC)", detail=f"rank:{len(shape)}")
-        batch, height, width, channels = shape
-        if batch is not None:
-            raise EaselError("E_SIGNATURE", f"the batch dimension is fixed at {batch}; export it as None",
-                             detail=f"batch:{batch}")
-        if channels not in (None, 3):
-            raise EaselError("E_SIGNATURE", f"{channels} input channels, expected 3", detail=f"channels:{channels}")
-        for dim in (height, width):
-            if dim is not None and dim != image_size:
-                raise EaselError("E_SIGNATURE", f"fixed spatial size {dim}, the track uses {image_size}",
-                                 detail=f"size:{dim}")
+    for i, (dtype, shape) in enumerate(inputs):
+        if dtype != "float32":
+            raise EaselError("E_SIGNATURE", f"input {i} is {dtype}, the contract is float32 "
+                             "(export float32 inputs; cast inside the model)", detail=f"input_{i}_dtype:{dtype}")
+        if shape is not None:
+            _check_shape(i, shape, None)
+
+
+def check_input_shapes(input_shapes: Sequence[Sequence[int | None]], n_inputs: int, image_size: int) -> None:
+    """Refuse input shapes (one per input, None = dynamic) that cannot take this track's batches.
+
+    ``n_inputs``: 1 for unpaired/paired tracks, 2 for example tracks; ``image_size`` in pixels.
+    """
+    if len(input_shapes) != n_inputs:
+        raise EaselError("E_SIGNATURE", f"the model has {len(input_shapes)} inputs; this track needs {n_inputs}",
+                         detail=f"inputs:{len(input_shapes)}")
+    for i, shape in enumerate(input_shapes):
+        _check_shape(i, shape, image_size)
+
+
+def check_inputs(model: LoadedModel, n_inputs: int, image_size: int) -> None:
+    """:func:`check_input_shapes` on a loaded model's declared inputs."""
+    check_input_shapes(model.input_shapes, n_inputs, image_size)
 
 
 def model_bytes(path: Path) -> int:
@@ -247,5 +309,18 @@ def threads() -> int:
     return max(1, min(2, os.cpu_count() or 1))
 
 
+def model_companions(fmt: str, path: Path) -> tuple[str, ...]:
+    """Files next to a checked model file that belong to it, relative to its folder.
+
+    An ONNX model's external-data files (confined to its folder by the check);
+    nothing for other formats. The sandbox copies these with the model.
+    """
+    if fmt != "onnx":
+        return ()
+    from .onnx_format import external_locations
+    return external_locations(Path(path))
+
+
 __all__ = ["FORMATS", "ModelFacts", "ModelFormat", "LoadedModel", "check_model", "load_model",
-           "check_inputs", "check_path", "model_bytes", "threads"]
+           "check_inputs", "check_input_shapes", "check_declared_inputs", "check_path", "model_bytes", "model_companions",
+           "sniff_format", "threads"]

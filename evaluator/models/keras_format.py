@@ -18,7 +18,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from ..errors import EaselError
-from . import LoadedModel, ModelFacts, _as_shape, threads
+from . import LoadedModel, ModelFacts, _as_shape, check_declared_inputs, threads
 from .allowlists import (KERAS_ACTIVATIONS, KERAS_CLASSES, KERAS_COMPILE_MODULES,
                          KERAS_FUNCTION_MODULES, KERAS_MEMBERS, KERAS_VALUE_CLASSES)
 
@@ -30,7 +30,8 @@ MAX_TOTAL_UNCOMPRESSED = 4 << 30        # bytes, whole archive once unpacked
 MAX_RATIO = 100                         # uncompressed / compressed, per member over RATIO_FLOOR
 RATIO_FLOOR = 1 << 20                   # small members may compress well (JSON)
 MAX_CONFIG_BYTES = 32 << 20
-MAX_DEPTH = 200                         # JSON nesting (a deep config is a parser bomb)
+MAX_DEPTH = 200                         # JSON nesting (a deep config is a parser bomb), HDF5 group nesting
+MAX_H5_OBJECTS = 200_000                # links in the weights file
 
 # Leading bytes of archive/compression formats: such a member makes a nested archive.
 _ARCHIVE_MAGICS = (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08", b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00",
@@ -206,6 +207,67 @@ def check_config(config: object) -> tuple[str, ...]:
     return tuple(sorted(seen))
 
 
+def check_weights_h5(path: Path, member: str = "model.weights.h5") -> None:
+    """Refuse HDF5 features that make Keras read outside the archive, before Keras opens it.
+
+    Opens the weights member with h5py straight from the zip (read-only, no
+    extraction) and walks every group iteratively, looking at each link
+    without following it: external links and soft links are refused, and so
+    are datasets with external storage or virtual (mapped) layouts. Raises
+    E_KERAS_H5_LINK for those, E_KERAS_ARCHIVE when the member is not HDF5 or
+    nests deeper than MAX_DEPTH or holds more than MAX_H5_OBJECTS objects.
+    """
+    import h5py
+
+    with zipfile.ZipFile(path) as archive, archive.open(member) as handle:
+        try:
+            weights = h5py.File(handle, "r")
+        except (OSError, ValueError):
+            raise EaselError("E_KERAS_ARCHIVE", f"{member} is not an HDF5 file", detail=member) from None
+        with weights:
+            stack, seen = [(weights, 0)], 0
+            while stack:
+                group, depth = stack.pop()
+                for name in group:
+                    seen += 1
+                    if seen > MAX_H5_OBJECTS or depth >= MAX_DEPTH:
+                        raise EaselError("E_KERAS_ARCHIVE", f"{member} is too large or too deep", detail=member)
+                    link = group.get(name, getlink=True)
+                    if isinstance(link, h5py.ExternalLink):
+                        raise EaselError("E_KERAS_H5_LINK", f"{member} holds an external link", detail="external_link")
+                    if isinstance(link, h5py.SoftLink):
+                        raise EaselError("E_KERAS_H5_LINK", f"{member} holds a soft link", detail="soft_link")
+                    item = group.get(name)
+                    if isinstance(item, h5py.Dataset):
+                        if item.is_virtual:
+                            raise EaselError("E_KERAS_H5_LINK", f"{member} holds a virtual dataset",
+                                             detail="virtual_dataset")
+                        if item.external:
+                            raise EaselError("E_KERAS_H5_LINK", f"{member} holds a dataset stored in external "
+                                             "files", detail="external_storage")
+                    elif isinstance(item, h5py.Group):
+                        stack.append((item, depth + 1))
+
+
+def declared_inputs(config: dict) -> list[tuple[str, tuple[int | None, ...] | None]]:
+    """(dtype, batch_shape) of each top-level InputLayer in a model's config.json, in order."""
+    found = []
+    layers = config.get("config", {}).get("layers", []) if isinstance(config.get("config"), dict) else []
+    for layer in layers if isinstance(layers, list) else []:
+        if not (isinstance(layer, dict) and layer.get("class_name") == "InputLayer"
+                and isinstance(layer.get("config"), dict)):
+            continue
+        settings = layer["config"]
+        dtype = settings.get("dtype", "float32")
+        if isinstance(dtype, dict):  # a DTypePolicy object
+            dtype = dtype.get("config", {}).get("name") if isinstance(dtype.get("config"), dict) else None
+        shape = settings.get("batch_shape")
+        shape = tuple(d if isinstance(d, int) and not isinstance(d, bool) and d > 0 else None for d in shape) \
+            if isinstance(shape, list) else None
+        found.append((dtype if isinstance(dtype, str) and _IDENT.match(dtype) else "unknown", shape))
+    return found
+
+
 def check(path: Path) -> ModelFacts:
     """Static check of a ``.keras`` file (the generic path checks already ran)."""
     path = Path(path)
@@ -233,6 +295,8 @@ def check(path: Path) -> ModelFacts:
     if config["class_name"] not in ("Functional", "Sequential", "Model"):
         raise EaselError("E_KERAS_LAYER", "the top-level object is not a Keras model",
                          detail=_ident(config["class_name"]) or "class_name")
+    check_declared_inputs(declared_inputs(config))
+    check_weights_h5(path)
     return ModelFacts(format="keras", bytes=path.stat().st_size, ops_or_layers=seen)
 
 

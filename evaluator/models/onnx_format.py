@@ -1,8 +1,10 @@
 """ONNX models: domain, op and external-data checks on the parsed protobuf, and the loader.
 
 The check parses the file with ``onnx.load(..., load_external_data=False)``
-(protobuf only; no external file is opened) and walks the main graph, every
-subgraph held in a node attribute, and every model-local function. Operators
+(protobuf only; no external file is opened) and walks the main graph, the
+``training_info`` graphs (initialization and algorithm: runtimes may run
+them), every subgraph held in a node attribute (``g`` and ``graphs``), and
+every model-local function. Operators
 must come from the standard domains and be on
 :data:`~evaluator.models.allowlists.ONNX_OPS`; each external-data ``location``
 must be a relative path that resolves inside the model's own directory.
@@ -15,7 +17,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 import numpy as np
 
 from ..errors import EaselError
-from . import LoadedModel, ModelFacts, threads
+from . import LoadedModel, ModelFacts, check_declared_inputs, threads
 from .allowlists import ONNX_DOMAINS, ONNX_OPS
 
 MAX_ONNX_BYTES = 2 << 30  # protobuf's own ceiling; bigger models use external data
@@ -26,6 +28,8 @@ def _graphs_and_tensors(model):
     from onnx import AttributeProto
 
     graphs = [model.graph]
+    for training in model.training_info:
+        graphs.extend([training.initialization, training.algorithm])
     nodes: list = []
     for function in model.functions:
         nodes.extend(function.node)
@@ -106,6 +110,7 @@ def check(path: Path) -> ModelFacts:
             location = entries.get("location", "")
             _check_location(location, root)
             locations.add(location)
+    check_declared_inputs([_declared(i) for i in _real_inputs(model)])
     external = 0
     for location in sorted(locations):
         target = root / location
@@ -114,6 +119,39 @@ def check(path: Path) -> ModelFacts:
         external += target.stat().st_size
     return ModelFacts(format="onnx", bytes=size + external, ops_or_layers=tuple(sorted(seen)),
                       input_names=tuple(i.name for i in _real_inputs(model)))
+
+
+def _declared(value_info) -> tuple[str, tuple[int | None, ...] | None]:
+    """(dtype name, shape with None for symbolic or absent dims, None if the rank is unknown) of an input."""
+    from onnx import TensorProto
+
+    kind = value_info.type.WhichOneof("value")
+    if kind != "tensor_type":
+        return (kind or "unknown"), None
+    tensor = value_info.type.tensor_type
+    try:
+        dtype = "float32" if tensor.elem_type == TensorProto.FLOAT else \
+            TensorProto.DataType.Name(tensor.elem_type).lower()
+    except ValueError:
+        dtype = "unknown"
+    if not tensor.HasField("shape"):
+        return dtype, None
+    return dtype, tuple(d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None
+                        for d in tensor.shape.dim)
+
+
+def external_locations(path: Path) -> tuple[str, ...]:
+    """Relative external-data file names a checked ONNX model uses (sorted, confined to its folder)."""
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    found = set()
+    for kind, item in _graphs_and_tensors(model):
+        if kind == "tensor" and (item.data_location == onnx.TensorProto.EXTERNAL or item.external_data):
+            location = {entry.key: entry.value for entry in item.external_data}.get("location", "")
+            _check_location(location, Path(path).parent)
+            found.add(location)
+    return tuple(sorted(found))
 
 
 def _real_inputs(model):

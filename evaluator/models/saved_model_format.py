@@ -13,7 +13,9 @@ every op that loading and calling the model can execute:
   restore functions);
 * recursively, every function those call: any attribute holding a function
   or a list of functions (``f`` of (Stateful)PartitionedCall, While/If/Case
-  bodies, ...). A node calling a function by op name is refused outright.
+  bodies, ...), the attributes nested inside those function references, and
+  function-valued attributes of the functions themselves. A node calling a
+  function by op name is refused outright.
 
 Every op seen must be on :data:`~evaluator.models.allowlists.TF_OPS`. The
 checkpoint save/restore functions (SaveV2, RestoreV2) hang off the saver
@@ -30,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import EaselError
-from . import LoadedModel, ModelFacts, _as_shape, tree_size
+from . import LoadedModel, ModelFacts, _as_shape, check_declared_inputs, tree_size
 from .allowlists import TF_FORBIDDEN, TF_OPS
 
 SIGNATURE = "serving_default"
@@ -50,20 +52,34 @@ def _node_name(tensor: str) -> str:
     return tensor.lstrip("^").split(":", 1)[0]
 
 
-def _called_functions(node) -> list[str]:
-    """Every function a node names in a func or list(func) attribute.
+def _functions_in_attrs(attrs) -> list[str]:
+    """Every function named anywhere in an attr map: ``func`` and ``list.func`` values, and,
+    recursively, the attrs those function references carry (a call's function-valued
+    attribute may itself hold functions, e.g. a While body passed to a PartitionedCall).
 
     A node whose op field names a library function directly is not followed:
     its op is not on the allowlist, so it is refused like any unknown op.
     """
     called = []
-    for value in node.attr.values():
+    pending = list(attrs.values())
+    while pending:
+        value = pending.pop()
         kind = value.WhichOneof("value")
         if kind == "func":
-            called.append(value.func.name)
+            refs = [value.func]
         elif kind == "list":
-            called.extend(func.name for func in value.list.func)
+            refs = list(value.list.func)
+        else:
+            continue
+        for ref in refs:
+            called.append(ref.name)
+            pending.extend(ref.attr.values())
     return called
+
+
+def _called_functions(node) -> list[str]:
+    """Every function a node can call through its attributes (see :func:`_functions_in_attrs`)."""
+    return _functions_in_attrs(node.attr)
 
 
 def read_saved_model(path: Path):
@@ -159,6 +175,9 @@ def reachable_ops(meta_graph) -> tuple[set[str], dict[str, str]]:
         if fdef is None:
             raise EaselError("E_MODEL_MALFORMED", f"call to a function missing from the library: {_printable(fname)}",
                              detail="function_library")
+        pending_functions.extend(_functions_in_attrs(fdef.attr))
+        for arg_attrs in fdef.arg_attr.values():
+            pending_functions.extend(_functions_in_attrs(arg_attrs.attr))
         for node in fdef.node_def:
             ops.add(node.op)
             where.setdefault(node.op, fname)
@@ -182,12 +201,22 @@ def _signature_inputs(meta_graph) -> tuple[str, ...]:
     elif len(names) != 1:
         raise EaselError("E_SIGNATURE", f"serving_default has {len(names)} inputs, expected 1 or 2",
                          detail=f"inputs:{len(names)}")
+    declared = []
     for name in names:
         info = signature.inputs[name]
         if info.dtype != DT_FLOAT:
-            raise EaselError("E_SIGNATURE", "inputs must be float32", detail="input_dtype")
+            from tensorflow.core.framework import types_pb2
+
+            dtype = types_pb2.DataType.Name(info.dtype).removeprefix("DT_").lower() \
+                if info.dtype in types_pb2.DataType.values() else "unknown"
+            raise EaselError("E_SIGNATURE", f"input {name} is {dtype}, the contract is float32 "
+                             "(export float32 inputs; cast inside the model)", detail="input_dtype")
         if not info.tensor_shape.unknown_rank and len(info.tensor_shape.dim) != 4:
             raise EaselError("E_SIGNATURE", "inputs must be rank 4 (NHWC)", detail="input_rank")
+        shape = None if info.tensor_shape.unknown_rank else tuple(
+            d.size if d.size > 0 else None for d in info.tensor_shape.dim)
+        declared.append(("float32", shape))
+    check_declared_inputs(declared)
     return tuple(names)
 
 

@@ -78,6 +78,9 @@ def environment(templates: Path | None = None):
         )
         env.filters.update(fmt=format_value, interval=format_interval, safe_url=safe_url,
                            digits=_group_digits, day=_day, minute=_minute, rate=_rate, ordered=_ordered)
+        from ..metrics import describe
+
+        env.globals["describe_metric"] = describe  # metric descriptions come from the registry
         _ENV_CACHE[templates] = env
     return env
 

@@ -10,19 +10,17 @@ from pathlib import Path
 import pytest
 
 from evaluator.cli import main as easel
-from harness import make_submission, run_cli
+from evaluator.fsutil import walk_tree
+from harness import make_submission, remove_tree, run_cli
 from model_builders import valid_model
 
 
 def _snapshot(*roots: Path) -> dict[str, tuple[int, int]]:
-    """(size, mtime) of every path below the roots, links not followed."""
+    """(size, mtime) of every path below the roots, links not followed (deep trees included)."""
     seen = {}
     for root in roots:
-        for dirpath, dirnames, filenames in os.walk(root):
-            for name in dirnames + filenames:
-                path = Path(dirpath) / name
-                info = path.lstat()
-                seen[str(path)] = (info.st_size, info.st_mtime_ns)
+        for entry in walk_tree(root, max_depth=100_000, max_entries=10_000_000):
+            seen[str(entry.path)] = (entry.info.st_size, entry.info.st_mtime_ns)
     return seen
 
 
@@ -62,16 +60,31 @@ def _symlink_to_data(sub: Path, data_root: Path) -> None:
     os.symlink(data_root, sub / "data")
 
 
+def _tree_1100_deep(sub: Path, data_root: Path) -> None:
+    folder = sub / "deep"
+    folder.mkdir()
+    for _ in range(1100):
+        folder = folder / "d"
+        folder.mkdir()
+
+
+def _yaml_30000_brackets(sub: Path, data_root: Path) -> None:
+    (sub / "submission.yaml").write_text("team: " + "[" * 30000 + "\n")
+
+
 CASES = {
     "savedmodel_writes_a_file": ("saved_model", _write_file_savedmodel, None, "E_SAVEDMODEL_OP"),
     "savedmodel_reads_etc_passwd": ("saved_model", _read_file_savedmodel, None, "E_SAVEDMODEL_OP"),
     "yaml_alias_bomb": ("keras", valid_model, _alias_bomb, "E_META_ALIAS"),
     "symlink_to_the_data_directory": ("keras", valid_model, _symlink_to_data, "E_SYMLINK"),
+    "tree_1100_deep": ("keras", valid_model, _tree_1100_deep, "E_TREE_DEPTH"),
+    "yaml_30000_brackets": ("keras", valid_model, _yaml_30000_brackets, "E_YAML_DEPTH"),
 }
 
 
 @pytest.mark.parametrize("case", list(CASES))
-def test_hostile_submission_is_contained(case, tmp_path, data_root, competition_file, cache):
+def test_hostile_submission_is_contained(case, tmp_path, data_root, competition_file, cache, request):
+    request.addfinalizer(lambda: remove_tree(tmp_path / "repo"))  # the 1100-deep case, removed iteratively
     fmt, build, tamper, code = CASES[case]
     sub = make_submission(tmp_path / "repo", build, fmt=fmt)
     if tamper:

@@ -84,4 +84,4 @@ def test_parent_survives_and_evaluates_again(tmp_path):
             leftovers.append(Path(f"/proc/{pid}/cmdline").read_bytes())
         except OSError:
             pass
-    assert not [c for c in leftovers if b"sandbox_child" in c or b"EZL1" in c]
+    assert not [c for c in leftovers if b"evaluator.sandbox.child" in c or b"bwrap" in c or b"EZL1" in c]

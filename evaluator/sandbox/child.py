@@ -1,6 +1,7 @@
-"""The sandboxed model process: ``python -P -m evaluator.sandbox_child MODEL_PATH FORMAT``.
+"""The sandboxed model process: ``python -P -m evaluator.sandbox.child MODEL_PATH FORMAT``.
 
-Started only by :class:`evaluator.sandbox.SandboxedModel`, with an empty
+Started only by :class:`evaluator.sandbox.SandboxedModel` (inside bubblewrap where it is
+installed, see :mod:`evaluator.sandbox.bwrap`), with an empty
 environment, a fresh temp dir as cwd and stdin/stdout as the protocol pipe.
 It confines itself before it touches the model, in this order (each step
 needs the previous one, see the comments):
@@ -11,13 +12,15 @@ needs the previous one, see the comments):
    space as a backstop) and ``PR_SET_NO_NEW_PRIVS``;
 3. a new, empty network namespace (``unshare(CLONE_NEWNET)`` as root, else an
    unprivileged user namespace with one), done before numpy starts threads
-   because ``CLONE_NEWUSER`` refuses multi-threaded callers;
+   because ``CLONE_NEWUSER`` refuses multi-threaded callers; skipped under
+   bubblewrap, which made every namespace already;
 4. import numpy, the loader and the framework (plus every module a load may
    import lazily), set the loaders' thread counts and TensorFlow's
-   deterministic ops;
+   deterministic ops, and note the device it will run on;
 5. drop to uid/gid 65534 (nobody) with no supplementary groups when root
    (after the imports: the interpreter may live in a directory nobody cannot
-   read), then ask for SIGKILL when the parent dies;
+   read), then ask for SIGKILL when the parent dies (bubblewrap's
+   ``--die-with-parent`` does that for the whole sandbox);
 6. load the model and serve requests until ``exit`` or EOF.
 
 Everything it reports is untrusted by the parent. Frames never contain
@@ -26,83 +29,22 @@ pickles: a small JSON header and ``np.save`` bytes, both directions.
 
 from __future__ import annotations
 
-import json
 import os
-import struct
 import sys
 import time
 
-# --- wire format (shared with the parent) -----------------------------------
-# frame := MAGIC, uint32 BE header length, UTF-8 JSON header, then the arrays
-# whose byte lengths the header lists under "arrays" (np.save format each).
-MAGIC = b"EZL1"
-MAX_HEADER = 64 * 1024
-NOBODY = 65534
+from .device import detect as detect_device
+from .protocol import NOBODY, Channel
 
 _CLONE_NEWUSER = 0x10000000
 _CLONE_NEWNET = 0x40000000
 _PR_SET_PDEATHSIG = 1
 _PR_SET_NO_NEW_PRIVS = 38
-
-
-
-def encode_frame(header: dict, arrays: list | tuple = ()) -> bytes:
-    """One protocol frame: ``header`` (JSON-able dict) and numeric ``arrays`` (np.save bytes, no pickle)."""
-    import io
-
-    import numpy as np
-
-    blobs = []
-    for array in arrays:
-        buffer = io.BytesIO()
-        np.save(buffer, np.asarray(array), allow_pickle=False)
-        blobs.append(buffer.getvalue())
-    head = json.dumps({**header, "arrays": [len(b) for b in blobs]}, separators=(",", ":")).encode()
-    if len(head) > MAX_HEADER:
-        raise ValueError("frame header too large")
-    return b"".join([MAGIC, struct.pack(">I", len(head)), head, *blobs])
-
-
-def decode_array(blob: bytes | bytearray | memoryview):
-    """np.load of one array's bytes with pickles refused."""
-    import io
-
-    import numpy as np
-
-    return np.load(io.BytesIO(bytes(blob)), allow_pickle=False)
-
-
-# --- child side ---------------------------------------------------------------
-
-class _Channel:
-    """Blocking frame I/O on the protocol fds (the parent is trusted here)."""
-
-    def __init__(self, rfd: int, wfd: int):
-        self.rfd, self.wfd = rfd, wfd
-
-    def _read(self, n: int) -> bytes:
-        out = bytearray(n)
-        view, got = memoryview(out), 0
-        while got < n:
-            k = os.readv(self.rfd, [view[got:]])
-            if k == 0:
-                raise EOFError
-            got += k
-        return bytes(out)
-
-    def recv(self) -> tuple[dict, list]:
-        if self._read(4) != MAGIC:
-            raise EOFError
-        (size,) = struct.unpack(">I", self._read(4))
-        if size > MAX_HEADER:
-            raise EOFError
-        header = json.loads(self._read(size))
-        return header, [decode_array(self._read(int(n))) for n in header.get("arrays", [])]
-
-    def send(self, header: dict, arrays: list | tuple = ()) -> None:
-        data = memoryview(encode_frame(header, arrays))
-        while data:
-            data = data[os.write(self.wfd, data):]
+# Allocation failures as each runtime words them (onnxruntime, TensorFlow, C++).
+_OOM_TYPES = ("MemoryError", "ResourceExhaustedError")
+_OOM_TEXT = ("failed to allocate memory", "oom when allocating", "bad_alloc", "out of memory",
+             "cannot allocate memory")
+REASON_CHARS = 400
 
 
 def _protect_fds() -> tuple[int, int]:
@@ -190,7 +132,8 @@ _PRELOAD_COMMON = (
     "encodings.cp437", "encodings.utf_8", "encodings.ascii", "encodings.latin_1",
     "encodings.idna", "encodings.utf_16", "encodings.utf_32", "encodings.unicode_escape",
     "encodings.raw_unicode_escape", "zipfile", "json", "tempfile", "shutil", "io",
-    "traceback", "linecache", "struct", "zlib", "bz2", "lzma", "uuid", "hashlib",
+    "traceback", "linecache", "struct", "zlib", "bz2", "lzma", "uuid", "hashlib", "socket",
+    "platform", "importlib.metadata",
     "evaluator.models", "evaluator.models.allowlists", "evaluator.models.keras_format",
 )
 _PRELOAD = {
@@ -241,6 +184,19 @@ def _efficiency(model, header: dict, sample: list) -> dict:
     return {"timings": timings}
 
 
+def _opens(path: str) -> bool:
+    """Whether this process can actually list (a directory) or read (a file) ``path``."""
+    try:
+        if os.path.isdir(path):
+            os.listdir(path)
+        else:
+            with open(path, "rb") as handle:
+                handle.read(1)
+        return True
+    except OSError:
+        return False
+
+
 def _selftest(paths: list[str]) -> dict:
     import socket
 
@@ -252,29 +208,45 @@ def _selftest(paths: list[str]) -> dict:
         "groups": os.getgroups(),
         "visible": {p: os.path.exists(p) for p in paths},
         "readable": {p: os.access(p, os.R_OK) for p in paths},
+        "opened": {p: _opens(p) for p in paths},
         "net": sorted(name for _, name in socket.if_nameindex()),
     }
 
 
-def _error(exc: BaseException, default: str) -> dict:
-    # The parent accepts only submission-fault codes from errors.CODES and
-    # maps anything else to E_CRASH; EaselErrors from the loader pass through.
+def allocation_failed(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what it was raised from) is a runtime's failure to allocate memory."""
+    seen = 0
+    while exc is not None and seen < 8:
+        if type(exc).__name__ in _OOM_TYPES or any(t in str(exc)[:4000].lower() for t in _OOM_TEXT):
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
+
+
+def error_frame(exc: BaseException, default: str) -> dict:
+    """The error frame for ``exc``: a code, a short identifier, and the reason for the operator log.
+
+    The parent accepts only submission-fault codes from errors.CODES and maps
+    anything else to E_CRASH; EaselErrors from the loader pass through.
+    """
     name = type(exc).__name__
     code = getattr(exc, "code", None)
     if not isinstance(code, str) or not code.startswith("E_"):
-        code = "E_OOM" if name in ("MemoryError", "ResourceExhaustedError") else default
-    return {"error": code, "detail": getattr(exc, "detail", None) or name}
+        code = "E_OOM" if allocation_failed(exc) else default
+    return {"error": code, "detail": getattr(exc, "detail", None) or name,
+            "reason": f"{name}: {exc}"[:REASON_CHARS]}
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     rfd, wfd = _protect_fds()
-    channel = _Channel(rfd, wfd)
+    channel = Channel(rfd, wfd)
     # The first frame is the parent's session config (limits, thread count).
     cfg, _ = channel.recv()
     isolation = _limits(cfg)
     isolation["no_new_privs"] = _prctl(_PR_SET_NO_NEW_PRIVS, 1)
-    isolation["netns"] = _unshare_net()
+    namespaced = bool(cfg.get("namespaced"))  # bubblewrap made the namespaces already
+    isolation["netns"] = namespaced or _unshare_net()
 
     import numpy as np  # noqa: F401  (after unshare: numpy may start threads)
 
@@ -282,6 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     if len(argv) == 1 and argv[0] == "--selftest":
         fmt = None
         _preload(None)
+        device = detect_device(None)
     else:
         model_path, fmt = argv
         try:
@@ -289,15 +262,16 @@ def main(argv: list[str] | None = None) -> int:
 
             _configure_framework(fmt, threads)
             _preload(fmt)
+            device = detect_device(fmt)
         except Exception as exc:  # noqa: BLE001 - reported as a code, traceback to stderr
             import traceback
 
             traceback.print_exc()
-            channel.send({"error": "E_CRASH", "detail": type(exc).__name__, "isolation": isolation})
+            channel.send({**error_frame(exc, "E_CRASH"), "isolation": isolation})
             return 1
     isolation["uid_dropped"] = _drop_privileges()
     isolation["pdeathsig"] = _prctl(_PR_SET_PDEATHSIG, 9)
-    if os.getppid() != int(cfg.get("parent_pid", os.getppid())):
+    if not namespaced and os.getppid() != int(cfg.get("parent_pid", os.getppid())):
         return 1  # the parent died before PDEATHSIG was armed
 
     model = None
@@ -311,10 +285,11 @@ def main(argv: list[str] | None = None) -> int:
             import traceback
 
             traceback.print_exc()
-            hello = _error(exc, "E_MODEL_LOAD")
+            hello = error_frame(exc, "E_MODEL_LOAD")
     else:
         hello = {"ok": True, "n_inputs": 0, "input_shapes": [], "parameters": 0}
     hello["isolation"] = isolation
+    hello["device"] = device
     channel.send(hello)
     if "error" in hello:
         return 1
@@ -340,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
             import traceback
 
             traceback.print_exc()
-            channel.send(_error(exc, "E_CRASH"))
+            channel.send(error_frame(exc, "E_CRASH"))
 
 
 if __name__ == "__main__":
