@@ -56,7 +56,8 @@ class HelpFormatter(argparse.HelpFormatter):
 
     def _get_help_string(self, action):
         text = action.help or ""
-        if "%(default)" in text or "default" in text.lower() or action.default in (None, False, argparse.SUPPRESS):
+        unset = action.default is None or action.default is False or action.default is argparse.SUPPRESS
+        if "%(default)" in text or "default" in text.lower() or unset:
             return text
         if action.option_strings or action.nargs in (argparse.OPTIONAL, argparse.ZERO_OR_MORE):
             return f"{text} (default: %(default)s)"

@@ -142,9 +142,11 @@ def register(sub) -> None:
     p = sub.add_parser("demo", help="run the whole flow locally on the embedded dev data",
                        description="Synthesize the dev datasets, evaluate every submission and baseline, "
                                    "print each PR comment, update a local leaderboard and build the site.")
-    p.add_argument("--out", type=Path, default=Path("demo-out"))
-    p.add_argument("--competition", type=Path)
+    p.add_argument("--out", type=Path, default=Path("demo-out"),
+                   help="folder for the data, results, comments, leaderboard and site")
+    p.add_argument("--competition", type=Path,
+                   help="competition.yaml (default: ./competition.yaml, else the repository's)")
     p.add_argument("--size", type=int, default=64, help="dev image size in pixels")
     p.add_argument("--count", type=int, default=120, help="training images per domain")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the synthesized dev data")
     p.set_defaults(func=_cmd_demo)

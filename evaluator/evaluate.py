@@ -382,19 +382,22 @@ def _cmd_evaluate(args) -> int:
 def register(sub) -> None:
     p = sub.add_parser("evaluate", help="score a submission on held-out data",
                        description="Validate, verify the dataset, run the model in the sandbox, compute the "
-                                   "track's metrics with 95%% intervals and write result.json atomically. "
+                                   "track's metrics with 95% intervals and write result.json atomically. "
                                    "Exit 0 ok, 2 the submission is at fault, 3 data/evaluator fault.")
-    p.add_argument("submission_dir", type=Path)
+    p.add_argument("submission_dir", type=Path, help="submissions/<team>/<model>/")
     p.add_argument("--data", type=Path, required=True, help="dataset root (holds one folder per dataset id)")
     p.add_argument("--out", type=Path, required=True, help="where to write result.json")
-    p.add_argument("--split", choices=("public", "private", "all"), default="public")
-    p.add_argument("--comment", type=Path, help="also write the PR comment Markdown here")
+    p.add_argument("--split", choices=("public", "private", "all"), default="public",
+                   help="test split to score: public while the competition runs, private for the final ranking")
+    p.add_argument("--comment", type=Path, help="also write the PR comment Markdown here (default: none)")
     p.add_argument("--gallery", type=Path,
                    help="write the gallery PNG here: the model's outputs on the showcase images (never test "
-                        "images) next to the inputs, re-encoded by Easel")
-    p.add_argument("--samples", type=Path, help="the same gallery PNG, at a second path (the site's sample grid)")
+                        "images) next to the inputs, re-encoded by Easel (default: none)")
+    p.add_argument("--samples", type=Path,
+                   help="the same gallery PNG, at a second path (the site's sample grid; default: none)")
     p.add_argument("--batch-size", type=int, help="inference batch size (default: competition.yaml)")
-    p.add_argument("--competition", type=Path)
+    p.add_argument("--competition", type=Path,
+                   help="competition.yaml (default: ./competition.yaml, else the repository's)")
     p.add_argument("--require-gpu", action="store_true", default=os.environ.get("EASEL_REQUIRE_GPU") == "1",
                    help="refuse (E_NO_GPU, exit 3) unless TensorFlow sees a GPU (default: EASEL_REQUIRE_GPU=1)")
     p.add_argument("--model-cache", type=Path, default=None,

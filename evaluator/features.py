@@ -679,10 +679,12 @@ def register(subparsers) -> None:
     """`easel weights fetch [--backbone ID] [--cache DIR]` and `easel weights list [--cache DIR]`."""
     sub = command_group(subparsers, "weights", "fetch and list feature-backbone weights")
     fetch = sub.add_parser("fetch", help="download and verify a backbone's weights (needs network)")
-    fetch.add_argument("--backbone", default="inception_fid", choices=sorted(BACKBONES))
+    fetch.add_argument("--backbone", default="inception_fid", choices=sorted(BACKBONES),
+                       help="the backbone whose weights to fetch (`easel weights list` shows them)")
     fetch.add_argument("--cache", default=None, help="cache directory (default $EASEL_CACHE or ~/.cache/easel)")
     fetch.add_argument("--archive", default=None, metavar="FILE",
-                       help="verify and install a file already downloaded (for runners without internet)")
+                       help="verify and install a file already downloaded (for runners without internet; "
+                            "default: download)")
     fetch.set_defaults(func=_cmd_fetch)
     listing = sub.add_parser("list", help="list registered backbones and whether their weights are present")
     listing.add_argument("--cache", default=None, help="cache directory (default $EASEL_CACHE or ~/.cache/easel)")

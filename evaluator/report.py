@@ -306,8 +306,10 @@ def register(sub) -> None:
     p = sub.add_parser("report", help="render the PR comment for a result.json",
                        description="Print the PR comment (Markdown) for a result.json: metrics with 95% "
                                    "intervals, standing on the leaderboard, efficiency, backbone, errors.")
-    p.add_argument("result", type=Path)
-    p.add_argument("--leaderboard", type=Path, default=Path("leaderboard.yaml"))
-    p.add_argument("--competition", type=Path)
-    p.add_argument("--head-sha", help="the evaluated commit (40 hex)")
+    p.add_argument("result", type=Path, help="result.json written by `easel evaluate`")
+    p.add_argument("--leaderboard", type=Path, default=Path("leaderboard.yaml"),
+                   help="where the result would rank (skipped when the file is absent)")
+    p.add_argument("--competition", type=Path,
+                   help="competition.yaml (default: ./competition.yaml, else the repository's)")
+    p.add_argument("--head-sha", help="the evaluated commit (40 hex; default: not named)")
     p.set_defaults(func=_cmd_report)

@@ -96,23 +96,32 @@ def register(subparsers) -> None:
     """Add `easel data {synth, prepare, verify, oracle}` to the CLI."""
     sub = command_group(subparsers, "data", "make, prepare and verify datasets")
 
-    synth = sub.add_parser("synth", help="write the embedded dev datasets (procedural scenes)")
+    synth = sub.add_parser("synth", help="write the embedded dev datasets (procedural scenes)",
+                           description="Write the dev datasets (dev-ink, dev-sketch, dev-styles) from procedural "
+                                       "scenes, with their manifests: the same files for the same --seed, "
+                                       "--size and --count.")
     synth.add_argument("--out", required=True, type=Path, help="folder that receives one folder per dataset")
     synth.add_argument("--size", type=int, default=64, help="image side in pixels (default 64)")
     synth.add_argument("--count", type=int, default=120, help="train images per domain (default 120)")
-    synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--seed", type=int, default=0, help="seed of the procedural scenes: same seed, same files")
     synth.add_argument("--dataset", action="append", metavar="ID",
                        help="only this dataset id (repeatable; default: all)")
     synth.set_defaults(func=_cmd_synth)
 
-    prep = sub.add_parser("prepare", help="turn raw image folders into a dataset with a manifest")
+    prep = sub.add_parser("prepare", help="turn raw image folders into a dataset with a manifest",
+                          description="Decode the images of --a and --b, drop unreadable and tiny files, "
+                                      "center-crop and resize them, keep one file of each group of "
+                                      "near-duplicates, split the rest (seeded) into train, public/private "
+                                      "test and showcase sets and write PNGs with manifest.json.")
     prep.add_argument("--a", required=True, type=Path, help="input-domain images (photos)")
     prep.add_argument("--b", required=True, type=Path, help="style / target images")
     prep.add_argument("--out", required=True, type=Path, help="new dataset folder (its name is the dataset id)")
-    prep.add_argument("--size", type=int, default=256)
-    prep.add_argument("--test-fraction", type=float, default=0.2)
-    prep.add_argument("--seed", type=int, default=0)
-    prep.add_argument("--kind", choices=("unpaired", "paired", "example"), default="unpaired")
+    prep.add_argument("--size", type=int, default=256, help="side in pixels every image is resized to")
+    prep.add_argument("--test-fraction", type=float, default=0.2,
+                      help="share of the images held out for the public and private test splits")
+    prep.add_argument("--seed", type=int, default=0, help="seed of the train/test/showcase split")
+    prep.add_argument("--kind", choices=("unpaired", "paired", "example"), default="unpaired",
+                      help="the track kind the dataset serves (paired: --b holds each --a image's target)")
     prep.add_argument("--min-side", type=int, default=32, help="drop images smaller than this (px)")
     prep.add_argument("--min-test-images", type=int, default=DEFAULT_MIN_TEST_IMAGES, metavar="N",
                       help="refuse to write a public or private test split with fewer images "
@@ -125,10 +134,12 @@ def register(subparsers) -> None:
                            f"(default {PHASH_MAX_DISTANCE}, calibrated by benchmarks/near_duplicates.py)")
     prep.set_defaults(func=_cmd_prepare)
 
-    verify = sub.add_parser("verify", help="check a dataset (or a folder of datasets) against its manifest")
-    verify.add_argument("dir", type=Path)
+    verify = sub.add_parser("verify", help="check a dataset (or a folder of datasets) against its manifest",
+                            description="Recompute every file's sha256 against manifest.json. Exit 0 when all "
+                                        "match, 3 with the first mismatching file named.")
+    verify.add_argument("dir", type=Path, help="a dataset folder, or a folder of dataset folders")
     verify.add_argument("--competition", type=Path,
-                        help="also check each track's min_test_images against the datasets it uses")
+                        help="also check each track's min_test_images against the datasets it uses (default: no check)")
     verify.add_argument("--track", metavar="ID", help="only this track (implies the default competition.yaml)")
     verify.set_defaults(func=_cmd_verify)
 
@@ -137,9 +148,12 @@ def register(subparsers) -> None:
                                         "submission and written as result.json (team oracle, model ideal). "
                                         "Exit 3 (E_ORACLE_UNAVAILABLE) for data made by `easel data prepare`.")
     oracle.add_argument("--data", required=True, type=Path, help="dataset root (holds one folder per dataset id)")
-    oracle.add_argument("--track", required=True, metavar="ID")
+    oracle.add_argument("--track", required=True, metavar="ID", help="a dev track id from competition.yaml")
     oracle.add_argument("--out", required=True, type=Path, help="where to write result.json")
-    oracle.add_argument("--split", choices=("public", "private", "all"), default="public")
-    oracle.add_argument("--competition", type=Path)
-    oracle.add_argument("--gallery", type=Path, help="also write the oracle's gallery PNG (showcase images)")
+    oracle.add_argument("--split", choices=("public", "private", "all"), default="public",
+                        help="test split to score")
+    oracle.add_argument("--competition", type=Path,
+                        help="competition.yaml (default: ./competition.yaml, else the repository's)")
+    oracle.add_argument("--gallery", type=Path,
+                        help="also write the oracle's gallery PNG (showcase images; default: none)")
     oracle.set_defaults(func=_cmd_oracle)

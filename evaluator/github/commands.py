@@ -73,8 +73,9 @@ def register(subparsers) -> None:
             q.add_argument("--pr", type=int, required=True, help="pull request number")
         q.add_argument("--api-url", default=os.environ.get("GITHUB_API_URL", "https://api.github.com"),
                        help="REST API root (GitHub Enterprise, tests); default $GITHUB_API_URL or api.github.com")
-        q.add_argument("--head-sha", help="the evaluated commit (40 hex), named in the comment")
-        q.add_argument("--run-id", type=int, help="the workflow run id: with --head-sha, keys this approval")
+        q.add_argument("--head-sha", help="the evaluated commit (40 hex), named in the comment (default: none)")
+        q.add_argument("--run-id", type=int,
+                       help="the workflow run id: with --head-sha, keys this approval (default: none)")
         q.add_argument("--competition", type=Path, help="competition.yaml (default: ./ or the repo's)")
         q.add_argument("--bot-login", default=os.environ.get("EASEL_BOT_LOGIN", DEFAULT_BOT_LOGIN),
                        help="login the token comments as; only its comments are edited or counted")
@@ -84,11 +85,13 @@ def register(subparsers) -> None:
     c = sub.add_parser("comment", help="create or edit the one Easel comment on a PR from a result.json",
                        description="Validate RESULT_JSON, render it and keep exactly one bot comment on the PR "
                                    "(token from GITHUB_TOKEN).")
-    c.add_argument("result_json", type=Path, metavar="RESULT_JSON")
+    c.add_argument("result_json", type=Path, metavar="RESULT_JSON", help="the result.json to report")
     common(c)
-    c.add_argument("--leaderboard", type=Path, default=Path("leaderboard.yaml"))
+    c.add_argument("--leaderboard", type=Path, default=Path("leaderboard.yaml"),
+                   help="where the result would rank (skipped when the file is absent)")
     c.add_argument("--evaluation", choices=EVALUATION_RESULTS,
-                   help="how the evaluation job ended (needs.evaluate.result); RESULT_JSON may then be absent")
+                   help="how the evaluation job ended (needs.evaluate.result); RESULT_JSON may then be absent "
+                        "(default: read RESULT_JSON only)")
     c.set_defaults(func=_cmd_comment)
 
     g = sub.add_parser("gate", help="allow one evaluation or say why not / when the next is possible (exit 2)",
@@ -98,17 +101,17 @@ def register(subparsers) -> None:
     common(g)
     g.add_argument("--team", help="team id (default: from teams.yaml and the PR's submissions/<team>/ files)")
     g.add_argument("--teams", type=Path, help="teams.yaml (default: ./ or the repo's)")
-    g.add_argument("--remove-label", help="approval label to remove once the decision is posted")
+    g.add_argument("--remove-label", help="approval label to remove once the decision is posted (default: none)")
     g.add_argument("--retry-within", type=float, default=0, metavar="S",
-                   help="on a GitHub rate limit that lifts within S seconds, wait and retry once")
+                   help="on a GitHub rate limit that lifts within S seconds, wait and retry once (default: 0, never)")
     g.set_defaults(func=_cmd_gate)
 
     b = sub.add_parser("bind", help="record the scored commit (and PR) in a result.json",
                        description="Write submission.commit and submission.pr into RESULT_JSON: the commit "
                                    "the evaluation read, so the leaderboard entry names exactly it.")
-    b.add_argument("result_json", type=Path, metavar="RESULT_JSON")
+    b.add_argument("result_json", type=Path, metavar="RESULT_JSON", help="the result.json to bind (rewritten)")
     b.add_argument("--commit", required=True, help="the commit whose content was scored (40 hex)")
-    b.add_argument("--pr", type=int, help="the pull request of that content, if known")
+    b.add_argument("--pr", type=int, help="the pull request of that content, if known (default: none)")
     b.set_defaults(func=_cmd_bind)
 
     f = sub.add_parser("find-pr", help="print the number of the PR that merged a commit (nothing if none)",

@@ -109,14 +109,15 @@ def register(subparsers) -> None:
     add = sub.add_parser("add", help="record a public-split result.json (idempotent)",
                          description="Record a public-split result.json. A merged submission gives --pr and "
                                      "--commit; without both the entry is a local trial, marked local on the site.")
-    add.add_argument("result_json", type=Path, metavar="RESULT_JSON")
-    add.add_argument("--pr", type=int, default=None, help="pull request number (omit for a local trial)")
-    add.add_argument("--commit", default=None, help="merged commit SHA, 40 hex (omit for a local trial)")
+    add.add_argument("result_json", type=Path, metavar="RESULT_JSON", help="a public-split result.json")
+    add.add_argument("--pr", type=int, default=None, help="pull request number (default: none, a local trial)")
+    add.add_argument("--commit", default=None, help="merged commit SHA, 40 hex (default: none, a local trial)")
     add.add_argument("--submission", type=Path, default=None,
                      help="merged submission directory: its hash must match the result; metadata and `final` "
-                          "come from its submission.yaml")
+                          "come from its submission.yaml (default: not checked)")
     add.add_argument("--data", type=Path, default=None,
-                     help="dataset root: ROOT/<dataset>/manifest.json must match the result's manifest")
+                     help="dataset root: ROOT/<dataset>/manifest.json must match the result's manifest "
+                          "(default: not checked)")
     add.add_argument("--rescore", action="store_true",
                      help="accept a result scored with another backbone or dataset than the track's current "
                           "entries (the rescore workflow); it starts the track's new scoring")

@@ -65,7 +65,7 @@ def register(subparsers) -> None:
     chk = sub.add_parser("check", help="diff merge-base(base, head)..head against the scope rule",
                          description="Exit 0 and print submissions/<team>/<model> when exactly one submission "
                                      "directory changed; otherwise a coded error (exit 2).")
-    chk.add_argument("--repo-dir", type=Path, default=Path("."))
+    chk.add_argument("--repo-dir", type=Path, default=Path("."), help="the git repository")
     chk.add_argument("--base", required=True, help="base commit (40 hex)")
     chk.add_argument("--head", required=True, help="head commit (40 hex)")
     chk.add_argument("--json", action="store_true", help="print the outcome as JSON")
@@ -73,8 +73,8 @@ def register(subparsers) -> None:
     pen = sub.add_parser("pending", help="list merged submissions whose content has no leaderboard entry",
                          description="Print one submissions/<team>/<model> per line whose tree hash is not "
                                      "in leaderboard.yaml yet (the publish workflow evaluates these).")
-    pen.add_argument("--submissions", type=Path, default=Path("submissions"))
-    pen.add_argument("--leaderboard", type=Path, default=Path("leaderboard.yaml"))
+    pen.add_argument("--submissions", type=Path, default=Path("submissions"), help="folder of <team>/<model>/ folders")
+    pen.add_argument("--leaderboard", type=Path, default=Path("leaderboard.yaml"), help="entries already recorded")
     pen.add_argument("--json", action="store_true", help="one JSON object per line")
     pen.set_defaults(func=_cmd_pending)
 
@@ -82,16 +82,19 @@ def register(subparsers) -> None:
                               description="git fetch the PR ref, verify it is the approved SHA, run the scope "
                                           "check, and write only submissions/<team>/<model>/ under --out "
                                           "from git objects (no checkout, no hooks, no symlinks).")
-    f.add_argument("--repo-dir", type=Path, default=Path("."))
+    f.add_argument("--repo-dir", type=Path, default=Path("."), help="the trusted git checkout to fetch into")
     f.add_argument("--pr-ref", required=True, help="refs/pull/<N>/head")
     f.add_argument("--sha", required=True, help="the approved head commit (40 hex)")
     f.add_argument("--base", required=True, help="the PR's base commit (40 hex)")
     f.add_argument("--out", type=Path, required=True, help="folder to extract into")
-    f.add_argument("--remote", default="origin")
-    f.add_argument("--competition", type=Path, help="competition.yaml for the size/file limits")
-    f.add_argument("--author", help="the PR author's GitHub login: checks team ownership against --teams")
+    f.add_argument("--remote", default="origin", help="git remote that holds the PR ref")
+    f.add_argument("--competition", type=Path,
+                   help="competition.yaml for the size/file limits "
+                        "(default: ./competition.yaml, else the repository's)")
+    f.add_argument("--author", help="the PR author's GitHub login: checks team ownership against --teams "
+                                   "(default: not checked)")
     f.add_argument("--teams", type=Path, help="teams.yaml of the trusted checkout (default: ./ or the repo's)")
     f.add_argument("--result-on-error", type=Path, metavar="PATH",
-                   help="on refusal, also write a result.json with the error here (for the PR comment)")
+                   help="on refusal, also write a result.json with the error here (for the PR comment; default: none)")
     f.add_argument("--json", action="store_true", help="print the outcome as JSON")
     f.set_defaults(func=_cmd_fetch_pr)

@@ -24,9 +24,10 @@ def register(subparsers) -> None:
     """`easel site build`."""
     sub = command_group(subparsers, "site", "build the public static leaderboard site")
     build = sub.add_parser("build", help="render leaderboard.yaml into static HTML (relative links, no network)")
-    build.add_argument("--leaderboard", type=Path, default=Path("leaderboard.yaml"))
+    build.add_argument("--leaderboard", type=Path, default=Path("leaderboard.yaml"), help="the entries to publish")
     build.add_argument("--competition", type=Path, default=None, help="competition.yaml (default: ./ or the repo's)")
-    build.add_argument("--samples", type=Path, default=None, help="SAMPLES_DIR/<track>/<team>/<model>.png grids")
+    build.add_argument("--samples", type=Path, default=None,
+                       help="SAMPLES_DIR/<track>/<team>/<model>.png grids (default: no samples)")
     build.add_argument("--out", type=Path, default=Path("site/_build"), help="output folder (replaced)")
     build.add_argument("--repo-url", default=None,
                        help="https://github.com/OWNER/NAME for PR links (default: $GITHUB_SERVER_URL/$GITHUB_REPOSITORY)")
