@@ -11,8 +11,8 @@ import pytest
 from harness import REPO
 
 DOCS = ("README.md", "baselines/README.md", "Makefile")
-# `--out PATH`, `--comment PATH`, `--samples PATH` in a documented command line.
-OUTPUT_OPTION = re.compile(r"--(?:out|comment|samples)[ =]([^\s`'\"&;|)]+)")
+# `--out PATH`, `--comment PATH`, `--samples PATH`, `--gallery PATH` in a documented command line.
+OUTPUT_OPTION = re.compile(r"--(?:out|comment|samples|gallery)[ =]([^\s`'\"&;|)]+)")
 FILE_SUFFIX = re.compile(r"\.(json|md|png|csv|yaml)$")
 
 
