@@ -67,9 +67,18 @@ def fmt(value: float | None, digits: int = 4) -> str:
     return format_value(value, digits)
 
 
+# A GitHub Actions artifact address: nothing a participant controls can reach the comment through it.
+GALLERY_URL_RE = re.compile(r"https://github\.com/[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}/actions/runs/"
+                            r"[0-9]{1,20}/artifacts/[0-9]{1,20}")
+
+
 def render_comment(result: dict, competition: Competition | None = None, leaderboard: dict | None = None,
-                   head_sha: str | None = None) -> str:
-    """The sticky PR comment body (GitHub Markdown), starting with the bot's hidden marker."""
+                   head_sha: str | None = None, gallery_url: str | None = None) -> str:
+    """The sticky PR comment body (GitHub Markdown), starting with the bot's hidden marker.
+
+    ``gallery_url``: this run's gallery artifact (the model's outputs on the showcase images),
+    linked when it is exactly a GitHub Actions artifact address (:data:`GALLERY_URL_RE`).
+    """
     result = validate_result(result)
     sub = result["submission"] or {}
     name = f"{sub.get('team', 'unknown')}/{sub.get('model', 'unknown')}"
@@ -98,6 +107,9 @@ def render_comment(result: dict, competition: Competition | None = None, leaderb
             lines += _standing_lines(result, place)
         lines += _efficiency_lines(result)
         lines += _memorization_lines(result)
+        if gallery_url is not None and GALLERY_URL_RE.fullmatch(gallery_url):
+            lines += ["", f"🖼️ [Your model on the showcase images]({gallery_url}): input, output (and style) "
+                          "side by side, never test images (a zip holding one PNG; GitHub asks you to sign in)."]
     lines += [""] + _provenance_lines(result)
     return "\n".join(lines).rstrip() + "\n"
 

@@ -243,3 +243,20 @@ def test_code_spans_show_any_text_verbatim(value, shown):
     assert Page(render(code(value))).codes == [shown]
     cell = Page(render(f"| h |\n| --- |\n| {code(value, cell=True)} |\n"))
     assert cell.codes == [shown] and cell.tables == [[["h"], [shown]]]
+
+
+GALLERY = "https://github.com/acme-org/comp/actions/runs/123456/artifacts/789"
+
+
+@pytest.mark.parametrize("url, linked", [
+    (GALLERY, True),
+    ("https://github.com/acme-org/comp/actions/runs/1/artifacts/2)[x](javascript:alert(1)", False),
+    ("javascript:alert(1)", False),
+    ("https://evil.example/acme-org/comp/actions/runs/1/artifacts/2", False),
+    ("", False),
+])
+def test_gallery_link_is_one_click_and_only_an_actions_artifact(url, linked):
+    comment = render_comment(ok_result(offline=False), gallery_url=url)
+    page = Page(render(comment))
+    assert page.links == ([url] if linked else [])
+    assert ("Your model on the showcase images" in page.visible) is linked

@@ -175,3 +175,15 @@ def test_parse_record_drops_forged_fields():
     assert record.team is None and record.author is None
     assert record.times == [dt.datetime(2026, 11, 29, 1, tzinfo=dt.timezone.utc)]
     assert parse_record("no record") is None and parse_record("<!-- easel:evaluations [1] -->") is None
+
+
+@pytest.mark.parametrize("repo, linked", [("o/r", True), ("someone/else", False)])
+def test_comment_links_the_runs_gallery_of_its_own_repository_only(fake, tmp_path, capsys, caplog, repo, linked):
+    from test_report import ok_result
+
+    path = atomic_write_json(tmp_path / "ok.json", ok_result(offline=False))
+    url = f"https://github.com/{repo}/actions/runs/42/artifacts/7"
+    argv = bot_args(fake, "bot", "comment", str(path), "--pr", "7", "--head-sha", SHA, "--gallery-url", url)
+    code, _ = run(argv, capsys, caplog)
+    [ours] = [c for c in fake.comments if c["login"] == BOT]
+    assert code == 0 and (f"]({url})" in ours["body"]) is linked

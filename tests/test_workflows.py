@@ -251,6 +251,18 @@ def test_results_are_bound_to_the_scored_commit(flows):
     assert "--teams teams.yaml" in "\n".join(s.get("run", "") for s in evaluate["steps"])
 
 
+def test_the_comment_links_the_gallery_rendered_from_showcase_images(flows):
+    jobs = flows["evaluate"]["jobs"]
+    scripts = "\n".join(s.get("run", "") for s in jobs["evaluate"]["steps"])
+    assert '--gallery "$RUNNER_TEMP/gallery/gallery.png"' in scripts
+    upload = next(s for s in jobs["evaluate"]["steps"] if s.get("id") == "gallery")
+    assert upload["with"]["path"].endswith("/gallery/gallery.png") and upload["uses"].startswith("actions/upload-artifact@")
+    assert jobs["evaluate"]["outputs"]["gallery_url"] == "${{ steps.gallery.outputs.artifact-url }}"
+    post = next(s for s in jobs["comment"]["steps"] if "bot comment" in s.get("run", ""))
+    assert post["env"]["GALLERY_URL"] == "${{ needs.evaluate.outputs.gallery_url }}"
+    assert '--gallery-url "$GALLERY_URL"' in post["run"]
+
+
 def test_reveal_refuses_before_the_final_phase_ended(flows, tmp_path):
     check = flows["reveal"]["jobs"]["check"]["steps"][-1]["run"]
     comp = yaml.safe_load((ROOT / "competition.yaml").read_text())

@@ -22,7 +22,8 @@ def _options(args) -> BotOptions:
 def _cmd_comment(args) -> int:
     action, comment_id = post_result(args.repo, args.pr, args.result_json, _options(args), head_sha=args.head_sha,
                                      competition_path=args.competition, leaderboard_path=args.leaderboard,
-                                     evaluation=args.evaluation, run_id=args.run_id)
+                                     evaluation=args.evaluation, run_id=args.run_id,
+                                     gallery_url=args.gallery_url or None)
     print(f"{action} comment {comment_id} on {args.repo}#{args.pr}")
     return 0
 
@@ -92,6 +93,8 @@ def register(subparsers) -> None:
     c.add_argument("--evaluation", choices=EVALUATION_RESULTS,
                    help="how the evaluation job ended (needs.evaluate.result); RESULT_JSON may then be absent "
                         "(default: read RESULT_JSON only)")
+    c.add_argument("--gallery-url", help="the run's gallery artifact URL (actions/upload-artifact's artifact-url "
+                                         "output), linked in the comment; empty or foreign URLs are ignored")
     c.set_defaults(func=_cmd_comment)
 
     g = sub.add_parser("gate", help="allow one evaluation or say why not / when the next is possible (exit 2)",

@@ -78,12 +78,13 @@ def _fairness_line(ans: Answer) -> str:
 def post_result(repo_name: str, number: int, result_path: str | os.PathLike, options: BotOptions,
                 head_sha: str | None = None, competition_path: Path | None = None,
                 leaderboard_path: Path | None = None, token: str | None = None, evaluation: str | None = None,
-                run_id: int | None = None) -> tuple[str, int]:
+                run_id: int | None = None, gallery_url: str | None = None) -> tuple[str, int]:
     """`easel bot comment`: validate result.json (untrusted), render it, create or edit the sticky comment.
 
     Without ``evaluation`` the result file must exist (the original behaviour).
     With it, :func:`answer` decides; the PR's record entry for
     ``head_sha:run_id`` is marked not counted when the failure was ours.
+    ``gallery_url``: the run's gallery artifact, linked only when it belongs to ``repo_name``.
     Raises E_RESULT_SCHEMA for a bad file, EaselError E_GITHUB_* for the API;
     returns ("created" | "updated", comment id).
     """
@@ -103,7 +104,8 @@ def post_result(repo_name: str, number: int, result_path: str | os.PathLike, opt
 
         board = load_leaderboard(leaderboard_path)
     if ans.result is not None:
-        rendered = render_comment(ans.result, competition, board, head_sha=head_sha)
+        own = gallery_url if gallery_url and gallery_url.startswith(f"https://github.com/{repo_name}/") else None
+        rendered = render_comment(ans.result, competition, board, head_sha=head_sha, gallery_url=own)
         rendered = rendered.rstrip("\n") + _fairness_line(ans) if ans.counted is False else rendered
     else:
         rendered = f"{COMMENT_MARKER}\n## Easel evaluation\n\n⏳ {ans.note}\n"
