@@ -224,7 +224,10 @@ def check_directory_names(root: Path, meta: SubmissionMeta) -> list[EaselError]:
 # --- the model file ----------------------------------------------------------
 
 def model_cache_dir() -> Path:
-    return Path(os.environ.get("EASEL_CACHE", Path.home() / ".cache" / "easel")) / "models"
+    """Where URL models are kept, keyed by sha256: ``<cache root>/models`` (see evaluator.cache)."""
+    from .cache import cache_root
+
+    return cache_root() / "models"
 
 
 def fetch_model(url: str, sha256: str, cache_dir: Path | None = None,
