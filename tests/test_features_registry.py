@@ -133,3 +133,14 @@ def test_missing_weights_without_standin_names_archive(tmp_path):
     with pytest.raises(EaselError) as exc:
         F.load_backbone("inception_fid", cache_dir=tmp_path, allow_offline_standin=False)
     assert "--archive" in exc.value.message
+
+
+def test_features_package_does_not_import_the_cli():
+    """Only features.commands (the CLI edge) imports evaluator.cli; the domain modules never do."""
+    import subprocess
+    import sys
+
+    code = ("import sys, evaluator.features, evaluator.features.weights, evaluator.features.reference; "
+            "print('evaluator.cli' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
