@@ -89,6 +89,7 @@ def test_oracle_is_the_style_of_the_inputs(ink_track):
     assert np.abs(again.astype(int) - data.oracle[0]).mean() < 8  # same style, other paper texture
 
 
+@pytest.mark.slow
 def test_standin_fid_and_kid_rise_with_each_disturbance(ink_track):
     data, others = ink_track
     (backbone,) = V.available_backbones(["inception_v3_random_seed0"])
