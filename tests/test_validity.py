@@ -72,10 +72,11 @@ def ink_track(tmp_path_factory):
     from evaluator.data.synth import synthesize
 
     root = tmp_path_factory.mktemp("validity")
-    synthesize(root, size=64, count=40, datasets=["dev-ink", "dev-sketch"])
+    # 60 test images (30 per split: the tracks' minimum test size), of which 20 are scored
+    synthesize(root, size=64, count=120, datasets=["dev-ink", "dev-sketch"])
     competition = V.competition_at(64)
     track = dataclasses.replace(competition.track("photo2ink"), metrics=("fid", "kid"))
-    return V.track_data(root, track), V.other_photos(root, "dev-ink")
+    return V.track_data(root, track, limit=20), V.other_photos(root, "dev-ink")
 
 
 def test_oracle_is_the_style_of_the_inputs(ink_track):
