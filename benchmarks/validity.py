@@ -273,9 +273,10 @@ def order_table(scores: dict) -> list[str]:
             sign = 1.0 if entries[0]["order"] == "asc" else -1.0
             chain, holds = [f"{names[0]} {entries[0]['value']:.4g}"], True
             for prev, cur, name in zip(entries, entries[1:], names[1:]):
+                (prev_lo, prev_hi), (cur_lo, cur_hi) = (e["ci95"] or (e["value"], e["value"]) for e in (prev, cur))
                 if sign * (cur["value"] - prev["value"]) <= 0:
                     op, holds = ">", False
-                elif sign * (cur["ci95"][0 if sign > 0 else 1] - prev["ci95"][1 if sign > 0 else 0]) > 0:
+                elif (cur_lo > prev_hi) if sign > 0 else (cur_hi < prev_lo):  # worse, intervals apart
                     op = "<"
                 else:
                     op = "≤"
