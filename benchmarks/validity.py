@@ -18,8 +18,8 @@ identity on each metric, with the baselines run in-process on the same
 inputs; a step is *plain* when the two 95% intervals do not overlap.
 
 Run by hand: ``.venv/bin/python benchmarks/validity.py`` (64 px, 60 test
-images per track, 5 strengths; with 50 images it took 6 min 39 s and 2.1 GB
-peak memory on 2 quiet CPU cores; the same tables on every run).
+images per track, 5 strengths: 8 min 11 s and 2.4 GB peak memory on 2 quiet
+CPU cores; the same tables on every run).
 """
 
 from __future__ import annotations
