@@ -35,7 +35,7 @@ from .errors import EXIT_ERROR, EaselError
 # Adding a command group touches this list and the module itself.
 COMMAND_MODULES = (
     "evaluator.data.commands",   # easel data synth | prepare | verify
-    "evaluator.features",        # easel weights fetch
+    "evaluator.features.commands",  # easel weights fetch | list
     "evaluator.submission_commands",  # easel validate | fetch-model | check
     "evaluator.evaluate",        # easel evaluate
     "evaluator.report",          # easel report

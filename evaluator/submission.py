@@ -255,7 +255,10 @@ def check_directory_names(root: Path, team: str | None, model: str | None, track
 # --- the model file ----------------------------------------------------------
 
 def model_cache_dir() -> Path:
-    return Path(os.environ.get("EASEL_CACHE", Path.home() / ".cache" / "easel")) / "models"
+    """Where URL models are kept, keyed by sha256: ``<cache root>/models`` (see evaluator.cache)."""
+    from .cache import cache_root
+
+    return cache_root() / "models"
 
 
 def resolve_model_path(root: Path, fmt: str, path: str | None = None, url: str | None = None,

@@ -9,6 +9,12 @@ import pytest
 from PIL import Image
 
 from evaluator import features as F
+from evaluator.features import commands as FC
+from evaluator.features import reference as FR
+from evaluator.features import registry as FREG
+from evaluator.features import weights as FW
+from evaluator.features.backends import inception_fid as FID
+from evaluator.features.backends import keras_imagenet as FK
 from evaluator.errors import EaselError
 from evaluator.fsutil import sha256_file
 
@@ -188,14 +194,14 @@ def test_inception_fid_accepted_by_its_public_record(fid_graph, monkeypatch):
     assert exc.value.code == "E_WEIGHTS_HASH" and F.INCEPTION_FID_MD5 in exc.value.message
     import hashlib
 
-    monkeypatch.setattr(F, "INCEPTION_FID_BYTES", len(data))
-    monkeypatch.setattr(F, "INCEPTION_FID_MD5", hashlib.md5(data).hexdigest())
+    monkeypatch.setattr(FID, "INCEPTION_FID_BYTES", len(data))
+    monkeypatch.setattr(FID, "INCEPTION_FID_MD5", hashlib.md5(data).hexdigest())
     assert F.verify_inception_fid(data, None) == digest
     with pytest.raises(EaselError):  # same size, one byte changed
         F.verify_inception_fid(data[:-1] + bytes([data[-1] ^ 1]), None)
     with pytest.raises(EaselError):  # a sha256 pin, where set, is what decides
         F.verify_inception_fid(data, "0" * 64)
-    monkeypatch.setattr(F, "_LOADED", {})  # memoized loads made under this record stay in this test
+    monkeypatch.setattr(FREG, "_LOADED", {})  # memoized loads made under this record stay in this test
     bb = F.load_backbone("inception_fid", cache_dir=root)
     assert bb.id == "inception_fid" and bb.weights_sha256 == digest
 
@@ -234,7 +240,7 @@ def test_keras_imagenet_backbone_loads_its_h5_checked_by_md5(tmp_path, monkeypat
     with pytest.raises(EaselError) as exc:  # not Keras' file: refused before Keras reads it
         F.load_backbone(spec.id, cache_dir=tmp_path)
     assert exc.value.code == "E_WEIGHTS_HASH"
-    monkeypatch.setattr(F, "KERAS_INCEPTION_MD5", hashlib.md5(path.read_bytes()).hexdigest())
+    monkeypatch.setattr(FK, "KERAS_INCEPTION_MD5", hashlib.md5(path.read_bytes()).hexdigest())
     bb = F.load_backbone(spec.id, cache_dir=tmp_path)
     assert (bb.id, bb.offline_standin, bb.weights_sha256) == (spec.id, False, sha256_file(path))
     x = _images(2, size=32, seed=9)
@@ -288,7 +294,7 @@ def test_reference_features_cached_and_reused(convnet, tmp_path, monkeypatch):
     def no_reads(path):
         raise AssertionError("images were read again instead of the cache")
 
-    monkeypatch.setattr(F, "load_image_uint8", no_reads)
+    monkeypatch.setattr(FR, "load_rgb_uint8", no_reads)
     np.testing.assert_array_equal(F.reference_features(convnet, paths, dict(key), tmp_path / "cache"), first)
     with pytest.raises(AssertionError):  # another split is another key
         F.reference_features(convnet, paths, {**key, "split": "private"}, tmp_path / "cache")
@@ -306,7 +312,7 @@ def test_jpeg_reference_warns(convnet, tmp_path):
 
 def _cli(argv):
     parser = argparse.ArgumentParser()
-    F.register(parser.add_subparsers(dest="command"))
+    FC.register(parser.add_subparsers(dest="command"))
     args = parser.parse_args(argv)
     return args.func(args)
 
@@ -324,7 +330,7 @@ def test_weights_fetch_verifies_pin_offline(fid_graph, tmp_path, monkeypatch, ca
         assert url == F.INCEPTION_FID_URL
         dest.write_bytes(archive.read_bytes())
 
-    monkeypatch.setattr(F, "_download", fake_download)
+    monkeypatch.setattr(FW, "_download", fake_download)
     monkeypatch.setenv(F.INCEPTION_FID_SHA256_ENV, "1" * 64)
     with pytest.raises(EaselError) as exc:
         F.fetch_weights("inception_fid", tmp_path / "c1")
@@ -338,9 +344,9 @@ def test_weights_fetch_verifies_pin_offline(fid_graph, tmp_path, monkeypatch, ca
     assert sha256_file(tmp_path / "c2" / F.BACKBONES["inception_fid"].weights_file) == digest
     assert digest in capsys.readouterr().err
     monkeypatch.delenv(F.INCEPTION_FID_SHA256_ENV)
-    monkeypatch.setattr(F, "INCEPTION_FID_BYTES", len(pb))
-    monkeypatch.setattr(F, "INCEPTION_FID_MD5", __import__("hashlib").md5(pb).hexdigest())
-    monkeypatch.setattr(F, "_download", None)  # --archive: no network use at all
+    monkeypatch.setattr(FID, "INCEPTION_FID_BYTES", len(pb))
+    monkeypatch.setattr(FID, "INCEPTION_FID_MD5", __import__("hashlib").md5(pb).hexdigest())
+    monkeypatch.setattr(FW, "_download", None)  # --archive: no network use at all
     assert _cli(["weights", "fetch", "--cache", str(tmp_path / "c3"), "--archive", str(archive)]) == 0
     assert sha256_file(tmp_path / "c3" / F.BACKBONES["inception_fid"].weights_file) == digest
     (tmp_path / "broken.tgz").write_bytes(archive.read_bytes()[:100])

@@ -1,0 +1,340 @@
+"""Do the metrics measure what people see? The FID paper's disturbance test, on every dev track and backbone.
+
+For each dev track the ideal outputs are known: the track's style function
+applied to the held-out test inputs (the *oracle*; on the paired track these
+are the targets). Each disturbance of the FID paper (Heusel et al. 2017:
+Gaussian noise, Gaussian blur, black rectangles, swirl, salt and pepper, and
+mixing in other images; here photos of the other dev datasets stand in for
+ImageNet) is applied to the oracle outputs at increasing strengths, and every
+level is scored against the clean references exactly as a submission's
+outputs are (same per-image metrics, same :func:`evaluator.scoring.score_track`),
+with every metric the track lists and every backbone available here:
+``convnet_random_seed0``, the offline stand-in ``inception_v3_random_seed0``
+and ``inception_fid`` where its weights are installed. A metric passes for a
+disturbance when it gets worse at every step of strength.
+
+Then it checks the order oracle < learned baselines < colour transfer <
+identity on each metric, with the baselines run in-process on the same
+inputs; a step is *plain* when the two 95% intervals do not overlap.
+
+Run by hand: ``.venv/bin/python benchmarks/validity.py`` (64 px, 60 test
+images per track, 5 strengths: 8 min 11 s and 2.4 GB peak memory on 2 quiet
+CPU cores; the same tables on every run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from disturbances import disturbances  # noqa: E402
+
+BACKBONE_IDS = ("inception_v3_random_seed0", "convnet_random_seed0", "inception_fid")
+PIXEL_METRICS = frozenset({"ssim", "psnr", "content_ssim"})  # computed on pixels: the same for every backbone
+CONTENT_METRICS = frozenset({"content_distance", "artfid"})  # need the inputs' feature maps
+CONTENT_ORDER_EXEMPT = frozenset({"content_distance", "content_ssim"})  # identity keeps all content
+BATCH = 16
+
+
+@dataclass
+class TrackData:
+    """One dev track's held-out images, all uint8 [n, H, W, 3] aligned by index."""
+
+    track: object
+    inputs: np.ndarray
+    styles: np.ndarray | None     # example tracks: the style image given with each input
+    targets: np.ndarray | None    # paired tracks
+    oracle: np.ndarray            # the style function applied to the inputs
+    references: np.ndarray        # what FID/KID compare against (test/B, or the targets)
+    train_references: np.ndarray  # training target-style images (MiFID)
+
+
+def competition_at(size: int):
+    """The shipped competition.yaml with every track at ``size`` px."""
+    from evaluator.config import parse_competition
+
+    raw = yaml.safe_load((ROOT / "competition.yaml").read_text())
+    for track in raw["tracks"]:
+        track["image_size"] = size
+    return parse_competition(raw, source=f"competition.yaml at {size} px")
+
+
+def _stack(data_dir: Path, paths: list[str]) -> np.ndarray:
+    from evaluator.data.images import load_rgb_uint8
+
+    return np.stack([load_rgb_uint8(data_dir / p) for p in paths])
+
+
+def oracle_outputs(manifest, tests, inputs: np.ndarray, data_dir: Path) -> np.ndarray:
+    """The ideal output of every test input: its dataset's style function, with the synthesizer's texture seed."""
+    from evaluator.data.styles import apply_style
+
+    if tests.targets is not None:
+        return _stack(data_dir, tests.targets)  # synth writes style(input) as the target
+    scenes, styles = manifest.source["scenes"], manifest.source["styles"]
+    out = []
+    for i, rel in enumerate(tests.inputs):
+        # example tracks: the style of the style image given with this input; else the dataset's one style
+        style = styles[tests.styles[i]] if tests.styles is not None else manifest.source["style"]
+        out.append(apply_style(style, inputs[i], np.random.default_rng([scenes[rel], 7])))
+    return np.stack(out)
+
+
+def track_data(data_root: Path, track, limit: int | None = None) -> TrackData:
+    """Decode one track's test set (both splits: more images, tighter estimates) and its oracle."""
+    from evaluator.data.manifest import open_dataset
+    from evaluator.evaluate import test_set
+
+    data_dir, manifest = open_dataset(data_root, track.dataset)
+    tests = test_set(manifest, track, "all")
+    if limit:
+        for name in ("inputs", "styles", "targets"):
+            if getattr(tests, name) is not None:
+                setattr(tests, name, getattr(tests, name)[:limit])
+    inputs = _stack(data_dir, tests.inputs)
+    return TrackData(
+        track=track, inputs=inputs,
+        styles=_stack(data_dir, tests.styles) if tests.styles is not None else None,
+        targets=_stack(data_dir, tests.targets) if tests.targets is not None else None,
+        oracle=oracle_outputs(manifest, tests, inputs, data_dir),
+        references=_stack(data_dir, tests.reference), train_references=_stack(data_dir, tests.train_reference))
+
+
+def other_photos(data_root: Path, dataset: str) -> np.ndarray:
+    """Test photos of every other dev dataset: the images mixed in (the paper's ImageNet contamination)."""
+    from evaluator.data.manifest import open_dataset
+    from evaluator.data.synth import DEV_DATASETS
+
+    photos = []
+    for other in DEV_DATASETS:
+        if other != dataset and (data_root / other).is_dir():
+            data_dir, manifest = open_dataset(data_root, other)
+            photos.append(_stack(data_dir, manifest.paths("test/A")))
+    return np.concatenate(photos)
+
+
+def _features(backbone, images: np.ndarray, maps: bool):
+    """Pool features float32 [n, d] and (when ``maps``) the feature maps, in batches of 16."""
+    parts = [backbone.features(images[i:i + BATCH], maps=maps) for i in range(0, len(images), BATCH)]
+    pool = np.concatenate([p.pool for p in parts])
+    return pool, ([np.concatenate([p.maps[k] for p in parts]) for k in range(len(parts[0].maps))] if maps else [])
+
+
+class Scorer:
+    """Scores output sets of one track with one backbone as the evaluator does; clean features computed once."""
+
+    def __init__(self, backbone, data: TrackData, resamples: int, seed: int = 0):
+        wanted = set(data.track.metrics)
+        self.backbone, self.data, self.resamples, self.seed = backbone, data, resamples, seed
+        self.need_maps = bool(wanted & CONTENT_METRICS) or "perceptual_distance" in wanted
+        self.in_maps = _features(backbone, data.inputs, True)[1] if wanted & CONTENT_METRICS else None
+        self.target_maps = (_features(backbone, data.targets, True)[1]
+                            if data.targets is not None and "perceptual_distance" in wanted else None)
+        self.ref = _features(backbone, data.references, False)[0]
+        self.train = _features(backbone, data.train_references, False)[0] if "mifid" in wanted else None
+
+    def per_image(self, outputs: np.ndarray, out_maps: list[np.ndarray]) -> dict[str, np.ndarray]:
+        """The per-image values run_inference computes, for the metrics the track lists."""
+        from evaluator import metrics as M
+
+        wanted, data, got = set(self.data.track.metrics), self.data, {}
+        if self.in_maps is not None:
+            got["content_distance"] = M.perceptual_distance(self.in_maps, out_maps)
+        if "content_ssim" in wanted:
+            got["content_ssim"] = M.ssim(data.inputs, outputs)
+        if data.targets is not None:
+            if "psnr" in wanted:
+                got["psnr"] = M.psnr(outputs, data.targets)
+            if "ssim" in wanted:
+                got["ssim"] = M.ssim(outputs, data.targets)
+            if self.target_maps is not None:
+                got["perceptual_distance"] = M.perceptual_distance(out_maps, self.target_maps)
+        return got
+
+    def score(self, outputs: np.ndarray) -> dict[str, dict]:
+        """metric -> {"value", "ci95", "order", "n"} for uint8 outputs [n, H, W, 3]."""
+        from evaluator.scoring import TrackSample, score_track
+
+        pool, out_maps = _features(self.backbone, outputs, self.need_maps)
+        sample = TrackSample(pool, self.ref, self.train, self.per_image(outputs, out_maps))
+        return score_track(list(self.data.track.metrics), sample, n_resamples=self.resamples, seed=self.seed)[0]
+
+
+def available_backbones(ids=BACKBONE_IDS) -> list:
+    """Every backbone loadable here; inception_fid only where its real weights are installed (no stand-in)."""
+    from evaluator.errors import EaselError
+    from evaluator.features import load_backbone
+
+    loaded = []
+    for backbone_id in ids:
+        try:
+            loaded.append(load_backbone(backbone_id, allow_offline_standin=False))
+        except EaselError as exc:
+            print(f"skipping {backbone_id}: {exc.message}", file=sys.stderr)
+    return loaded
+
+
+def sweep(scorer: Scorer, levels: int, others: np.ndarray, names=None, seed: int = 0) -> dict:
+    """disturbance -> [metrics at strength 0, 1/(levels-1), ..., 1]; strength 0 is the clean oracle."""
+    clean = scorer.score(scorer.data.oracle)
+    out = {}
+    for name, disturb in disturbances(others).items():
+        if names and name not in names:
+            continue
+        values = [clean]
+        for level in range(1, levels):
+            rng = np.random.default_rng([seed, level])
+            values.append(scorer.score(disturb(scorer.data.oracle, level / (levels - 1), rng)))
+        out[name] = values
+    return out
+
+
+def monotone(values: list[float], order: str) -> int | None:
+    """None when every step of strength makes the metric worse; else the first step (1-based) that does not."""
+    sign = 1.0 if order == "asc" else -1.0
+    for step in range(1, len(values)):
+        if not sign * (values[step] - values[step - 1]) > 0:
+            return step
+    return None
+
+
+def monotone_table(results: dict, names: list[str]) -> list[str]:
+    """Markdown: one row per (track, backbone, metric), one column per disturbance."""
+    lines = ["| track | backbone | metric | " + " | ".join(names) + " |",
+             "|---|---|---|" + "---|" * len(names)]
+    for track_id, by_backbone in results.items():
+        for b, (backbone_id, sweeps) in enumerate(by_backbone.items()):
+            metrics = list(next(iter(sweeps.values()))[0])
+            for metric in metrics:
+                if metric in PIXEL_METRICS and b > 0:
+                    continue
+                label = "(pixels)" if metric in PIXEL_METRICS else backbone_id
+                cells = []
+                for name in names:
+                    series = sweeps[name]
+                    bad = monotone([s[metric]["value"] for s in series], series[0][metric]["order"])
+                    cells.append("yes" if bad is None else f"**no** (step {bad})")
+                lines.append(f"| {track_id} | {label} | {metric} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def baseline_models(track_id: str) -> list[tuple[str, Path, str]]:
+    """(name, model path, format) of every baseline of a track, learned ones first, identity last."""
+    found = []
+    for meta_path in sorted(ROOT.glob(f"baselines/*/{track_id}/submission.yaml")):
+        meta = yaml.safe_load(meta_path.read_text())
+        found.append((meta_path.parent.parent.name, meta_path.parent / meta["model"]["path"], meta["model"]["format"]))
+    rank = {"color_transfer": 1, "identity": 2}
+    return sorted(found, key=lambda f: (rank.get(f[0], 0), f[0]))
+
+
+def run_model(path: Path, fmt: str, data: TrackData) -> np.ndarray:
+    """A baseline's uint8 outputs on the track's inputs, in-process (our own models, not a submission)."""
+    from evaluator.data.images import to_model_range, to_uint8
+    from evaluator.models import load_model
+
+    model = load_model(fmt, path)
+    outs = []
+    for i in range(0, len(data.inputs), BATCH):
+        batch = [to_model_range(data.inputs[i:i + BATCH])]
+        if data.styles is not None:
+            batch.append(to_model_range(data.styles[i:i + BATCH]))
+        outs.append(to_uint8(np.clip(np.asarray(model(batch), np.float64), -1, 1)))
+    return np.concatenate(outs)
+
+
+def order_table(scores: dict) -> list[str]:
+    """Markdown: per (track, backbone, metric) the chain oracle < learned < colour transfer < identity.
+
+    ``<`` plain (95% intervals apart), ``≤`` right order within the intervals, ``>`` wrong order.
+    Content metrics are left out: they measure how much of the input is kept,
+    where identity is perfect by construction, so the chain does not apply.
+    """
+    lines = ["| track | backbone | metric | order (best first) | holds |", "|---|---|---|---|---|"]
+    for (track_id, backbone_id), by_model in scores.items():
+        names = list(by_model)
+        for metric in next(iter(by_model.values())):
+            if metric in CONTENT_ORDER_EXEMPT:
+                continue
+            if metric in PIXEL_METRICS and backbone_id != next(b for t, b in scores if t == track_id):
+                continue
+            entries = [by_model[n][metric] for n in names]
+            sign = 1.0 if entries[0]["order"] == "asc" else -1.0
+            chain, holds = [f"{names[0]} {entries[0]['value']:.4g}"], True
+            for prev, cur, name in zip(entries, entries[1:], names[1:]):
+                (prev_lo, prev_hi), (cur_lo, cur_hi) = (e["ci95"] or (e["value"], e["value"]) for e in (prev, cur))
+                if sign * (cur["value"] - prev["value"]) <= 0:
+                    op, holds = ">", False
+                elif (cur_lo > prev_hi) if sign > 0 else (cur_hi < prev_lo):  # worse, intervals apart
+                    op = "<"
+                else:
+                    op = "≤"
+                chain.append(f"{op} {name} {cur['value']:.4g}")
+            label = "(pixels)" if metric in PIXEL_METRICS else backbone_id
+            lines.append(f"| {track_id} | {label} | {metric} | {' '.join(chain)} | {'yes' if holds else '**no**'} |")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=64, help="image side in px (default: 64)")
+    # 120: 60 test images, 30 per split, the shipped tracks' minimum test size
+    parser.add_argument("--count", type=int, default=120,
+                        help="dev train images per domain; the test set is count/2 (default: 120, 60 test images)")
+    parser.add_argument("--levels", type=int, default=5, help="strengths per disturbance, clean included (default: 5)")
+    parser.add_argument("--resamples", type=int, default=100, help="bootstrap resamples (default: 100)")
+    parser.add_argument("--backbones", nargs="*", default=list(BACKBONE_IDS), help="backbones to try (default: all)")
+    parser.add_argument("--tracks", nargs="*", default=None, help="track ids (default: every track)")
+    parser.add_argument("--no-order", action="store_true", help="skip the baseline order check")
+    parser.add_argument("--data", type=Path, default=None,
+                        help="dev data already synthesized at --size (default: synthesize afresh)")
+    args = parser.parse_args(argv)
+
+    from evaluator.data.synth import synthesize
+
+    started = time.perf_counter()
+    competition = competition_at(args.size)
+    tracks = [t for t in competition.tracks if args.tracks is None or t.id in args.tracks]
+    backbones = available_backbones(args.backbones)
+    with tempfile.TemporaryDirectory() as tmp:
+        data_root = args.data or Path(tmp) / "data"
+        if args.data is None:
+            synthesize(data_root, size=args.size, count=args.count)
+        results, scores = {}, {}
+        for track in tracks:
+            data = track_data(data_root, track)
+            others = other_photos(data_root, track.dataset)
+            outputs = {"oracle": data.oracle}
+            if not args.no_order:
+                outputs.update({name: run_model(path, fmt, data) for name, path, fmt in baseline_models(track.id)})
+            for backbone in backbones:
+                scorer = Scorer(backbone, data, args.resamples)
+                print(f"{track.id} · {backbone.id}: {len(data.inputs)} images", file=sys.stderr, flush=True)
+                results.setdefault(track.id, {})[backbone.id] = sweep(scorer, args.levels, others)
+                if not args.no_order:
+                    scores[(track.id, backbone.id)] = {name: scorer.score(y) for name, y in outputs.items()}
+    names = list(next(iter(next(iter(results.values())).values())))
+    print(f"\n### Monotone in each disturbance? ({len(data.inputs)} oracle outputs per track at {args.size} px, "
+          f"{args.levels} strengths; 'no (step k)': strength k was not worse than k-1)\n")
+    print("\n".join(monotone_table(results, names)))
+    if scores:
+        print("\n### Order oracle < learned baselines < colour transfer < identity "
+              "('<' intervals apart, '≤' right order within the intervals, '>' wrong order)\n")
+        print("\n".join(order_table(scores)))
+    print(f"\n{time.perf_counter() - started:.0f} s in all", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

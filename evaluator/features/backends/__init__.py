@@ -1,0 +1,14 @@
+"""One file per feature backbone; :data:`BUILTIN` is the one place that lists them.
+
+Adding a backbone (e.g. DINOv2): write ``backends/<name>.py`` with its
+``load`` (and ``fetch`` if it downloads weights) and a ``SPEC``, and add the
+SPEC to BUILTIN. Nothing else changes: competition.yaml validation,
+``easel evaluate``, ``easel weights fetch|list``, the reference cache and the
+result record all go through :data:`evaluator.features.BACKBONES`.
+"""
+
+from __future__ import annotations
+
+from . import convnet, inception_fid, keras_imagenet, random_inception
+
+BUILTIN = (inception_fid.SPEC, keras_imagenet.SPEC, random_inception.SPEC, convnet.SPEC)
