@@ -167,7 +167,8 @@ class Scorer:
         from evaluator.scoring import TrackSample, score_track
 
         pool, out_maps = _features(self.backbone, outputs, self.need_maps)
-        sample = TrackSample(pool, self.ref, self.train, self.per_image(outputs, out_maps))
+        sample = TrackSample(pool, self.ref, self.train, self.per_image(outputs, out_maps),
+                             paired=self.data.track.kind == "paired")  # references are the per-input targets
         return score_track(list(self.data.track.metrics), sample, n_resamples=self.resamples, seed=self.seed)[0]
 
 

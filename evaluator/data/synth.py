@@ -321,7 +321,9 @@ def _build_showcase(dataset: DevDataset, root: Path, size: int, seed: int, scene
     applies, so the promise "no published picture shows a test image" holds by test,
     not by luck: a candidate too close to any test image is replaced by the next scene.
     """
-    test_hashes = np.array([crop_hashes(np.asarray(Image.open(path).convert("RGB")))
+    from .images import load_rgb_uint8
+
+    test_hashes = np.array([crop_hashes(load_rgb_uint8(path))
                             for path in sorted(root.glob("test/*/*.png"))], dtype=np.uint64)
     folders = [(2, "showcase/A")] + ([(3, "showcase/B")] if dataset.kind == "example" else [])
     for role, folder in folders:

@@ -94,7 +94,7 @@ def register(subparsers) -> None:
                    help="how the evaluation job ended (needs.evaluate.result); RESULT_JSON may then be absent "
                         "(default: read RESULT_JSON only)")
     c.add_argument("--gallery-url", help="the run's gallery artifact URL (actions/upload-artifact's artifact-url "
-                                         "output), linked in the comment; empty or foreign URLs are ignored")
+                                         "output), linked in the comment; empty or foreign URLs are ignored (default: no link)")
     c.set_defaults(func=_cmd_comment)
 
     g = sub.add_parser("gate", help="allow one evaluation or say why not / when the next is possible (exit 2)",
