@@ -63,14 +63,14 @@ def bare_step(model: str, argv: list[str]):
     import tensorflow as tf
 
     from baselines.common import training
-    from baselines.common.data import load_paired_train, load_split
+    from baselines.common.data import load_paired_train, load_domain
 
     train = importlib.import_module(f"baselines.{model}.train")
     args = train.build_parser().parse_args([*argv, "--out", "unused"])
     strategy, policy = training.configure(args.seed, args.precision, not args.no_determinism)
     if model == "cyclegan":
-        x = load_split(args.data, args.dataset, "train", "A", args.image_size)
-        y = load_split(args.data, args.dataset, "train", "B", args.image_size)
+        x = load_domain(args.data, args.dataset, "train", "A", args.image_size)
+        y = load_domain(args.data, args.dataset, "train", "B", args.image_size)
         gan, _, _ = train.build(args, strategy, policy, x.shape[1:])
 
         def step(real_x, real_y):

@@ -51,10 +51,10 @@ def test_phase_one_trains_encoder_and_decoder_then_phase_two_only_the_decoder(da
     import tensorflow as tf
 
     from baselines.adain.train import AdaIN, Trainer
-    from baselines.common.data import StepBatcher, load_split
+    from baselines.common.data import StepBatcher, load_domain
 
-    content = load_split(data_root, "tiny-styles", "train", "A")
-    style = load_split(data_root, "tiny-styles", "train", "B")
+    content = load_domain(data_root, "tiny-styles", "train", "A")
+    style = load_domain(data_root, "tiny-styles", "train", "B")
     model = AdaIN(width=4, lr=1e-3, beta1=0.9, policy="float32", lambda_style=10.0)
     trainer = Trainer(tf.distribute.get_strategy(), model, pretrain_steps=1)
     batcher = StepBatcher((content, style), 2, 0, paired=False)

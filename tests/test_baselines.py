@@ -142,11 +142,11 @@ def test_image_pool_fills_then_swaps_half_the_time():
 def test_cyclegan_step_updates_generators_and_discriminators(data_root):
     import tensorflow as tf
 
-    from baselines.common.data import load_split
+    from baselines.common.data import load_domain
     from baselines.cyclegan.train import CycleGAN, ImagePool, Trainer
 
-    x = load_split(data_root, "tiny-ink", "train", "A")
-    y = load_split(data_root, "tiny-ink", "train", "B")
+    x = load_domain(data_root, "tiny-ink", "train", "A")
+    y = load_domain(data_root, "tiny-ink", "train", "B")
     strategy = tf.distribute.get_strategy()
     model = CycleGAN(ngf=4, n_blocks=1, ndf=4, d_layers=1, lr=2e-4, beta1=0.5, policy="float32")
     nets = {"G": model.G, "F": model.F, "D_X": model.D_X, "D_Y": model.D_Y}

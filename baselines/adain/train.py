@@ -30,7 +30,7 @@ import numpy as np
 
 from baselines.adain.model import decoder, encoder, moments, adain, stylizer
 from baselines.common import training
-from baselines.common.data import StepBatcher, load_split
+from baselines.common.data import StepBatcher, load_domain
 
 EXPORT_TO = Path(__file__).resolve().parent / "anystyle" / "model.keras"
 DEFAULTS = dict(dataset="dev-styles", batch_size=8, ngf=32, steps=5000, sample_every=500)
@@ -131,8 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.batch_size % strategy.num_replicas_in_sync:
         raise SystemExit(f"--batch-size {args.batch_size} must be a multiple of the "
                          f"{strategy.num_replicas_in_sync} replicas")
-    content = load_split(args.data, args.dataset, "train", "A", args.image_size)
-    style = load_split(args.data, args.dataset, "train", "B", args.image_size)
+    content = load_domain(args.data, args.dataset, "train", "A", args.image_size)
+    style = load_domain(args.data, args.dataset, "train", "B", args.image_size)
     if content.shape[1] % 4 or content.shape[2] % 4:
         raise SystemExit(f"image size {content.shape[1]}x{content.shape[2]} is not a multiple of 4; "
                          "pass --image-size")

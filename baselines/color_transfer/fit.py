@@ -62,7 +62,7 @@ def export(module, path: Path) -> Path:
 def fit(data_root: str | Path, competition_path: str | Path | None = None, out: str | Path = HERE,
         tracks: list[str] | None = None) -> dict:
     """Fit and export one SavedModel per track; returns the statistics written to stats.json."""
-    from baselines.common.data import load_split
+    from baselines.common.data import load_domain
     from evaluator.config import default_competition_path, load_competition
 
     competition = load_competition(competition_path or default_competition_path())
@@ -75,7 +75,7 @@ def fit(data_root: str | Path, competition_path: str | Path | None = None, out: 
             export(ct.example_module(), out / track.id / "model")
             stats[track.id] = {"kind": track.kind, "target": "the style image given with each input"}
         else:
-            images = load_split(data_root, track.dataset, "train", "B", track.image_size)
+            images = load_domain(data_root, track.dataset, "train", "B", track.image_size)
             mean, std, pixels = domain_stats(images)
             export(ct.domain_module(mean, std), out / track.id / "model")
             stats[track.id] = {"kind": track.kind, "dataset": track.dataset, "images": len(images),

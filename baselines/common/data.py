@@ -27,7 +27,7 @@ def dataset_dir(data_root: str | Path, dataset_id: str) -> Path:
 
 
 def image_files(folder: Path) -> list[Path]:
-    """The image files of one split folder, sorted by name (the dataset's own order)."""
+    """The image files of one folder (e.g. train/A), sorted by name (the dataset's own order)."""
     if not folder.is_dir():
         raise EaselError("E_DATA_MISSING", f"no folder {folder}", detail=folder.name)
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
@@ -54,10 +54,13 @@ def load_images(files: list[Path], size: int | None = None) -> np.ndarray:
     return np.stack(arrays).astype(np.float32)
 
 
-def load_split(data_root: str | Path, dataset_id: str, split: str, domain: str,
+def load_domain(data_root: str | Path, dataset_id: str, part: str, domain: str,
                size: int | None = None, limit: int | None = None) -> np.ndarray:
-    """``DATA_ROOT/<dataset_id>/<split>/<domain>/*`` as float32 [n, H, W, 3] in [-1, 1]."""
-    files = image_files(dataset_dir(data_root, dataset_id) / split / domain)
+    """``DATA_ROOT/<dataset_id>/<part>/<domain>/*`` as float32 [n, H, W, 3] in [-1, 1].
+
+    ``part`` is "train" or "test" (a "split" in Easel means public/private test halves).
+    """
+    files = image_files(dataset_dir(data_root, dataset_id) / part / domain)
     return load_images(files[:limit] if limit else files, size)
 
 

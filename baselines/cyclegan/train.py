@@ -27,7 +27,7 @@ if __package__ in (None, ""):  # run as a file: make `baselines` and `evaluator`
 import numpy as np
 
 from baselines.common import training
-from baselines.common.data import StepBatcher, load_split
+from baselines.common.data import StepBatcher, load_domain
 from baselines.common.networks import patchgan_discriminator
 from baselines.cyclegan.model import resnet_generator
 
@@ -228,8 +228,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.batch_size % strategy.num_replicas_in_sync:
         raise SystemExit(f"--batch-size {args.batch_size} must be a multiple of the "
                          f"{strategy.num_replicas_in_sync} replicas")
-    x = load_split(args.data, args.dataset, "train", "A", args.image_size)
-    y = load_split(args.data, args.dataset, "train", "B", args.image_size)
+    x = load_domain(args.data, args.dataset, "train", "A", args.image_size)
+    y = load_domain(args.data, args.dataset, "train", "B", args.image_size)
     total = training.total_steps(args, max(len(x), len(y)), DEFAULTS["steps"])
     batcher = StepBatcher((x, y), args.batch_size, args.seed, paired=False, flip=args.flip)
     model, pool_x, pool_y = build(args, strategy, policy, x.shape[1:])
