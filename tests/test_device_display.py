@@ -23,12 +23,17 @@ def test_device_label_names_hardware_cores_and_library_versions():
     assert device_label(None) is None
 
 
+def seen(markdown: str) -> str:
+    """The comment's paragraph about efficiency as a reader sees it (rendered by cmark-gfm)."""
+    from test_comment_render import Page, render
+
+    return next(p for p in Page(render(markdown)).visible.split("\n") if "images/s" in p)
+
+
 def test_comment_names_the_device_next_to_images_per_second():
-    text = render_comment(with_device(GPU), competition())
-    line = next(line for line in text.splitlines() if "images/s" in line)
-    assert "measured on GPU NVIDIA H200; TensorFlow 2.21.0, CUDA 12.5, cuDNN 9" in line
-    assert "evaluation runner" in next(line for line in render_comment(make_result("a", "b", 0.1)).splitlines()
-                                       if "images/s" in line)
+    line = seen(render_comment(with_device(GPU), competition()))
+    assert "measured on GPU NVIDIA H200; TensorFlow 2.21.0, CUDA 12.5, cuDNN 9): 250 images/s" in line
+    assert "(evaluation runner)" in seen(render_comment(make_result("a", "b", 0.1)))
 
 
 def test_site_shows_the_device_on_the_entry_page_and_the_track_table(tmp_path):
