@@ -273,3 +273,40 @@ def test_teams_yaml_is_checked(tmp_path):
 
 
 ROOT_TEAMS = Path(__file__).resolve().parents[1] / "teams.yaml"
+
+
+def _deep_folder(repo: Path, depth: int = 1100) -> None:
+    """submissions/acme/inkgan/d/d/.../leaf.bin, made without recursion (pathlib's mkdir recurses)."""
+    folder = repo / "submissions/acme/inkgan"
+    folder.mkdir(parents=True)
+    (folder / "submission.yaml").write_text("team: acme\n")
+    for _ in range(depth):
+        folder = folder / "d"
+        os.mkdir(folder)
+    (folder / "leaf.bin").write_bytes(b"x")
+
+
+def test_a_deep_tree_is_a_coded_refusal_with_a_result_file(world, tmp_path, request):
+    from harness import remove_tree
+
+    origin, runner, base = world
+    request.addfinalizer(lambda: remove_tree(origin / "submissions/acme"))
+    sha = make_pr(origin, 9, _deep_folder)
+    failed = tmp_path / "result.json"
+    code = cli.main(["fetch-pr", "--repo-dir", str(runner), "--pr-ref", "refs/pull/9/head", "--sha", sha,
+                     "--base", base, "--out", str(tmp_path / "out"), "--result-on-error", str(failed)])
+    assert code == 2 and json.loads(failed.read_text())["errors"][0]["code"] == "E_TREE_DEPTH"
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("leaf.bin"))
+
+
+def test_pending_skips_an_unreadable_submission_and_lists_the_others(tmp_path, capsys, request):
+    from harness import remove_tree
+
+    root = tmp_path / "submissions"
+    write(tmp_path, "submissions/good/m/submission.yaml", "team: good\n")
+    _deep_folder(tmp_path, depth=100)
+    request.addfinalizer(lambda: remove_tree(root / "acme"))
+    assert cli.main(["scope", "pending", "--submissions", str(root), "--leaderboard", str(tmp_path / "lb.yaml")]) == 0
+    captured = capsys.readouterr()
+    assert "submissions/good/m" in captured.out and "acme/inkgan" not in captured.out
+    assert "E_TREE_DEPTH" in captured.err

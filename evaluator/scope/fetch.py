@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from ..errors import SUBMISSION, EaselError
+from ..fsutil import MAX_TREE_DEPTH
 from ..vocab import ID_RE
 from .check import MODE_GITLINK, MODE_SYMLINK, Scope, check_scope
 from .gitio import check_sha, commit_exists, git, safe_path
@@ -50,6 +51,9 @@ def extract_submission(repo_dir: str | os.PathLike, commit: str, subdir: str, ou
         if mode == MODE_GITLINK or kind == "commit":
             raise EaselError("E_SCOPE_SUBMODULE", f"{safe_path(path)} is a submodule", detail=safe_path(rel))
         parts = rel.split("/")
+        if len(parts) - 1 > MAX_TREE_DEPTH:  # refused before anything is written (no recursion either)
+            raise EaselError("E_TREE_DEPTH", f"folders nest more than {MAX_TREE_DEPTH} levels deep",
+                             detail=f"depth:{MAX_TREE_DEPTH}")
         if mode not in REGULAR_MODES or not rel or any(p in ("", ".", "..") for p in parts):
             raise EaselError("E_SPECIAL_FILE", f"{safe_path(path)} is not a regular file", detail=safe_path(rel))
         total += int(size)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path, PurePosixPath
 
+from ..errors import EaselError
 from ..vocab import SUBMISSIONS_DIR, submission_of
 
 
@@ -25,7 +27,12 @@ def pending_submissions(submissions_root: str | os.PathLike, leaderboard_path: s
         for model_dir in sorted(p for p in team_dir.iterdir() if p.is_dir() and not p.is_symlink()):
             if submission_of(PurePosixPath(SUBMISSIONS_DIR, team_dir.name, model_dir.name, "x")) is None:
                 continue
-            digest = tree_sha256(model_dir)
+            try:
+                digest = tree_sha256(model_dir)
+            except EaselError as exc:  # one unreadable entry must not stop publishing for everyone
+                print(f"warning: skipping {root.name}/{team_dir.name}/{model_dir.name}: {exc.code} {exc.message}",
+                      file=sys.stderr)
+                continue
             if (team_dir.name, model_dir.name, digest) not in have:
                 pending.append({"dir": f"{root.name}/{team_dir.name}/{model_dir.name}", "team": team_dir.name,
                                 "model": model_dir.name, "content_sha256": digest})
