@@ -212,3 +212,32 @@ def test_site_reads_at_phone_and_laptop_widths(tmp_path, width):
         finally:
             browser.close()
     print(f"screenshots: {shots}")
+
+
+def test_open_data_links_lead_to_the_json_and_csv_a_browser_opens(tmp_path):
+    """The track page's open-data links resolve to the published files; the JSON opens in the browser."""
+    import csv
+    from urllib.parse import urlsplit
+    from urllib.request import url2pathname
+
+    executable = _require_browser()
+    from playwright.sync_api import sync_playwright
+
+    board = board_with(make_result("acme", "a1", 0.10, ci=(0.08, 0.12), content="1"),
+                       make_result("zeta", "z", 0.2, ci=(0.18, 0.22), content="2"))
+    index = build_site(board, competition(), tmp_path / "site", now=BEFORE, progress=False)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=executable, args=ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.goto((index.parent / "tracks/ink/index.html").as_uri())
+            csv_href = page.get_by_role("link", name="this track as CSV").evaluate("a => a.href")
+            json_link = page.get_by_role("link", name="every track as JSON")
+            json_link.click()
+            page.wait_for_load_state("load")
+            data = json.loads(page.locator("body").inner_text())
+        finally:
+            browser.close()
+    assert data["schema_version"] == 1
+    rows = list(csv.DictReader(open(url2pathname(urlsplit(csv_href).path), newline="", encoding="utf-8")))
+    assert [(r["team"], r["model"]) for r in rows] == [("acme", "a1"), ("zeta", "z")]
