@@ -139,11 +139,12 @@ def command(binary: str, package_dir: Path, model_dir: Path | None) -> list[str]
             "--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", TMP_DIR,
             "--perms", "1777", "--dir", WORK_DIR]
     binds = read_only_paths(package_dir, gpu=bool(devices))
-    # The folders leading to a bind: bwrap would make them 0700, which nobody cannot cross.
+    # The folders leading to a bind: bwrap would make them 0700, which nobody cannot cross. That holds
+    # on the private /tmp too (a checkout and its venv under /tmp are bound at their own paths there).
     made = {"/", "/dev", "/proc", TMP_DIR, WORK_DIR}
     for path in [*binds, *devices]:
         for folder in reversed(Path(path).parents):
-            if str(folder) not in made and not str(folder).startswith(TMP_DIR + "/"):
+            if str(folder) not in made:
                 made.add(str(folder))
                 argv += ["--perms", "0755", "--dir", str(folder)]
     for path in binds:
