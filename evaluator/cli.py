@@ -37,13 +37,11 @@ COMMAND_MODULES = (
     "evaluator.data.commands",   # easel data synth | prepare | verify
     "evaluator.features.commands",  # easel weights fetch | list
     "evaluator.submission_commands",  # easel validate | fetch-model | check
-    "evaluator.evaluate",        # easel evaluate
-    "evaluator.report",          # easel report
+    "evaluator.commands",        # easel evaluate | report | demo
     "evaluator.leaderboard.commands",  # easel leaderboard add | reveal | show | rescore-list
     "evaluator.site_build.commands",   # easel site build
     "evaluator.github.commands",       # easel bot comment | gate | bind | find-pr
     "evaluator.scope.commands",        # easel scope check | pending, easel fetch-pr
-    "evaluator.demo",            # easel demo
 )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path, PurePosixPath
 
-from .config import default_competition_path, load_competition
+from .config import load_competition
 from .fsutil import atomic_write_json, atomic_write_text
 from .vocab import SUBMISSIONS_DIR, submission_of
 
@@ -131,22 +131,3 @@ def run_demo(out: Path, competition_path: Path, repo_root: Path = REPO_ROOT, siz
     print(f"[5/5] site built: {index.resolve()}")
     print(f"\n{len(results) - failures} scored, {failures} not scored; results in {out / 'results'}")
     return 0 if failures == 0 else 1
-
-
-def _cmd_demo(args) -> int:
-    return run_demo(args.out, args.competition or default_competition_path(), size=args.size, count=args.count,
-                    seed=args.seed)
-
-
-def register(sub) -> None:
-    p = sub.add_parser("demo", help="run the whole flow locally on the embedded dev data",
-                       description="Synthesize the dev datasets, evaluate every submission and baseline, "
-                                   "print each PR comment, update a local leaderboard and build the site.")
-    p.add_argument("--out", type=Path, default=Path("demo-out"),
-                   help="folder for the data, results, comments, leaderboard and site")
-    p.add_argument("--competition", type=Path,
-                   help="competition.yaml (default: ./competition.yaml, else the repository's)")
-    p.add_argument("--size", type=int, default=64, help="dev image size in pixels")
-    p.add_argument("--count", type=int, default=120, help="training images per domain")
-    p.add_argument("--seed", type=int, default=0, help="seed of the synthesized dev data")
-    p.set_defaults(func=_cmd_demo)

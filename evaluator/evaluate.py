@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import sys
 import time
 import traceback
@@ -21,9 +20,8 @@ from typing import Iterator
 
 import numpy as np
 
-from .config import Competition, Track, default_competition_path, load_competition
+from .config import Competition, Track
 from .errors import EXIT_ERROR, EXIT_INVALID, EXIT_OK, SUBMISSION, EaselError
-from .fsutil import atomic_write_bytes, atomic_write_json, atomic_write_text
 from .result import new_result, validate_result
 from .submission import n_model_inputs, validate_submission
 
@@ -353,54 +351,3 @@ def summary_line(result: dict) -> str:
     rank = result["track"]["ranking"]["metric"]
     m = result["metrics"][rank]
     return f"{name} on {result['track']['id']}: {rank} = {m['value']:.4g} [{m['ci95'][0]:.4g}, {m['ci95'][1]:.4g}]"
-
-
-def _cmd_evaluate(args) -> int:
-    competition = load_competition(args.competition or default_competition_path())
-    if args.model_cache is not None:  # a URL model comes from this folder only: no download here
-        from .model_fetch import PREFETCHED_ENV
-
-        os.environ[PREFETCHED_ENV] = str(args.model_cache)
-    grid_paths = [p for p in (args.gallery, args.samples) if p is not None]
-    result = evaluate_submission(args.submission_dir, args.data, competition, split=args.split,
-                                 samples_path=grid_paths[0] if grid_paths else None, batch_size=args.batch_size,
-                                 require_gpu=args.require_gpu)
-    if len(grid_paths) == 2 and grid_paths[0].is_file():
-        atomic_write_bytes(grid_paths[1], grid_paths[0].read_bytes())
-    atomic_write_json(args.out, result)
-    print(summary_line(result))
-    for err in result["errors"]:
-        detail = f" [{err['detail']}]" if err["detail"] else ""
-        print(f"  {err['code']}{detail}: {err['message']}\n      fix: {err['hint']}", file=sys.stderr)
-    if args.comment:
-        from .report import render_comment
-
-        atomic_write_text(args.comment, render_comment(result, competition))
-    return exit_code_for(result)
-
-
-def register(sub) -> None:
-    p = sub.add_parser("evaluate", help="score a submission on held-out data",
-                       description="Validate, verify the dataset, run the model in the sandbox, compute the "
-                                   "track's metrics with 95% intervals and write result.json atomically. "
-                                   "Exit 0 ok, 2 the submission is at fault, 3 data/evaluator fault.")
-    p.add_argument("submission_dir", type=Path, help="submissions/<team>/<model>/")
-    p.add_argument("--data", type=Path, required=True, help="dataset root (holds one folder per dataset id)")
-    p.add_argument("--out", type=Path, required=True, help="where to write result.json")
-    p.add_argument("--split", choices=("public", "private", "all"), default="public",
-                   help="test split to score: public while the competition runs, private for the final ranking")
-    p.add_argument("--comment", type=Path, help="also write the PR comment Markdown here (default: none)")
-    p.add_argument("--gallery", type=Path,
-                   help="write the gallery PNG here: the model's outputs on the showcase images (never test "
-                        "images) next to the inputs, re-encoded by Easel (default: none)")
-    p.add_argument("--samples", type=Path,
-                   help="the same gallery PNG, at a second path (the site's sample grid; default: none)")
-    p.add_argument("--batch-size", type=int, help="inference batch size (default: competition.yaml)")
-    p.add_argument("--competition", type=Path,
-                   help="competition.yaml (default: ./competition.yaml, else the repository's)")
-    p.add_argument("--require-gpu", action="store_true", default=os.environ.get("EASEL_REQUIRE_GPU") == "1",
-                   help="refuse (E_NO_GPU, exit 3) unless TensorFlow sees a GPU (default: EASEL_REQUIRE_GPU=1)")
-    p.add_argument("--model-cache", type=Path, default=None,
-                   help="folder filled by `easel fetch-model`: a URL model is read from it and never "
-                        "downloaded (default: $EASEL_MODEL_CACHE, else download)")
-    p.set_defaults(func=_cmd_evaluate)

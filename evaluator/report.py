@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import html
 import re
-from pathlib import Path
 
-from .config import Competition, default_competition_path, load_competition
+from .config import Competition
 from .errors import CODES, EaselError
 from .errors import _identifier as allowlisted_identifier
 from .leaderboard.ranking import format_value, metric_order, standing
-from .result import device_label, load_result, validate_result
+from .result import device_label, validate_result
 
 MARKER = "<!-- easel:score-comment -->"
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
@@ -300,28 +299,3 @@ def _provenance_lines(result: dict) -> list[str]:
     facts.append(f"Easel {code(ev['version'])}, {ev['seconds']:.1f} s. Intervals are 95% bootstrap intervals.")
     # Separate paragraphs: GitHub and plain CommonMark both show one fact per line.
     return lines + "\n\n".join(facts).split("\n")
-
-
-def _cmd_report(args) -> int:
-    result = load_result(args.result)
-    competition = load_competition(args.competition or default_competition_path())
-    board = None
-    if args.leaderboard and Path(args.leaderboard).is_file():
-        from .leaderboard import load_leaderboard
-
-        board = load_leaderboard(args.leaderboard)
-    print(render_comment(result, competition, board, head_sha=args.head_sha), end="")
-    return 0
-
-
-def register(sub) -> None:
-    p = sub.add_parser("report", help="render the PR comment for a result.json",
-                       description="Print the PR comment (Markdown) for a result.json: metrics with 95% "
-                                   "intervals, standing on the leaderboard, efficiency, backbone, errors.")
-    p.add_argument("result", type=Path, help="result.json written by `easel evaluate`")
-    p.add_argument("--leaderboard", type=Path, default=Path("leaderboard.yaml"),
-                   help="where the result would rank (skipped when the file is absent)")
-    p.add_argument("--competition", type=Path,
-                   help="competition.yaml (default: ./competition.yaml, else the repository's)")
-    p.add_argument("--head-sha", help="the evaluated commit (40 hex; default: not named)")
-    p.set_defaults(func=_cmd_report)
