@@ -148,7 +148,11 @@ def test_publish_serializes_and_deploys_with_official_pages_actions(flows):
     commit, deploy = pub["jobs"]["commit"], pub["jobs"]["deploy"]
     assert commit["needs"] == "evaluate" and commit["permissions"]["contents"] == "read"  # pushes with the App
     script = "\n".join(s.get("run", "") for s in commit["steps"])
-    assert "easel leaderboard add" in script and "for attempt in" in script and "git push" in script
+    # The shared push-main.sh retries when main moved; add-results.sh is the idempotent step it repeats.
+    assert ".github/scripts/push-main.sh" in script and ".github/scripts/add-results.sh" in script
+    adding = (ROOT / ".github" / "scripts" / "add-results.sh").read_text()
+    assert "easel leaderboard add" in adding and "read_binding" in adding and "git log" not in adding
+    assert "for attempt in" in (ROOT / ".github" / "scripts" / "push-main.sh").read_text()
     assert deploy["permissions"] == {"pages": "write", "id-token": "write"}
     assert deploy["environment"]["name"] == "github-pages"
     assert [s["uses"].split("@")[0] for s in deploy["steps"]] == ["actions/configure-pages", "actions/deploy-pages"]
@@ -260,6 +264,7 @@ def test_results_are_bound_to_the_scored_commit(flows):
     publish = flows["publish"]["jobs"]
     assert "bot bind" in publish["evaluate"]["steps"][-2]["run"]
     commit_script = "\n".join(s.get("run", "") for s in publish["commit"]["steps"])
+    commit_script += (ROOT / ".github" / "scripts" / "add-results.sh").read_text()  # the step it runs
     assert "read_binding" in commit_script and "git log" not in commit_script  # never a later lookup
     assert "--teams teams.yaml" in "\n".join(s.get("run", "") for s in evaluate["steps"])
 
