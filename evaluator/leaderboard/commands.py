@@ -82,14 +82,14 @@ def _cmd_rescore_list(args) -> int:
     board = load_leaderboard(args.leaderboard, missing_ok=True)
     if args.track:
         _competition(args).track(args.track)
-    todo = rescore_list(board, evaluator=args.evaluator, track=args.track, weights_sha256=args.weights_sha256)
+    stale = rescore_list(board, evaluator=args.evaluator, track=args.track, weights_sha256=args.weights_sha256)
     folders = locate_submissions(args.search)
-    for item in todo:
+    for item in stale:
         item["dir"] = folders.get(item["content_sha256"])  # None: the scored files are no longer in the tree
     if args.json:
-        print(json.dumps(todo, indent=1, sort_keys=True))
+        print(json.dumps(stale, indent=1, sort_keys=True))
     else:
-        for item in todo:
+        for item in stale:
             print("\t".join((item["track"], f"{item['team']}/{item['model']}", item["dir"] or "-",
                              item["content_sha256"], item["reason"])))
     return 0
@@ -135,19 +135,19 @@ def register(subparsers) -> None:
     common(show)
     show.set_defaults(func=_cmd_show)
 
-    todo = sub.add_parser("rescore-list", help="list entries not scored by the current evaluator and backbone",
+    stale = sub.add_parser("rescore-list", help="list entries not scored by the current evaluator and backbone",
                           description="List the entries to evaluate again: those scored unlike their track's "
                                       "current entries, by another Easel version than --evaluator, or with other "
                                       "backbone weights than --weights-sha256. One tab-separated line per entry: "
                                       "track, team/model, folder (found under --search; '-' if none), content "
                                       "sha256, reason; or a JSON list of objects with --json.")
-    todo.add_argument("--track", default=None, help="only this track id (default: every track)")
-    todo.add_argument("--evaluator", default=__version__, help="the current Easel version (default: %(default)s)")
-    todo.add_argument("--weights-sha256", default=None,
+    stale.add_argument("--track", default=None, help="only this track id (default: every track)")
+    stale.add_argument("--evaluator", default=__version__, help="the current Easel version (default: %(default)s)")
+    stale.add_argument("--weights-sha256", default=None,
                       help="the current backbone weights' sha256 (default: not compared)")
-    todo.add_argument("--search", type=Path, action="append", default=[], metavar="ROOT",
+    stale.add_argument("--search", type=Path, action="append", default=[], metavar="ROOT",
                       help="find each entry's folder by content hash under ROOT/*/*/submission.yaml "
                            "(repeatable, e.g. --search submissions --search baselines; default: none)")
-    todo.add_argument("--json", action="store_true", help="print a JSON list of objects instead of lines")
-    common(todo)
-    todo.set_defaults(func=_cmd_rescore_list)
+    stale.add_argument("--json", action="store_true", help="print a JSON list of objects instead of lines")
+    common(stale)
+    stale.set_defaults(func=_cmd_rescore_list)
