@@ -459,3 +459,43 @@ def test_entry_dirs_lists_only_participant_folders_holding_the_scored_content():
                           env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["submissions/acme/ink", "submissions/zeta/m"]
+
+
+@pytest.mark.parametrize("rescore", [False, True])
+def test_add_results_adds_each_bound_result_with_its_scored_commit(tmp_path, rescore):
+    """publish's and rescore's add step, run with a stand-in `easel` that records what it is asked."""
+    from test_leaderboard import make_result
+
+    commit = "c" * 40
+    results = tmp_path / "results"
+    for team, bound in (("acme", True), ("zeta", False)):
+        folder = results / "submissions" / team / "m"
+        folder.mkdir(parents=True)
+        result = make_result(team, "m", 0.1)
+        if bound:
+            result["submission"]["commit"] = commit
+        (folder / "result.json").write_text(json.dumps(result))
+    (results / "submissions/acme/m/samples.png").write_bytes(b"png")
+    (results / "notes/x").mkdir(parents=True)  # not a submission folder: ignored
+    (results / "notes/x/result.json").write_text("{}")
+    bin_dir, log = tmp_path / "bin", tmp_path / "calls.log"
+    bin_dir.mkdir()
+    (bin_dir / "easel").write_text(f"""#!/bin/sh
+echo "$*" >> {log}
+case "$1 $2" in
+  "bot find-pr") echo 12 ;;
+esac
+""")
+    (bin_dir / "easel").chmod(0o755)
+    (bin_dir / "python").symlink_to(sys.executable)
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "REPO": "o/r", "PYTHONPATH": str(ROOT)}
+    work = tmp_path / "repo"
+    work.mkdir()
+    argv = ["bash", str(ROOT / ".github/scripts/add-results.sh"), *(["--rescore"] if rescore else []), str(results)]
+    proc = subprocess.run(argv, cwd=work, env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    calls = log.read_text().splitlines()
+    add = f"leaderboard add {results}/submissions/acme/m/result.json --pr 12 --commit {commit} --submission submissions/acme/m"
+    assert calls == [f"bot find-pr --repo o/r --commit {commit}", add + (" --rescore" if rescore else "")]
+    assert "zeta/m: no scored commit recorded" in proc.stdout + proc.stderr
+    assert (work / "site/samples/ink/acme/m.png").read_bytes() == b"png"  # the grid kept for later site builds
