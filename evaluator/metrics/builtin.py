@@ -12,6 +12,7 @@ import numpy as np
 from .distances import FidBootstrap, KidBootstrap, frechet_distance, kid
 from .images import PSNR_CAP_DB, perceptual_distance, psnr, ssim
 from .memorization import artfid, memorization_distance, memorization_distances, mifid
+from .prdc import DC_K, PR_K, PrdcBootstrap, precision_recall_density_coverage
 from .registry import ALL_KINDS, SetData, register
 from ..vocab import STYLE_KINDS
 
@@ -67,6 +68,55 @@ class MemorizationStatistic:
         return float(self.each[rows_out].mean())
 
 
+class _PrdcShared:
+    """The four k-NN metrics of one feature set, computed once and shared by their four statistics.
+
+    Each metric is its own registry entry (a track lists any of them), but
+    they share the k-NN radii and distance matrices: the last SetData and the
+    last resample's rows (by identity) are remembered.
+    """
+
+    _last: "_PrdcShared | None" = None
+
+    def __init__(self, data: SetData):
+        self.data = data
+        self.point = precision_recall_density_coverage(data.ref, data.out)  # real = the references, fake = the outputs
+        self._boot: PrdcBootstrap | None = None
+        self._rows: tuple = (None, None)
+        self._values: dict = {}
+
+    @classmethod
+    def of(cls, data: SetData) -> "_PrdcShared":
+        if cls._last is None or cls._last.data is not data:
+            cls._last = cls(data)
+        return cls._last
+
+    def resample(self, rows_out: np.ndarray, rows_ref: np.ndarray) -> dict:
+        if self._rows[0] is not rows_out or self._rows[1] is not rows_ref:
+            if self._boot is None:
+                self._boot = PrdcBootstrap(self.data.ref, self.data.out, self.data.options.seed,
+                                           paired=self.data.paired)
+            self._values = self._boot(rows_out, rows_ref)
+            self._rows = (rows_out, rows_ref)
+        return self._values
+
+
+def _prdc_statistic(name: str):
+    class PrdcStatistic:
+        """One of precision/recall/density/coverage (``name``) of the outputs against the references."""
+
+        def __init__(self, data: SetData):
+            self._shared = _PrdcShared.of(data)
+            self.point = self._shared.point[name]
+            self.extra: dict = {}
+
+        def resample(self, rows_out: np.ndarray, rows_ref: np.ndarray) -> float:
+            return self._shared.resample(rows_out, rows_ref)[name]
+
+    PrdcStatistic.__name__ = PrdcStatistic.__qualname__ = f"{name.capitalize()}Statistic"
+    return PrdcStatistic
+
+
 # --- the registry -------------------------------------------------------------------
 
 register("fid", "asc", ALL_KINDS,
@@ -112,3 +162,23 @@ register("mifid", "asc", STYLE_KINDS,
          "held-out images of the style). Not comparable with Kaggle MiFID numbers.",
          combine="derived", derives_from=("fid", "memorization"),
          derive=lambda v, o: mifid(v["fid"], v["memorization"], o.memorization_eps)[0], low=0.0)
+
+_KNN_RULE = ("Closed balls (distance ≤ radius, as Kynkäänniemi's code and torch-fidelity; prdc uses <), "
+             "Euclidean distances on the backbone's features; real = the held-out reference images.")
+register("precision", "desc", ALL_KINDS,
+         f"Precision (Kynkäänniemi et al. 2019, k = {PR_K}): the fraction of outputs inside the k-NN manifold of "
+         f"the reference images (fidelity: falls for images unlike any real one). " + _KNN_RULE,
+         combine="set", statistic=_prdc_statistic("precision"), low=0.0, high=1.0)
+register("recall", "desc", ALL_KINDS,
+         f"Recall (Kynkäänniemi et al. 2019, k = {PR_K}): the fraction of reference images inside the k-NN manifold "
+         f"of the outputs (diversity: falls when modes are missed, e.g. a collapsed generator). " + _KNN_RULE,
+         combine="set", statistic=_prdc_statistic("recall"), low=0.0, high=1.0)
+register("density", "desc", ALL_KINDS,
+         f"Density (Naeem et al. 2020, k = {DC_K}): how many reference k-NN balls hold each output, over k; ≈ 1 "
+         f"when outputs are spread like the references, above 1 when they crowd into dense regions (unbounded "
+         f"above, so rank by coverage rather than density). " + _KNN_RULE,
+         combine="set", statistic=_prdc_statistic("density"), low=0.0)
+register("coverage", "desc", ALL_KINDS,
+         f"Coverage (Naeem et al. 2020, k = {DC_K}): the fraction of reference images whose k-NN ball holds at "
+         f"least one output (diversity, robust to outlier outputs). " + _KNN_RULE,
+         combine="set", statistic=_prdc_statistic("coverage"), low=0.0, high=1.0)
