@@ -301,7 +301,8 @@ def score_collected(result: dict, collected: Collected, backbone, data_dir: Path
     ev = competition.evaluation
     with watch("metrics"):
         metrics, extra = score_track(list(track.metrics), sample, n_resamples=ev.bootstrap, seed=ev.seed,
-                                     memorization_eps=ev.memorization_eps)
+                                     memorization_eps=ev.memorization_eps,
+                                     memorization_meaningful=not backbone.offline_standin)
     result["metrics"] = metrics
     result["extra"] = {k: (bool(v) if isinstance(v, (bool, np.bool_)) else _round(v)) for k, v in extra.items()}
     notes = output_range_notes(collected)
