@@ -20,7 +20,7 @@ find "$results" -name result.json | sort | while IFS= read -r result; do
   if easel leaderboard add "$result" --pr "$pr" --commit "$commit" --submission "$dir" "${rescore[@]}"; then
     # The sample grid (pixels written by the trusted evaluator) is kept next to the board
     # so every later site build still has it: site/samples/<track>/<team>/<model>.png.
-    track="$(python -c 'import sys; from evaluator.result import load_result; print(load_result(sys.argv[1])["track"]["id"])' "$result")"
+    track="$(python -c 'import sys; from evaluator.result import load_result; print(load_result(sys.argv[1]).track.id)' "$result")"
     samples="$(dirname "$result")/samples.png"
     if [[ "$track" =~ ^[a-z0-9][a-z0-9_-]{0,39}$ && -f "$samples" ]]; then
       team="${dir#submissions/}"; team="${team%%/*}"

@@ -11,56 +11,29 @@ from typing import Iterable
 from ..config import Competition
 from ..errors import EaselError
 from ..fsutil import canonical_json, sha256_bytes, tree_sha256
-from ..result import validate_result
+from ..result import Metric, Result, SubmissionRef
 from ..vocab import HEX40_RE
-from .schema import MAX_ITEMS, MAX_SHORT, MAX_TEXT, ORACLE_MODEL, ORACLE_TEAM, entry_key
-
-# The fields that make two results comparable, in the order a mismatch is reported.
-SCORING_FIELDS = ("evaluator", "backbone.id", "backbone.weights_sha256", "backbone.resize", "dataset.id",
-                  "dataset.manifest_sha256")
-
+from .schema import ORACLE_MODEL, ORACLE_TEAM, Meta, entry_key
 
 def clean_meta(meta: dict | None) -> dict:
-    """Participant metadata (from submission.yaml) cut to the stored shape and lengths.
-
-    The text stays untrusted: every renderer escapes it, and links are shown
-    as links only when they are http(s).
-    """
-    meta = meta or {}
-    authors = meta.get("authors") or []
-    if isinstance(authors, str):
-        authors = [authors]
-    links = meta.get("links") or {}
-    if not isinstance(links, dict):
-        links = {}
-    return {
-        "authors": [str(a)[:MAX_SHORT] for a in list(authors)[:MAX_ITEMS]],
-        "description": str(meta.get("description") or "")[:MAX_TEXT],
-        "license": str(meta.get("license") or "")[:MAX_SHORT],
-        "links": {str(k)[:MAX_SHORT]: str(v)[:MAX_SHORT * 5] for k, v in list(links.items())[:MAX_ITEMS]},
-    }
+    """Participant metadata (from submission.yaml) cut to the stored shape and lengths (:meth:`Meta.clean`)."""
+    return Meta.clean(meta).to_json()
 
 
-def metrics_copy(metrics: dict) -> dict:
-    return {name: {"value": m["value"], "ci95": None if m["ci95"] is None else list(m["ci95"]),
-                   "order": m["order"], "n": m["n"]} for name, m in metrics.items()}
-
-
-def result_identity(result: dict) -> dict:
+def result_identity(result: Result) -> SubmissionRef:
     """Check that an ok result carries everything an entry needs; refuse otherwise."""
-    validate_result(result)
-    if result["status"] != "ok":
-        raise EaselError("E_RESULT_STATUS", f"result status is {result['status']!r}, not 'ok'",
-                         detail=result["status"])
+    if result.status != "ok":
+        raise EaselError("E_RESULT_STATUS", f"result status is {result.status!r}, not 'ok'",
+                         detail=result.status)
     for key in ("submission", "track", "dataset", "backbone"):
-        if result[key] is None:
+        if getattr(result, key) is None:
             raise EaselError("E_RESULT_SCHEMA", f"result.json: {key}: expected an object for an ok result",
                              detail=key)
-    sub = result["submission"]
-    if sub["content_sha256"] is None:
+    sub = result.submission
+    if sub.content_sha256 is None:
         raise EaselError("E_RESULT_SCHEMA", "result.json: submission.content_sha256: expected a sha256",
                          detail="submission.content_sha256")
-    if sub["track"] != result["track"]["id"]:
+    if sub.track != result.track.id:
         raise EaselError("E_RESULT_SCHEMA", "result.json: submission.track differs from track.id",
                          detail="track.id")
     return sub
@@ -76,17 +49,17 @@ def check_commit(commit: str | None) -> str | None:
     return text
 
 
-def check_submission_binding(result: dict, submission_dir: str | Path) -> None:
+def check_submission_binding(result: Result, submission_dir: str | Path) -> None:
     """Refuse (E_RESULT_BINDING) when the merged submission's files hash differently than the result says."""
     root = Path(submission_dir)
     if not root.is_dir():
         raise EaselError("E_RESULT_BINDING", f"submission directory not found: {root}", detail="submission")
     actual = tree_sha256(root)
-    if actual != result["submission"]["content_sha256"]:
+    expected = result.submission.content_sha256
+    if actual != expected:
         raise EaselError("E_RESULT_BINDING",
                          f"the files in {root} hash to {actual[:12]}..., the result was computed for "
-                         f"{str(result['submission']['content_sha256'])[:12]}...",
-                         detail="submission.content_sha256")
+                         f"{str(expected)[:12]}...", detail="submission.content_sha256")
 
 
 def locate_submissions(roots: Iterable[str | Path]) -> dict[str, str]:
@@ -125,22 +98,22 @@ def manifest_sha256(manifest_path: str | Path) -> str:
     return declared
 
 
-def check_data_binding(result: dict, data_root: str | Path) -> None:
+def check_data_binding(result: Result, data_root: str | Path) -> None:
     """Refuse (E_RESULT_BINDING) when ROOT/<dataset>/manifest.json is not the dataset the result used."""
-    dataset = result["dataset"]["id"]
-    actual = manifest_sha256(Path(data_root) / dataset / "manifest.json")
-    if actual != result["dataset"]["manifest_sha256"]:
+    dataset = result.dataset
+    actual = manifest_sha256(Path(data_root) / dataset.id / "manifest.json")
+    if actual != dataset.manifest_sha256:
         raise EaselError("E_RESULT_BINDING",
-                         f"dataset {dataset}: the manifest hashes to {actual[:12]}..., the result was computed "
-                         f"on {result['dataset']['manifest_sha256'][:12]}...", detail="dataset.manifest_sha256")
+                         f"dataset {dataset.id}: the manifest hashes to {actual[:12]}..., the result was computed "
+                         f"on {dataset.manifest_sha256[:12]}...", detail="dataset.manifest_sha256")
 
 
-def check_track(result: dict, competition: Competition) -> None:
-    track = competition.track(result["track"]["id"])
-    if result["dataset"]["id"] != track.dataset:
+def check_track(result: Result, competition: Competition) -> None:
+    track = competition.track(result.track.id)
+    if result.dataset.id != track.dataset:
         raise EaselError("E_RESULT_BINDING", f"track {track.id} uses dataset {track.dataset}, the result used "
-                         f"{result['dataset']['id']}", detail="dataset.id")
-    if track.ranking.metric not in result["metrics"]:
+                         f"{result.dataset.id}", detail="dataset.id")
+    if track.ranking.metric not in result.metrics:
         raise EaselError("E_RESULT_SCHEMA", f"result.json: metrics: expected the track's ranking metric "
                          f"{track.ranking.metric}", detail=f"metrics.{track.ranking.metric}")
 
@@ -148,7 +121,8 @@ def check_track(result: dict, competition: Competition) -> None:
 def check_plausible(metrics: dict) -> None:
     """Refuse (E_RESULT_RANGE) a value or interval bound outside its metric's registered range.
 
-    ``metrics``: {name: {value, ci95, ...}}; names the registry does not know are not checked.
+    ``metrics``: {name: Metric} (or the stored form, {name: {value, ci95, ...}}); names the
+    registry does not know are not checked.
     """
     from ..metrics import METRICS
 
@@ -157,7 +131,8 @@ def check_plausible(metrics: dict) -> None:
         if spec is None:
             continue
         low, high = spec.value_range
-        for label, value in (("value", m["value"]), *(("ci95", v) for v in (m["ci95"] or ()))):
+        value, ci95 = (m.value, m.ci95) if isinstance(m, Metric) else (m["value"], m["ci95"])
+        for label, value in (("value", value), *(("ci95", v) for v in (ci95 or ()))):
             if not (math.isfinite(value) and low <= value <= high):
                 raise EaselError("E_RESULT_RANGE", f"result.json: metrics.{name}.{label}: {value!r} is outside "
                                  f"{name}'s plausible range [{low:g}, {high:g}]", detail=f"metrics.{name}")
@@ -172,65 +147,14 @@ def is_plausible(metrics: dict) -> bool:
     return True
 
 
-def check_oracle_identity(sub: dict) -> bool:
-    """True for the oracle row (CONTRACTS.md); the team id ``oracle`` is refused for anything else."""
-    if sub["team"] != ORACLE_TEAM:
+def check_oracle_identity(sub: SubmissionRef) -> bool:
+    """True for the oracle row; the team id ``oracle`` is refused for anything else."""
+    if sub.team != ORACLE_TEAM:
         return False
-    if sub["model"] != ORACLE_MODEL or not sub["baseline"]:
+    if sub.model != ORACLE_MODEL or not sub.baseline:
         raise EaselError("E_RESULT_BINDING", f"the team id '{ORACLE_TEAM}' is reserved for the "
                          f"{ORACLE_TEAM}/{ORACLE_MODEL} baseline row", detail="submission.team")
     return True
-
-
-# --- scoring identity ----------------------------------------------------------
-
-def version_key(version: str | None) -> tuple:
-    """An orderable key for an Easel version string ('0.10.0' > '0.9.1'); () for unknown."""
-    if not version:
-        return ()
-    parts = []
-    for piece in version.replace("-", ".").replace("+", ".").split("."):
-        parts.append((0, int(piece), "") if piece.isdigit() else (-1, 0, piece))
-    return tuple(parts)
-
-
-def scoring_key(evaluator: str | None, backbone: dict | None, dataset: dict | None) -> tuple:
-    """(evaluator, backbone id, weights sha256, resize, dataset id, manifest sha256), as in SCORING_FIELDS."""
-    backbone, dataset = backbone or {}, dataset or {}
-    return (evaluator, backbone.get("id"), backbone.get("weights_sha256"), backbone.get("resize"),
-            dataset.get("id"), dataset.get("manifest_sha256"))
-
-
-def entry_scoring(entry: dict, split: str = "public") -> tuple:
-    """The scoring key of an entry's ``split`` scores (its private scores share its backbone and data)."""
-    scores = entry.get(split) or {}
-    return scoring_key(scores.get("evaluator"), entry.get("backbone"), entry.get("dataset"))
-
-
-def result_scoring(result: dict) -> tuple:
-    return scoring_key(result["evaluator"]["version"], result["backbone"], result["dataset"])
-
-
-def differing_field(a: tuple, b: tuple) -> str | None:
-    """The first field of SCORING_FIELDS where two scoring keys differ (None when equal)."""
-    return next((name for name, x, y in zip(SCORING_FIELDS, a, b) if x != y), None)
-
-
-def current_scoring(entries: Iterable[dict], split: str = "public") -> tuple | None:
-    """The scoring that ranks a track: that of the newest evaluator version, then the newest evaluation.
-
-    Entries scored otherwise "need re-scoring": they are shown but never ranked with these.
-    None when no entry has scores on ``split``.
-    """
-    best, best_key = None, None
-    for entry in entries:
-        scores = entry.get(split)
-        if not scores or not scores.get("metrics"):
-            continue
-        order = (version_key(scores.get("evaluator")), str(scores.get("evaluated") or ""))
-        if best_key is None or order > best_key:
-            best, best_key = entry_scoring(entry, split), order
-    return best
 
 
 # --- final selection ---------------------------------------------------------------

@@ -25,7 +25,7 @@ def _cmd_add(args) -> int:
     competition = _competition(args)
     result = load_result(args.result_json)
     meta, final = None, None
-    result_identity(result)
+    sub = result_identity(result)
     if args.data:
         check_data_binding(result, args.data)
     if args.submission:
@@ -37,14 +37,13 @@ def _cmd_add(args) -> int:
         if parsed is None:
             raise problems[0]
         meta = parsed.public_meta()
-        # submission.yaml `final: true|false` (CONTRACTS.md, issue 15.4); absent means false.
+        # submission.yaml `final: true|false`; absent means false.
         final = bool(getattr(parsed, "final", False))
     board = load_leaderboard(args.leaderboard, missing_ok=True)
+    # The files and the data are bound above, once; add_result need not hash them again.
     board, changed = add_result(board, result, args.pr, args.commit, meta=meta, competition=competition,
-                                submission_dir=args.submission, data_root=args.data, final=final,
-                                rescore=args.rescore)
-    sub = result["submission"]
-    name = f"{sub['team']}/{sub['model']} ({sub['track']})"
+                                final=final, rescore=args.rescore)
+    name = f"{sub.team}/{sub.model} ({sub.track})"
     if changed:
         save_leaderboard(args.leaderboard, board)
         local = " as a local trial" if args.pr is None and args.commit is None else ""
