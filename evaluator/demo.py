@@ -8,27 +8,19 @@ add them to a local leaderboard copy → build the site.
 from __future__ import annotations
 
 import shutil
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from .config import load_competition
+from .folders import submission_folders
 from .fsutil import atomic_write_json, atomic_write_text
-from .vocab import SUBMISSIONS_DIR, submission_of
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def find_submissions(*roots: Path) -> list[Path]:
-    """Every submission directory (holding submission.yaml) two levels below the roots, sorted.
-
-    Each root is read like ``submissions/``: :func:`evaluator.vocab.submission_of`
-    decides, so the copyable template (submissions/_template) is not a submission.
-    """
-    found = []
-    for root in roots:
-        for meta in sorted(root.glob("*/*/submission.yaml")):
-            if submission_of(PurePosixPath(SUBMISSIONS_DIR, *meta.relative_to(root).parts)) is not None:
-                found.append(meta.parent)
-    return found
+    """Every submission directory (holding submission.yaml) two levels below the roots, sorted
+    (:func:`evaluator.folders.submission_folders`: the copyable template is not a submission)."""
+    return [folder.path for folder in submission_folders(*roots, with_meta=True)]
 
 
 def _data_ready(data_root: Path, dataset_ids: set[str]) -> bool:
@@ -121,8 +113,9 @@ def run_demo(out: Path, competition_path: Path, repo_root: Path = REPO_ROOT, siz
     for sub_dir, result in zip(submissions, results):
         if result.status == "ok":
             meta, _ = read_meta(sub_dir)
+            # The result's content hash is this evaluation's own hash of sub_dir: no need to hash it again.
             board, _changed = add_result(board, result, pr=None, commit=None, meta=meta.public_meta(),
-                                         competition=competition, submission_dir=sub_dir)
+                                         competition=competition)
     for result in oracles:
         board, _changed = add_result(board, result, pr=None, commit=None, meta=ORACLE_META, competition=competition)
     save_leaderboard(board_path, board)

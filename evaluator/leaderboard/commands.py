@@ -9,7 +9,9 @@ from .. import __version__
 from ..cli import command_group
 from ..config import Competition, default_competition_path, load_competition
 from ..vocab import HEX64_RE
-from .binding import check_data_binding, check_submission_binding, locate_submissions, result_identity
+from ..binding import check_data_binding, check_submission_binding
+from ..folders import folders_by_content
+from .rules import entry_submission
 from .ranking import show_table
 from .update import add_result, rescore_list, reveal
 from .yamlio import load_leaderboard, save_leaderboard
@@ -25,7 +27,7 @@ def _cmd_add(args) -> int:
     competition = _competition(args)
     result = load_result(args.result_json)
     meta, final = None, None
-    sub = result_identity(result)
+    sub = entry_submission(result)
     if args.data:
         check_data_binding(result, args.data)
     if args.submission:
@@ -82,7 +84,7 @@ def _cmd_rescore_list(args) -> int:
     if args.track:
         _competition(args).track(args.track)
     stale = rescore_list(board, evaluator=args.evaluator, track=args.track, weights_sha256=args.weights_sha256)
-    folders = locate_submissions(args.search)
+    folders = folders_by_content(args.search)
     for item in stale:
         item["dir"] = folders.get(item["content_sha256"])  # None: the scored files are no longer in the tree
     if args.json:

@@ -7,7 +7,7 @@ A track's rows are ranked by its ranking metric on the ranking split:
   with plausible values rank; others are listed after them as "needs
   re-scoring" or "implausible value".
 - On the private split, only each team's final entries rank
-  (:func:`~.binding.final_selection`); the others are listed as not selected.
+  (:func:`~.rules.final_selection`); the others are listed as not selected.
 - Baselines are placed by score but get no rank number; oracle rows (the
   ideal output) likewise, and they are never leader, tied or a best baseline.
   A participant's rank counts participants only; equal values share a rank;
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from ..config import Competition
 from ..result import Result, as_result
-from .binding import final_selection, is_plausible, participant
+from .rules import final_selection, is_plausible, participant
 from .identity import ScoringIdentity, current_scoring
 from .schema import utc
 

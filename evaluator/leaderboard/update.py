@@ -16,7 +16,7 @@ Rules:
 - Values outside a metric's plausible range are refused (E_RESULT_RANGE).
 - Before the final phase ends only public-split scores are shown and rank.
   ``reveal`` merges private-split results of the entries that count
-  (:func:`~.binding.final_selection`) after the deadline; re-running it with
+  (:func:`~.rules.final_selection`) after the deadline; re-running it with
   the same results changes nothing.
 """
 
@@ -30,18 +30,16 @@ from .. import __version__
 from ..config import Competition, Limits
 from ..errors import EaselError
 from ..result import Result, as_result, load_result
-from .binding import (
-    check_commit,
-    check_data_binding,
+from ..binding import check_commit, check_data_binding, check_submission_binding
+from .rules import (
     check_oracle_identity,
     check_plausible,
-    check_submission_binding,
     check_track,
+    entry_submission,
     final_limit_error,
     final_overflow,
     final_selection,
     participant,
-    result_identity,
 )
 from .identity import ScoringIdentity, current_scoring
 from .schema import MAX_HISTORY, SCHEMA_VERSION, EarlierScores, Entry, Meta, Scores, entry_key, iso_utc, parse_time, utc
@@ -117,7 +115,7 @@ def add_result(board: dict, result: Result | dict, pr: int | None, commit: str |
     ``board`` is not modified; a new dict is returned.
     """
     result = as_result(result)
-    sub = result_identity(result)
+    sub = entry_submission(result)
     if result.split != "public":
         raise EaselError("E_RESULT_BINDING", f"only public-split results are added; this one is split "
                          f"{result.split!r} (private results enter through `easel leaderboard reveal`)",
@@ -222,7 +220,7 @@ def reveal(board: dict, private_results_dir: str | Path, competition: Competitio
 
     A private result joins the entry with the same team/model/track whose
     content hash, dataset manifest and backbone match it, if that entry counts
-    for the final ranking (:func:`~.binding.final_selection`; a team marking
+    for the final ranking (:func:`~.rules.final_selection`; a team marking
     more than ``limits.final_entries`` is refused with E_FINAL_LIMIT); for
     several such results the newest evaluation wins. Others are skipped and
     reported on stderr. The first reveal that changes scores records

@@ -1,27 +1,28 @@
-"""What ties a result to an entry: identity, commit, merged files, dataset, plausible values,
-the scoring that produced it (evaluator version, backbone, dataset) and the final selection."""
+"""What a result must carry to enter the board, and who counts: the result's identity, its track,
+plausible values, the reserved oracle row, participants and the final selection.
+
+Binding a result to its files, data, commit and PR is :mod:`evaluator.binding`; which results
+rank together is :mod:`.identity`."""
 
 from __future__ import annotations
 
-import json
 import math
-from pathlib import Path
 from typing import Iterable
 
 from ..config import Competition
 from ..errors import EaselError
-from ..fsutil import canonical_json, sha256_bytes, tree_sha256
 from ..result import Metric, Result, SubmissionRef
-from ..vocab import HEX40_RE
 from .schema import ORACLE_MODEL, ORACLE_TEAM, Meta, entry_key
+
 
 def clean_meta(meta: dict | None) -> dict:
     """Participant metadata (from submission.yaml) cut to the stored shape and lengths (:meth:`Meta.clean`)."""
     return Meta.clean(meta).to_json()
 
 
-def result_identity(result: Result) -> SubmissionRef:
-    """Check that an ok result carries everything an entry needs; refuse otherwise."""
+def entry_submission(result: Result) -> SubmissionRef:
+    """The submission an ok result enters the board as, once it is checked to carry everything an entry
+    needs; refused otherwise."""
     if result.status != "ok":
         raise EaselError("E_RESULT_STATUS", f"result status is {result.status!r}, not 'ok'",
                          detail=result.status)
@@ -37,75 +38,6 @@ def result_identity(result: Result) -> SubmissionRef:
         raise EaselError("E_RESULT_SCHEMA", "result.json: submission.track differs from track.id",
                          detail="track.id")
     return sub
-
-
-def check_commit(commit: str | None) -> str | None:
-    """A full 40-hex commit SHA (lowercased) or None; anything else is E_SHA_FORMAT."""
-    if commit is None:
-        return None
-    text = str(commit).strip().lower()
-    if not HEX40_RE.match(text):
-        raise EaselError("E_SHA_FORMAT", "the commit must be 40 hexadecimal characters", detail="commit")
-    return text
-
-
-def check_submission_binding(result: Result, submission_dir: str | Path) -> None:
-    """Refuse (E_RESULT_BINDING) when the merged submission's files hash differently than the result says."""
-    root = Path(submission_dir)
-    if not root.is_dir():
-        raise EaselError("E_RESULT_BINDING", f"submission directory not found: {root}", detail="submission")
-    actual = tree_sha256(root)
-    expected = result.submission.content_sha256
-    if actual != expected:
-        raise EaselError("E_RESULT_BINDING",
-                         f"the files in {root} hash to {actual[:12]}..., the result was computed for "
-                         f"{str(expected)[:12]}...", detail="submission.content_sha256")
-
-
-def locate_submissions(roots: Iterable[str | Path]) -> dict[str, str]:
-    """content sha256 -> folder of every submission at ROOT/<a>/<b>/submission.yaml (for re-scoring).
-
-    Folders starting with '_' (the template) and symbolic links are skipped;
-    paths are returned as ROOT/<a>/<b> in POSIX form.
-    """
-    found: dict[str, str] = {}
-    for root in map(Path, roots):
-        for meta in sorted(root.glob("*/*/submission.yaml")):
-            folder = meta.parent
-            if folder.parent.name.startswith("_") or folder.is_symlink() or folder.parent.is_symlink():
-                continue
-            found.setdefault(tree_sha256(folder), folder.as_posix())
-    return found
-
-
-def manifest_sha256(manifest_path: str | Path) -> str:
-    """The dataset hash a manifest declares, after checking it against the manifest's own files table.
-
-    manifest.json holds ``"sha256": sha256(canonical_json(files))``; a
-    manifest edited by hand without updating it is refused (E_DATA_MANIFEST).
-    """
-    path = Path(manifest_path)
-    if not path.is_file():
-        raise EaselError("E_DATA_MISSING", f"manifest not found: {path}", detail="manifest.json")
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-        declared, files = raw["sha256"], raw["files"]
-    except (ValueError, KeyError, TypeError):
-        raise EaselError("E_DATA_MANIFEST", f"{path}: not a dataset manifest", detail="manifest.json") from None
-    if sha256_bytes(canonical_json(files).encode("utf-8")) != declared:
-        raise EaselError("E_DATA_MANIFEST", f"{path}: its sha256 does not match its files table",
-                         detail="manifest.json")
-    return declared
-
-
-def check_data_binding(result: Result, data_root: str | Path) -> None:
-    """Refuse (E_RESULT_BINDING) when ROOT/<dataset>/manifest.json is not the dataset the result used."""
-    dataset = result.dataset
-    actual = manifest_sha256(Path(data_root) / dataset.id / "manifest.json")
-    if actual != dataset.manifest_sha256:
-        raise EaselError("E_RESULT_BINDING",
-                         f"dataset {dataset.id}: the manifest hashes to {actual[:12]}..., the result was computed "
-                         f"on {dataset.manifest_sha256[:12]}...", detail="dataset.manifest_sha256")
 
 
 def check_track(result: Result, competition: Competition) -> None:
