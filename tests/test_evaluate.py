@@ -65,7 +65,7 @@ def test_paired_and_example_tracks(tmp_path, data_root, competition_file, cache,
 
     comp = load_competition(competition_file)
     paired = evaluate_submission(make_submission(tmp_path, valid_model, track="photo2sketch", name="p"),
-                                 data_root, comp)
+                                 data_root, comp).to_json()
     assert paired["status"] == "ok", paired["errors"]
     line = next(ln for ln in capfd.readouterr().err.splitlines() if ln.startswith("sandbox isolation in effect:"))
     assert "env_scrubbed" in line.split(";")[0]  # the operator's log says which measures applied
@@ -75,7 +75,7 @@ def test_paired_and_example_tracks(tmp_path, data_root, competition_file, cache,
     for name, m in paired["metrics"].items():  # paired uncertainty model: every interval in range, holding its point
         assert METRICS[name].low <= m["ci95"][0] <= m["value"] <= m["ci95"][1] <= METRICS[name].high, name
     example = evaluate_submission(make_submission(tmp_path, two_input_model, track="anystyle", name="e"),
-                                  data_root, comp)
+                                  data_root, comp).to_json()
     assert example["status"] == "ok", example["errors"]
     assert example["dataset"]["id"] == "dev-styles"
 
@@ -186,8 +186,8 @@ def test_sigmoid_head_is_scored_and_hinted_tanh_is_not(tmp_path, data_root, comp
     from evaluator.report import render_comment
 
     comp = load_competition(competition_file)
-    results = {act: evaluate_submission(make_submission(tmp_path, _headed_model(act), name=act), data_root, comp)
-               for act in ("sigmoid", "tanh")}
+    results = {act: evaluate_submission(make_submission(tmp_path, _headed_model(act), name=act), data_root,
+                                        comp).to_json() for act in ("sigmoid", "tanh")}
     sigmoid, tanh = results["sigmoid"], results["tanh"]
     assert sigmoid["status"] == tanh["status"] == "ok"
     assert sigmoid["notes"] == ["output_range_0_1"] and "notes" not in tanh
