@@ -9,7 +9,6 @@ it finds in one run; the CLI handlers live in evaluator/submission_commands.py.
 from __future__ import annotations
 
 import difflib
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -267,7 +266,7 @@ def resolve_model_path(root: Path, fmt: str, path: str | None = None, url: str |
     """The model file or folder inside the submission, or the verified download of ``url``.
 
     ``model_cache``: a folder a trusted job filled with `easel fetch-model`
-    (default: $EASEL_MODEL_CACHE); when set, nothing is downloaded. Otherwise a
+    (the CLI's ``--model-cache``, default $EASEL_MODEL_CACHE); when set, nothing is downloaded. Otherwise a
     URL model is fetched into ``cache_dir`` under the URL rules of
     evaluator/model_fetch.py, its bytes counted with the folder's against
     ``limits.max_model_mb``.
@@ -277,8 +276,6 @@ def resolve_model_path(root: Path, fmt: str, path: str | None = None, url: str |
     limits = limits or Limits()
     if url:
         model_fetch.check_model_url(url, fmt, limits.model_url_hosts)
-        model_cache = model_cache or (Path(os.environ[model_fetch.PREFETCHED_ENV])
-                                      if os.environ.get(model_fetch.PREFETCHED_ENV) else None)
         if model_cache is not None:
             return model_fetch.prefetched_model(model_cache, sha256, fmt)
         return model_fetch.fetch_for_limits(url, sha256, fmt, limits, cache_dir or model_cache_dir(),
