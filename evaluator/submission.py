@@ -289,11 +289,6 @@ def resolve_model_path(root: Path, fmt: str, path: str | None = None, url: str |
     return target
 
 
-def model_bytes(path: Path) -> int:
-    """Bytes of a model file, or of the regular files under a model folder."""
-    return folder_bytes(path) if path.is_dir() else path.stat().st_size
-
-
 def n_model_inputs(kind: str) -> int:
     """Model inputs per track kind: (content, style) for example tracks, else one image."""
     return 2 if kind == "example" else 1
@@ -339,7 +334,7 @@ def validate_submission(root: str | Path, competition: Competition, probe: bool 
     if not problems:
         result.content_sha256 = tree_sha256(root)
     try:
-        from .models import check_model
+        from .models import check_model, model_bytes
 
         model_path = resolve_model_path(root, fields["format"], fields.get("path"), fields.get("url"),
                                         fields.get("sha256"), competition.limits, cache_dir, model_cache)
