@@ -33,12 +33,12 @@ from urllib.parse import urljoin, urlsplit
 
 from .errors import EaselError
 from .fsutil import sha256_file
+from .models import URL_SUFFIXES  # {format: suffix} of the formats a URL may carry (single files only)
 from .settings import MODEL_CACHE_ENV
 from .vocab import HEX64_RE
 
 log = logging.getLogger(__name__)
 
-URL_SUFFIXES = {"keras": ".keras", "onnx": ".onnx"}   # saved_model folders are not fetched by URL
 CONNECT_TIMEOUT_S = 10.0
 READ_TIMEOUT_S = 30.0
 DEADLINE_S = 600.0       # whole download, headers included

@@ -49,8 +49,9 @@ from typing import Any, ClassVar, Mapping
 from . import __version__
 from .errors import EaselError
 from .schema import Checker, is_number
+from .models import MODEL_FORMATS
 from .vocab import (BACKBONE_RE, DEVICE_KINDS, DEVICE_NAME_RE, ERROR_CODE_RE, HEX40_RE, HEX64_RE, ID_RE, METRIC_RE,
-                    MODEL_FORMATS, ORDERS, RESIZE_MODES, TRACK_KINDS, VERSION_RE)
+                    ORDERS, RESIZE_MODES, TRACK_KINDS, VERSION_RE)
 
 SCHEMA_VERSION = 1
 STATUSES = ("ok", "invalid", "error")

@@ -19,7 +19,8 @@ from .errors import EaselError
 from .fsutil import load_yaml_file, tree_sha256, walk_tree
 from .model_fetch import url_shape_ok
 from .schema import Checker
-from .vocab import HEX64_RE, ID_RE, ID_RULE, META_FILE, MODEL_FORMATS
+from .models import MODEL_FORMATS
+from .vocab import HEX64_RE, ID_RE, ID_RULE, META_FILE
 
 META_MAX_BYTES = 64 * 1024
 LFS_PREFIX = b"version https://git-lfs.github.com/spec/"
