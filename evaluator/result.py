@@ -44,7 +44,7 @@ import datetime as dt
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Mapping
+from typing import Any, Callable, ClassVar, Mapping
 
 from . import __version__
 from .errors import EaselError
@@ -78,8 +78,10 @@ class Metric:
     the metric's ``order`` (asc: lower is better) and ``n``, the images it was computed on.
 
     A field added later (say a per-metric backbone identity) is optional: give it a
-    default of None, add it to :attr:`OPTIONAL` and it is written only when set, so
-    files without it keep their bytes.
+    default of None and put its check in :attr:`OPTIONAL` (``name: check(checker, value,
+    path) -> value``, e.g. ``BackboneRef.check``); it is read and checked with the others,
+    written only when set (through its ``to_json`` if it has one), so files without it keep
+    their bytes. The leaderboard entry stores metrics through this record too.
     """
 
     value: float
@@ -87,17 +89,20 @@ class Metric:
     order: str
     n: int
     KEYS: ClassVar[tuple[str, ...]] = ("value", "ci95", "order", "n")
-    OPTIONAL: ClassVar[tuple[str, ...]] = ()
+    OPTIONAL: ClassVar[dict[str, Callable[[Checker, Any, str], Any]]] = {}
 
     @classmethod
     def check(cls, c: Checker, raw: Any, path: str) -> "Metric":
-        c.mapping(raw, path, cls.KEYS, cls.OPTIONAL)
+        c.mapping(raw, path, cls.KEYS, tuple(cls.OPTIONAL))
         value = c.number(raw["value"], f"{path}.value")
         ci = raw["ci95"]
         if ci is not None and not (isinstance(ci, list) and len(ci) == 2 and all(is_number(v) for v in ci)):
             c.fail(f"{path}.ci95", "null or [lo, hi] (two finite numbers)", ci)
+        later = {key: check(c, raw[key], f"{path}.{key}") for key, check in cls.OPTIONAL.items()
+                 if raw.get(key) is not None}
         return cls(value=value, ci95=None if ci is None else (ci[0], ci[1]),
-                   order=c.choice(raw["order"], f"{path}.order", ORDERS), n=c.count(raw["n"], f"{path}.n"))
+                   order=c.choice(raw["order"], f"{path}.order", ORDERS), n=c.count(raw["n"], f"{path}.n"),
+                   **later)
 
     def to_json(self) -> dict:
         out = {"value": self.value, "ci95": None if self.ci95 is None else list(self.ci95), "order": self.order,
@@ -296,7 +301,7 @@ class ResultError:
 @dataclass(frozen=True)
 class SubmissionRef:
     """Who and what was scored; ``pr`` and ``commit`` are set by the binding step
-    (evaluator/github/binding.py) and written only once set."""
+    (evaluator/binding.py) and written only once set."""
 
     team: str
     model: str

@@ -37,7 +37,7 @@ EFFICIENCY_KEYS = EFFICIENCY_FIELDS  # the result's own figures (evaluator/resul
 ENTRY_KEYS = ("team", "model", "track", "baseline", "oracle", "final", "local", "pr", "commit", "added",
               "content_sha256", "dataset", "backbone", "meta", "public", "private", "history")
 OPTIONAL_ENTRY_KEYS = {"oracle": False, "final": False, "local": False, "history": []}
-ORACLE_TEAM, ORACLE_MODEL = "oracle", "ideal"  # CONTRACTS.md: the reserved identity of oracle rows
+ORACLE_TEAM, ORACLE_MODEL = "oracle", "ideal"  # docs/contracts.md: the reserved identity of oracle rows
 
 # Untrusted metadata is stored length-limited; the site escapes it on render.
 MAX_TEXT = 2000
