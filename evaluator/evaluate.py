@@ -319,7 +319,8 @@ def score_collected(collected: Collected, backbone, data: TrackData, track: Trac
     ev = competition.evaluation
     with watch("metrics"):
         metrics, extra = score_track(list(track.metrics), sample, n_resamples=ev.bootstrap, seed=ev.seed,
-                                     memorization_eps=ev.memorization_eps)
+                                     memorization_eps=ev.memorization_eps,
+                                     memorization_meaningful=not backbone.offline_standin)
     notes = output_range_notes(collected)
     return Scored(
         metrics={name: Metric(value=m["value"], ci95=None if m["ci95"] is None else tuple(m["ci95"]),

@@ -264,12 +264,20 @@ def _efficiency_lines(result: dict) -> list[str]:
 
 
 def _memorization_lines(result: dict) -> list[str]:
-    if not result["extra"].get("memorized"):
+    extra = result["extra"]
+    offline = bool((result["backbone"] or {}).get("offline_standin"))
+    if extra.get("memorization_meaningful") is False:  # the evaluator applied no penalty
+        if "mifid" not in result["metrics"]:
+            return []
+        return ["Memorization check not applied: the offline stand-in backbone's feature distances cannot "
+                "tell a copy of a training style image from a new image, so `mifid` here equals FID (no "
+                "penalty) and no memorization flag is raised.", ""]
+    if offline and "memorization_ratio" in extra:  # a result from before that rule: say what it is not
+        return ["Memorization check not meaningful: the offline stand-in backbone's feature distances cannot "
+                "tell a copy of a training style image from a new image, so a low memorization ratio (and the "
+                "`mifid` it inflates) is no sign that the outputs copy training images.", ""]
+    if not extra.get("memorized"):
         return []
-    if (result["backbone"] or {}).get("offline_standin"):
-        return ["Memorization check: outputs came unusually close to training style images in "
-                "the offline stand-in backbone's features, which do not separate content well; "
-                "the flag is only meaningful with the standard FID backbone.", ""]
     return ["🚩 **Memorization flag**: outputs are near-copies of training style images "
             f"(they come {fmt(result['extra'].get('memorization_ratio'))} times as close to the "
             "training set as new images of the style do, below the threshold); "

@@ -41,6 +41,25 @@ def test_keras_model_scores_ok_deterministically(tmp_path, data_root, competitio
     assert second["submission"]["content_sha256"] == first["submission"]["content_sha256"]
 
 
+def test_identity_outputs_raise_no_memorization_alarm_with_the_stand_in(tmp_path, data_root, competition_file,
+                                                                          cache):
+    # The identity baseline's outputs are the input photos. With the offline stand-in backbone their
+    # memorization ratio can fall below ε (the demo read mifid 5434 at FID 433 and a "memorization
+    # alarm"); that says nothing about copying, so no flag, no penalty, and the comment says so.
+    from baselines.identity.export import identity_model
+
+    sub = make_submission(tmp_path, lambda path: identity_model(1).save(path), name="identity")
+    code, result = run_cli(sub, data_root, competition_file, tmp_path / "r.json", "--comment", str(tmp_path / "c.md"))
+    assert code == 0, result["errors"]
+    assert result["backbone"]["offline_standin"] is True
+    extra, metrics = result["extra"], result["metrics"]
+    assert extra["memorization_meaningful"] is False and extra["memorized"] is False
+    assert metrics["mifid"]["value"] == pytest.approx(metrics["fid"]["value"])
+    comment = (tmp_path / "c.md").read_text()
+    assert "Memorization check not applied" in comment
+    assert "near-copies" not in comment and "Memorization flag" not in comment
+
+
 def test_paired_and_example_tracks(tmp_path, data_root, competition_file, cache, capfd):
     from evaluator.config import load_competition
 
