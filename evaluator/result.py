@@ -8,7 +8,8 @@ Schema 1::
     {
       "schema": 1,
       "status": "ok" | "invalid" | "error",
-      "errors": [{"code": "E_...", "message": str, "hint": str, "detail": str | null}],
+      "errors": [{"code": "E_...", "message": str, "hint": str, "detail": str | null,
+                  "facts": {name: int | float | bool | id | shape}}],   # facts optional (error_text.py)
       "submission": {"team": id, "model": id, "track": id, "baseline": bool,
                      "format": "saved_model" | "keras" | "onnx" | null,
                      "content_sha256": hex64 | null,
@@ -40,8 +41,9 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .error_text import fact_problem
 from .errors import EaselError
-from .schema import Checker, is_number
+from .schema import INVALID, Checker, is_number
 from .vocab import (BACKBONE_RE, DEVICE_KINDS, DEVICE_NAME_RE, ERROR_CODE_RE, HEX40_RE, HEX64_RE, ID_RE, METRIC_RE,
                     MODEL_FORMATS, ORDERS, RESIZE_MODES, TRACK_KINDS, VERSION_RE)
 
@@ -87,11 +89,14 @@ def _check_errors(c: Checker, errors: Any, status: str) -> None:
     c.sequence(errors, "errors", most=100)
     for i, err in enumerate(errors):
         path = f"errors[{i}]"
-        c.mapping(err, path, ("code", "message", "hint", "detail"))
+        if c.mapping(err, path, ("code", "message", "hint", "detail"), ("facts",)) is INVALID:
+            continue
         c.match(err["code"], f"{path}.code", ERROR_CODE_RE, "an E_ code")
         c.text(err["message"], f"{path}.message", _SHORT, least=0)
         c.text(err["hint"], f"{path}.hint", _SHORT, least=0)
         _text_or_null(c, err["detail"], f"{path}.detail", 120)
+        if "facts" in err and isinstance(err["code"], str) and fact_problem(err["code"], err["facts"]) is not None:
+            c.fail(f"{path}.facts", "the typed facts its code declares (evaluator/error_text.py)", err["facts"])
     if status != "ok" and not errors:
         c.fail("errors", "at least one error when status is not ok", errors)
 

@@ -134,15 +134,18 @@ def test_check_inputs_contract():
 
     check_inputs(Fake([(None, SIZE, SIZE, 3)]), 1, SIZE)
     # A fixed batch and channels-first have their own codes and fixes (issue 16.3).
-    for shapes, n, code, detail in [([(None, None, None, 3)], 2, "E_SIGNATURE", "inputs:1"),
-                                    ([(8, None, None, 3)], 1, "E_SIGNATURE_BATCH", "input_0_batch:8"),
-                                    ([(None, 3, None, None)], 1, "E_SIGNATURE_LAYOUT", "input_0_layout:NCHW"),
-                                    ([(None, 48, 48, 3)], 1, "E_SIGNATURE", "input_0_size:48"),
-                                    ([(None, None, None, 1)], 1, "E_SIGNATURE", "input_0_channels:1"),
-                                    ([(None, None, 3)], 1, "E_SIGNATURE", "input_0_rank:3")]:
+    # Each refusal carries typed facts: which input, which dimension, expected, got (issue 23.4).
+    for shapes, n, code, facts in [
+            ([(None, None, None, 3)], 2, "E_SIGNATURE", {"dimension": "inputs", "expected": 2, "got": 1}),
+            ([(8, None, None, 3)], 1, "E_SIGNATURE_BATCH", {"input": 0, "got": 8}),
+            ([(None, 3, None, None)], 1, "E_SIGNATURE_LAYOUT", {"input": 0, "got": [None, 3, None, None]}),
+            ([(None, 48, 48, 3)], 1, "E_SIGNATURE", {"dimension": "size", "input": 0, "expected": SIZE, "got": 48}),
+            ([(None, None, None, 1)], 1, "E_SIGNATURE", {"dimension": "channels", "input": 0, "expected": 3,
+                                                         "got": 1}),
+            ([(None, None, 3)], 1, "E_SIGNATURE", {"dimension": "rank", "input": 0, "expected": 4, "got": 3})]:
         with pytest.raises(EaselError) as info:
             check_inputs(Fake(shapes), n, SIZE)
-        assert (info.value.code, info.value.detail) == (code, detail)
+        assert (info.value.code, info.value.facts) == (code, facts)
 
 
 def test_members_outside_the_keras_layout_are_refused(saved, tmp_path):
