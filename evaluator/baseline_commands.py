@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .cli import command_group
+from .cli import add_competition_option, command_group, competition_of
 from .errors import EaselError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -23,11 +23,9 @@ def _import_baselines(repo: Path):
 
 
 def _cmd_add(args) -> int:
-    from .config import default_competition_path, load_competition
-
     repo = (args.repo or REPO_ROOT).resolve()
     add = _import_baselines(repo)
-    competition = load_competition(args.competition or default_competition_path())
+    competition = competition_of(args)
     results = args.results or Path("scratch") / "baselines"
     done = add.add_baselines(args.track, args.data, competition, baselines_dir=args.into or repo / "baselines",
                              runs=args.runs, results=results, quick=args.quick, steps=args.steps,
@@ -39,7 +37,7 @@ def _cmd_add(args) -> int:
     return 0 if not failed else 1
 
 
-def register(subparsers) -> None:
+def register(subparsers, settings=None) -> None:
     """`easel baselines add`."""
     sub = command_group(subparsers, "baselines", "put the reference models on a track")
     add = sub.add_parser(
@@ -50,7 +48,7 @@ def register(subparsers) -> None:
                     "dataset, then evaluate each on the public split. Exit 0 when every baseline scored.")
     add.add_argument("track", help="a track id of competition.yaml")
     add.add_argument("--data", type=Path, required=True, help="dataset root holding the track's dataset")
-    add.add_argument("--competition", type=Path, help="competition.yaml (default: ./ or the repository's)")
+    add_competition_option(add, "that lists the track")
     add.add_argument("--quick", action="store_true",
                      help="tiny networks for a few steps (seconds; for tests and a dry run: scores mean nothing)")
     add.add_argument("--steps", type=int, help="train the recipes for this many steps (default: each recipe's)")

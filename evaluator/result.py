@@ -11,7 +11,8 @@ Schema 1::
     {
       "schema": 1,
       "status": "ok" | "invalid" | "error",
-      "errors": [{"code": "E_...", "message": str, "hint": str, "detail": str | null}],
+      "errors": [{"code": "E_...", "message": str, "hint": str, "detail": str | null,
+                  "facts": {name: int | float | bool | id | shape}}],   # facts optional (error_text.py)
       "submission": {"team": id, "model": id, "track": id, "baseline": bool,
                      "format": "saved_model" | "keras" | "onnx" | null,
                      "content_sha256": hex64 | null,
@@ -44,13 +45,15 @@ import datetime as dt
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Mapping
+from typing import Any, Callable, ClassVar, Mapping
 
 from . import __version__
+from .error_text import fact_problem
 from .errors import EaselError
 from .schema import Checker, is_number
+from .models import MODEL_FORMATS
 from .vocab import (BACKBONE_RE, DEVICE_KINDS, DEVICE_NAME_RE, ERROR_CODE_RE, HEX40_RE, HEX64_RE, ID_RE, METRIC_RE,
-                    MODEL_FORMATS, ORDERS, RESIZE_MODES, TRACK_KINDS, VERSION_RE)
+                    ORDERS, RESIZE_MODES, TRACK_KINDS, VERSION_RE)
 
 SCHEMA_VERSION = 1
 STATUSES = ("ok", "invalid", "error")
@@ -77,8 +80,10 @@ class Metric:
     the metric's ``order`` (asc: lower is better) and ``n``, the images it was computed on.
 
     A field added later (say a per-metric backbone identity) is optional: give it a
-    default of None, add it to :attr:`OPTIONAL` and it is written only when set, so
-    files without it keep their bytes.
+    default of None and put its check in :attr:`OPTIONAL` (``name: check(checker, value,
+    path) -> value``, e.g. ``BackboneRef.check``); it is read and checked with the others,
+    written only when set (through its ``to_json`` if it has one), so files without it keep
+    their bytes. The leaderboard entry stores metrics through this record too.
     """
 
     value: float
@@ -86,17 +91,20 @@ class Metric:
     order: str
     n: int
     KEYS: ClassVar[tuple[str, ...]] = ("value", "ci95", "order", "n")
-    OPTIONAL: ClassVar[tuple[str, ...]] = ()
+    OPTIONAL: ClassVar[dict[str, Callable[[Checker, Any, str], Any]]] = {}
 
     @classmethod
     def check(cls, c: Checker, raw: Any, path: str) -> "Metric":
-        c.mapping(raw, path, cls.KEYS, cls.OPTIONAL)
+        c.mapping(raw, path, cls.KEYS, tuple(cls.OPTIONAL))
         value = c.number(raw["value"], f"{path}.value")
         ci = raw["ci95"]
         if ci is not None and not (isinstance(ci, list) and len(ci) == 2 and all(is_number(v) for v in ci)):
             c.fail(f"{path}.ci95", "null or [lo, hi] (two finite numbers)", ci)
+        later = {key: check(c, raw[key], f"{path}.{key}") for key, check in cls.OPTIONAL.items()
+                 if raw.get(key) is not None}
         return cls(value=value, ci95=None if ci is None else (ci[0], ci[1]),
-                   order=c.choice(raw["order"], f"{path}.order", ORDERS), n=c.count(raw["n"], f"{path}.n"))
+                   order=c.choice(raw["order"], f"{path}.order", ORDERS), n=c.count(raw["n"], f"{path}.n"),
+                   **later)
 
     def to_json(self) -> dict:
         out = {"value": self.value, "ci95": None if self.ci95 is None else list(self.ci95), "order": self.order,
@@ -272,30 +280,35 @@ class ResultError:
     message: str
     hint: str
     detail: str | None
+    facts: Mapping[str, Any] = field(default_factory=dict)  # typed, as its code declares (error_text.py)
 
     @classmethod
     def check(cls, c: Checker, raw: Any, path: str) -> "ResultError":
-        c.mapping(raw, path, ("code", "message", "hint", "detail"))
+        c.mapping(raw, path, ("code", "message", "hint", "detail"), ("facts",))
         c.match(raw["code"], f"{path}.code", ERROR_CODE_RE, "an E_ code")
         c.text(raw["message"], f"{path}.message", _SHORT, least=0)
         c.text(raw["hint"], f"{path}.hint", _SHORT, least=0)
         if raw["detail"] is not None:
             c.text(raw["detail"], f"{path}.detail", 120, least=0)
-        return cls(raw["code"], raw["message"], raw["hint"], raw["detail"])
+        facts = raw.get("facts", {})
+        if not isinstance(raw["code"], str) or fact_problem(raw["code"], facts) is not None:
+            c.fail(f"{path}.facts", "the typed facts its code declares (evaluator/error_text.py)", facts)
+        return cls(raw["code"], raw["message"], raw["hint"], raw["detail"], facts)
 
     @classmethod
     def of(cls, error: EaselError) -> "ResultError":
         raw = error.as_dict()
-        return cls(raw["code"], raw["message"], raw["hint"], raw["detail"])
+        return cls(raw["code"], raw["message"], raw["hint"], raw["detail"], raw["facts"])
 
     def to_json(self) -> dict:
-        return {"code": self.code, "message": self.message, "hint": self.hint, "detail": self.detail}
+        out = {"code": self.code, "message": self.message, "hint": self.hint, "detail": self.detail}
+        return {**out, "facts": dict(self.facts)} if self.facts else out
 
 
 @dataclass(frozen=True)
 class SubmissionRef:
     """Who and what was scored; ``pr`` and ``commit`` are set by the binding step
-    (evaluator/github/binding.py) and written only once set."""
+    (evaluator/binding.py) and written only once set."""
 
     team: str
     model: str
