@@ -129,9 +129,9 @@ def oracle_result(data_root: str | Path, competition: Competition, track_id: str
     synthesized, and the data faults of `easel evaluate` (missing or changed
     dataset, a split below min_test_images).
     """
-    from .evaluate import Stopwatch, open_track_data, run_inference, score_collected
+    from .evaluate import (Stopwatch, load_track_backbones, open_track_data, record_backbones, run_inference,
+                           score_collected)
     from .gallery import write_gallery
-    from .features import load_backbone
 
     started = time.perf_counter()
     track = competition.track(track_id)
@@ -147,13 +147,13 @@ def oracle_result(data_root: str | Path, competition: Competition, track_id: str
     result["submission"] = {"team": ORACLE_TEAM, "model": ORACLE_MODEL, "track": track.id, "baseline": True,
                             "format": None, "content_sha256": content}
     ev = competition.evaluation
-    backbone = load_backbone(ev.backbone, resize=ev.resize, cache_dir=cache_dir)
-    result["backbone"] = backbone.describe()
+    backbones = load_track_backbones(track, competition, cache_dir)
+    record_backbones(result, backbones)
     watch = Stopwatch()
-    collected = run_inference(oracle, backbone, data_dir, tests, track, ev.batch_size, watch)
+    collected = run_inference(oracle, backbones, data_dir, tests, track, ev.batch_size, watch)
     if samples_path is not None:
         write_gallery(oracle, data_dir, manifest, track, ev.batch_size, samples_path)
-    score_collected(result, collected, backbone, data_dir, manifest, tests, track, competition, split, cache_dir,
+    score_collected(result, collected, backbones, data_dir, manifest, tests, track, competition, split, cache_dir,
                     watch)
     result["evaluator"]["seconds"] = round(time.perf_counter() - started, 3)
     return validate_result(result)

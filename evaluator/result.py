@@ -17,7 +17,10 @@ Schema 1::
       "split": "public" | "private" | "all",
       "dataset": {"id": id, "manifest_sha256": hex64, "n_inputs": int} | null,
       "backbone": {"id": str, "weights_sha256": hex64, "resize": str, "offline_standin": bool} | null,
-      "metrics": {name: {"value": float, "ci95": [lo, hi] | null, "order": "asc" | "desc", "n": int}},
+                                      # the primary backbone: the ranking metric's (else the first used)
+      "backbones": [{"id", "weights_sha256", "resize", "offline_standin"}]   # optional: every backbone used
+      "metrics": {name: {"value": float, "ci95": [lo, hi] | null, "order": "asc" | "desc", "n": int,
+                         "backbones": [backbone id]}},   # optional: the backbones the value comes from
       "extra": {name: value}          # e.g. memorization flag and distance
       "notes": [code]                 # optional: allowlisted hints about the run (NOTE_CODES)
       "efficiency": {"images_per_s": float, "best_batch_size": int, "latency_ms_batch1": float,
@@ -126,12 +129,39 @@ def _check_dataset(c: Checker, data: Any) -> None:
     c.count(data["n_inputs"], "dataset.n_inputs")
 
 
-def _check_backbone(c: Checker, bb: Any) -> None:
-    c.mapping(bb, "backbone", ("id", "weights_sha256", "resize", "offline_standin"))
-    c.match(bb["id"], "backbone.id", BACKBONE_RE, "a backbone id")
-    c.match(bb["weights_sha256"], "backbone.weights_sha256", HEX64_RE, "a sha256 hex digest")
-    c.choice(bb["resize"], "backbone.resize", RESIZE_MODES)
-    c.boolean(bb["offline_standin"], "backbone.offline_standin")
+MAX_BACKBONES = 8  # backbones one result may name (a track's metrics rarely need more than three)
+
+
+def _check_backbone(c: Checker, bb: Any, path: str = "backbone") -> None:
+    c.mapping(bb, path, ("id", "weights_sha256", "resize", "offline_standin"))
+    c.match(bb["id"], f"{path}.id", BACKBONE_RE, "a backbone id")
+    c.match(bb["weights_sha256"], f"{path}.weights_sha256", HEX64_RE, "a sha256 hex digest")
+    c.choice(bb["resize"], f"{path}.resize", RESIZE_MODES)
+    c.boolean(bb["offline_standin"], f"{path}.offline_standin")
+
+
+def _check_backbones(c: Checker, obj: dict) -> None:
+    """``backbones``: distinct records, the primary ``backbone`` among them, and every id a metric
+    names recorded there (so a metric's weights sha256 is always known)."""
+    records = obj.get("backbones")
+    if records is None:
+        named = {b for m in obj["metrics"].values() for b in m.get("backbones", ())}
+        primary = (obj["backbone"] or {}).get("id")
+        if named - {primary}:
+            c.fail("backbones", "a record of every backbone the metrics name", sorted(named))
+        return
+    c.sequence(records, "backbones", most=MAX_BACKBONES)
+    for i, record in enumerate(records):
+        _check_backbone(c, record, f"backbones[{i}]")
+    ids = [r["id"] for r in records]
+    if len(set(ids)) != len(ids):
+        c.fail("backbones", "distinct backbone ids", ids)
+    if obj["backbone"] is not None and obj["backbone"] not in records:
+        c.fail("backbones", "the primary backbone's record among them", ids)
+    for name, m in obj["metrics"].items():
+        unknown = [b for b in m.get("backbones", ()) if b not in ids]
+        if unknown:
+            c.fail(f"metrics.{name}.backbones", f"ids recorded in backbones ({', '.join(ids) or 'none'})", unknown[0])
 
 
 def _check_metrics(c: Checker, metrics: Any) -> None:
@@ -140,8 +170,12 @@ def _check_metrics(c: Checker, metrics: Any) -> None:
     for name, m in metrics.items():
         path = f"metrics.{name}" if isinstance(name, str) and METRIC_RE.match(name) else "metrics"
         c.match(name, path, METRIC_RE, "metric names of lowercase letters, digits and '_'")
-        c.mapping(m, path, ("value", "ci95", "order", "n"))
+        c.mapping(m, path, ("value", "ci95", "order", "n"), ("backbones",))
         c.number(m["value"], f"{path}.value")
+        if "backbones" in m:
+            c.sequence(m["backbones"], f"{path}.backbones", most=MAX_BACKBONES)
+            for i, backbone in enumerate(m["backbones"]):
+                c.match(backbone, f"{path}.backbones[{i}]", BACKBONE_RE, "a backbone id")
         ci = m["ci95"]
         if ci is not None and not (isinstance(ci, list) and len(ci) == 2 and all(is_number(v) for v in ci)):
             c.fail(f"{path}.ci95", "null or [lo, hi] (two finite numbers)", ci)
@@ -184,7 +218,7 @@ def validate_result(obj: Any) -> dict:
     ``result.json: metrics.fid.ci95: expected null or [lo, hi] (two finite numbers), got [0.1]``.
     """
     c = Checker(SOURCE, "E_RESULT_SCHEMA")
-    c.mapping(obj, "", _TOP, ("notes",))
+    c.mapping(obj, "", _TOP, ("notes", "backbones"))
     c.choice(obj["schema"], "schema", (SCHEMA_VERSION,))
     c.choice(obj["status"], "status", STATUSES)
     c.choice(obj["split"], "split", SPLITS)
@@ -197,6 +231,7 @@ def validate_result(obj: Any) -> dict:
     track = obj["track"]
     if obj["status"] == "ok" and track is not None and track["ranking"]["metric"] not in obj["metrics"]:
         c.fail("metrics", f"the track's ranking metric {track['ranking']['metric']!r}", sorted(obj["metrics"]))
+    _check_backbones(c, obj)
     _check_extra(c, obj["extra"])
     if "notes" in obj:
         c.sequence(obj["notes"], "notes", most=len(NOTE_CODES))

@@ -16,8 +16,10 @@ from ..vocab import HEX40_RE
 from .schema import MAX_ITEMS, MAX_SHORT, MAX_TEXT, ORACLE_MODEL, ORACLE_TEAM, entry_key
 
 # The fields that make two results comparable, in the order a mismatch is reported.
+# "backbones": every backbone behind any metric (id, weights, resize), so no metric's column ever
+# ranks values computed with different weights (a result from before per-metric backbones has one).
 SCORING_FIELDS = ("evaluator", "backbone.id", "backbone.weights_sha256", "backbone.resize", "dataset.id",
-                  "dataset.manifest_sha256")
+                  "dataset.manifest_sha256", "backbones")
 
 
 def clean_meta(meta: dict | None) -> dict:
@@ -42,8 +44,21 @@ def clean_meta(meta: dict | None) -> dict:
 
 
 def metrics_copy(metrics: dict) -> dict:
-    return {name: {"value": m["value"], "ci95": None if m["ci95"] is None else list(m["ci95"]),
-                   "order": m["order"], "n": m["n"]} for name, m in metrics.items()}
+    """The stored form of result metrics: value, ci95, order, n and (when recorded) the backbone ids."""
+    out = {}
+    for name, m in metrics.items():
+        out[name] = {"value": m["value"], "ci95": None if m["ci95"] is None else list(m["ci95"]),
+                     "order": m["order"], "n": m["n"]}
+        if "backbones" in m:
+            out[name]["backbones"] = list(m["backbones"])
+    return out
+
+
+def backbone_records(backbone: dict | None, backbones: list | None) -> list[dict]:
+    """Every backbone record of a result or entry: ``backbones`` when recorded, else [``backbone``]."""
+    if backbones:
+        return [dict(b) for b in backbones]
+    return [dict(backbone)] if backbone else []
 
 
 def result_identity(result: dict) -> dict:
@@ -194,21 +209,25 @@ def version_key(version: str | None) -> tuple:
     return tuple(parts)
 
 
-def scoring_key(evaluator: str | None, backbone: dict | None, dataset: dict | None) -> tuple:
-    """(evaluator, backbone id, weights sha256, resize, dataset id, manifest sha256), as in SCORING_FIELDS."""
+def scoring_key(evaluator: str | None, backbone: dict | None, dataset: dict | None,
+                backbones: list | None = None) -> tuple:
+    """(evaluator, backbone id, weights sha256, resize, dataset id, manifest sha256, every backbone's
+    (id, weights sha256, resize) sorted), as in SCORING_FIELDS."""
+    every = tuple(sorted((b["id"], b["weights_sha256"], b["resize"]) for b in backbone_records(backbone, backbones)))
     backbone, dataset = backbone or {}, dataset or {}
     return (evaluator, backbone.get("id"), backbone.get("weights_sha256"), backbone.get("resize"),
-            dataset.get("id"), dataset.get("manifest_sha256"))
+            dataset.get("id"), dataset.get("manifest_sha256"), every)
 
 
 def entry_scoring(entry: dict, split: str = "public") -> tuple:
     """The scoring key of an entry's ``split`` scores (its private scores share its backbone and data)."""
     scores = entry.get(split) or {}
-    return scoring_key(scores.get("evaluator"), entry.get("backbone"), entry.get("dataset"))
+    return scoring_key(scores.get("evaluator"), entry.get("backbone"), entry.get("dataset"), entry.get("backbones"))
 
 
 def result_scoring(result: dict) -> tuple:
-    return scoring_key(result["evaluator"]["version"], result["backbone"], result["dataset"])
+    return scoring_key(result["evaluator"]["version"], result["backbone"], result["dataset"],
+                       result.get("backbones"))
 
 
 def differing_field(a: tuple, b: tuple) -> str | None:

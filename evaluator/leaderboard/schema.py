@@ -11,9 +11,10 @@ Schema 1 (keys marked * were added later; files without them still load, with th
       added: ISO UTC (when the entry, or this version of it, entered the board)
       content_sha256: hex64                      # tree_sha256 of the submission directory
       dataset: {id, manifest_sha256}
-      backbone: {id, weights_sha256, resize, offline_standin}
+      backbone: {id, weights_sha256, resize, offline_standin}   # the primary (ranking metric's) backbone
+      backbones*: [{id, weights_sha256, resize, offline_standin}] ([]: only `backbone`)  # every backbone used
       meta: {authors: [str], description: str, license: str, links: {name: url}}  # untrusted text
-      public: {metrics: {name: {value, ci95, order, n}}, extra: {...}, efficiency: {...} | null,
+      public: {metrics: {name: {value, ci95, order, n, backbones*: [id]}}, extra: {...}, efficiency: {...} | null,
                evaluated: ISO UTC, evaluator*: version | null}
       private: {metrics, extra, evaluated, evaluator*} | null   # filled only by `reveal`
       history*: [{evaluated, evaluator, backbone, dataset, metrics}]  # earlier public results, newest first
@@ -32,8 +33,9 @@ SCHEMA_VERSION = 1
 MAX_BOARD_BYTES = 512 << 20  # 10,000 entries take ~15 MB; this only stops absurd files
 EFFICIENCY_KEYS = ("images_per_s", "best_batch_size", "latency_ms_batch1", "parameters", "model_bytes")
 ENTRY_KEYS = ("team", "model", "track", "baseline", "oracle", "final", "local", "pr", "commit", "added",
-              "content_sha256", "dataset", "backbone", "meta", "public", "private", "history")
-OPTIONAL_ENTRY_KEYS = {"oracle": False, "final": False, "local": False, "history": []}
+              "content_sha256", "dataset", "backbone", "backbones", "meta", "public", "private", "history")
+OPTIONAL_ENTRY_KEYS = {"oracle": False, "final": False, "local": False, "backbones": [], "history": []}
+MAX_BACKBONES = 8
 ORACLE_TEAM, ORACLE_MODEL = "oracle", "ideal"  # CONTRACTS.md: the reserved identity of oracle rows
 
 # Untrusted metadata is stored length-limited; the site escapes it on render.
@@ -107,13 +109,17 @@ class BoardChecker(Checker):
         for name, m in value.items():
             p = f"{path}.{name}" if isinstance(name, str) and METRIC_RE.match(name) else path
             self.match(name, p, METRIC_RE, "metric names of lowercase letters, digits and '_'")
-            self.mapping(m, p, ("value", "ci95", "order", "n"))
+            self.mapping(m, p, ("value", "ci95", "order", "n"), ("backbones",))
             ci = m["ci95"]
             if ci is not None and not (isinstance(ci, list) and len(ci) == 2 and all(map(is_number, ci))):
                 self.fail(f"{p}.ci95", "null or [lo, hi]", ci)
             out[name] = {"value": self.number(m["value"], f"{p}.value"),
                          "ci95": None if ci is None else [ci[0], ci[1]],
                          "order": self.choice(m["order"], f"{p}.order", ORDERS), "n": self.count(m["n"], f"{p}.n")}
+            if "backbones" in m:
+                ids = self.sequence(m["backbones"], f"{p}.backbones", MAX_BACKBONES)
+                out[name]["backbones"] = [self.match(b, f"{p}.backbones[{i}]", BACKBONE_RE, "a backbone id")
+                                          for i, b in enumerate(ids)]
         return out
 
     def extra(self, value: Any, path: str) -> dict:
@@ -210,6 +216,8 @@ class BoardChecker(Checker):
             content_sha256=self.sha(raw["content_sha256"], f"{p}.content_sha256"),
             dataset=self.dataset(raw["dataset"], f"{p}.dataset"),
             backbone=self.backbone(raw["backbone"], f"{p}.backbone"),
+            backbones=[self.backbone(b, f"{p}.backbones[{i}]") for i, b in
+                       enumerate(self.sequence(raw.get("backbones", []), f"{p}.backbones", MAX_BACKBONES))],
             meta=self.meta(raw["meta"], f"{p}.meta"),
             public=self.public(raw["public"], f"{p}.public"),
             private=self.private(raw["private"], f"{p}.private"),

@@ -180,6 +180,7 @@ def add_result(board: dict, result: dict, pr: int | None, commit: str | None, me
         content_sha256=sub["content_sha256"],
         dataset={"id": result["dataset"]["id"], "manifest_sha256": result["dataset"]["manifest_sha256"]},
         backbone={k: result["backbone"][k] for k in ("id", "weights_sha256", "resize", "offline_standin")},
+        backbones=_other_backbones(result),
         meta=clean_meta(meta) if meta is not None or not same_content else old["meta"],
         public=public,
         private=old["private"] if keep_private else None,
@@ -190,6 +191,15 @@ def add_result(board: dict, result: dict, pr: int | None, commit: str | None, me
     else:
         entries[index] = new
     return {**board, "schema": SCHEMA_VERSION, "entries": entries}, True
+
+
+def _other_backbones(result: dict) -> list[dict]:
+    """The entry's ``backbones``: every backbone record of the result, or [] when it used only its
+    primary ``backbone`` (the stored form of a one-backbone track stays as it was)."""
+    keys = ("id", "weights_sha256", "resize", "offline_standin")
+    records = [{k: b[k] for k in keys} for b in result.get("backbones") or []]
+    primary = {k: result["backbone"][k] for k in keys}
+    return [] if records in ([], [primary]) else records
 
 
 # --- reveal -----------------------------------------------------------------------

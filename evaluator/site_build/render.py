@@ -63,6 +63,25 @@ def _ordered(metrics: dict, track) -> list[tuple[str, dict]]:
     return [(name, metrics[name]) for name in metric_order(metrics, track.ranking.metric, track.metrics)]
 
 
+def _backbones(entry: dict) -> list[dict]:
+    """Every backbone record of a leaderboard entry, the primary first (one for entries of one backbone)."""
+    from ..leaderboard.binding import backbone_records
+
+    records = backbone_records(entry.get("backbone"), entry.get("backbones"))
+    primary = entry.get("backbone")
+    return sorted(records, key=lambda r: r != primary)
+
+
+def standin_backbone(entry: dict | None) -> dict | None:
+    """The first offline stand-in among an entry's backbones (None when every backbone is the real one)."""
+    return next((r for r in _backbones(entry) if r["offline_standin"]), None) if entry else None
+
+
+def _metrics_on(entry: dict, backbone_id: str) -> list[str]:
+    """The public metrics of an entry computed on ``backbone_id`` (for results that record it)."""
+    return [name for name, m in entry["public"]["metrics"].items() if backbone_id in m.get("backbones", ())]
+
+
 def environment(templates: Path | None = None):
     """The Jinja2 environment (compiled templates are cached and reused for every page)."""
     import jinja2
@@ -77,7 +96,8 @@ def environment(templates: Path | None = None):
             trim_blocks=True, lstrip_blocks=True,
         )
         env.filters.update(fmt=format_value, interval=format_interval, safe_url=safe_url,
-                           digits=_group_digits, day=_day, minute=_minute, rate=_rate, ordered=_ordered)
+                           digits=_group_digits, day=_day, minute=_minute, rate=_rate, ordered=_ordered,
+                           backbones=_backbones, standin=standin_backbone, metrics_on=_metrics_on)
         from ..metrics import describe
 
         env.globals["describe_metric"] = describe  # metric descriptions come from the registry
