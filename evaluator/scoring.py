@@ -183,8 +183,8 @@ def _set_data(specs: list, sample: TrackSample, options) -> tuple[dict, int, int
 
 
 def score_track(metric_names: Sequence[str], sample: TrackSample, n_resamples: int = 200, seed: int = 0,
-                memorization_eps: float = 0.1, kid_subset_size: int = 1000
-                ) -> tuple[dict[str, dict], dict[str, float | bool]]:
+                memorization_eps: float = 0.1, kid_subset_size: int = 1000,
+                memorization_meaningful: bool = True) -> tuple[dict[str, dict], dict[str, float | bool]]:
     """Point estimates and 95% bootstrap intervals for ``metric_names`` of one track.
 
     Returns (metrics, extra): metrics[name] = {"value": float, "ci95": [lo, hi] | None,
@@ -193,7 +193,9 @@ def score_track(metric_names: Sequence[str], sample: TrackSample, n_resamples: i
     ``memorization_distance`` (MiFID's d, float), ``memorization_reference`` (the
     same d for the held-out reference images), ``memorization_ratio`` (d over the
     reference: ≈ 0 for copies, ≈ 1 for fresh images; MiFID's threshold ε applies
-    to it) and ``memorized`` (bool). KID's value is the mean over 100 subsets of
+    to it), ``memorization_meaningful`` (the argument: False for a backbone whose
+    distances mean nothing, the offline stand-in; then ``memorized`` is never set and
+    MiFID equals FID) and ``memorized`` (bool). KID's value is the mean over 100 subsets of
     min(kid_subset_size, n, m) images (seeded). Resampling follows the track's
     uncertainty model (see the module docstring; ``sample.paired``); metrics on
     different backbones (``sample.sets``) share the same resamples.
@@ -203,7 +205,8 @@ def score_track(metric_names: Sequence[str], sample: TrackSample, n_resamples: i
         raise EaselError("E_CONFIG", f"unknown metric {unknown[0]!r}", detail=unknown[0])
     names = list(dict.fromkeys(metric_names))
     specs = M.resolve(names)
-    options = M.Options(seed=seed, kid_subset_size=kid_subset_size, memorization_eps=memorization_eps)
+    options = M.Options(seed=seed, kid_subset_size=kid_subset_size, memorization_eps=memorization_eps,
+                        memorization_meaningful=memorization_meaningful)
     set_data, n, m = _set_data(specs, sample, options)
     per_image = _check_sample(names, specs, sample, n, m)
 

@@ -81,14 +81,14 @@ def test_each_metric_on_its_backbone_each_backbone_once_per_image_set(other_back
     competition = _competition(["kid", "fid", "content_distance", "content_ssim", TOY_FD])
     sub = make_submission(tmp_path, identity_model)
     SEEN.clear()
-    result = evaluate_submission(sub, data_root, competition, cache_dir=tmp_path / "cache")
+    result = evaluate_submission(sub, data_root, competition, cache_dir=tmp_path / "cache").to_json()
     assert result["status"] == "ok", result["errors"]
     _, manifest = open_dataset(data_root, "dev-ink")
     inputs, refs = manifest.paths("test/A", "public"), manifest.paths("test/B", "public")
     # The second backbone ran on the outputs and the references only: no metric of it reads the inputs.
     assert SEEN == {OTHER: len(inputs) + len(refs)}
     SEEN.clear()
-    again = evaluate_submission(sub, data_root, competition, cache_dir=tmp_path / "cache")
+    again = evaluate_submission(sub, data_root, competition, cache_dir=tmp_path / "cache").to_json()
     assert SEEN == {OTHER: len(inputs)}  # references come from the cache now
     assert again["metrics"][TOY_FD]["value"] == result["metrics"][TOY_FD]["value"]
 
@@ -117,7 +117,7 @@ def test_a_track_replaces_a_metrics_backbone(other_backbone, tmp_path, data_root
     competition = _competition(["kid", "fid"], backbones={"fid": OTHER})
     assert competition.track("photo2ink").backbones == (("fid", OTHER),)
     result = evaluate_submission(make_submission(tmp_path, identity_model), data_root, competition,
-                                 cache_dir=tmp_path / "cache")
+                                 cache_dir=tmp_path / "cache").to_json()
     assert result["metrics"]["fid"]["backbones"] == [OTHER]
     assert result["metrics"]["kid"]["backbones"] == ["convnet_random_seed0"]
 
@@ -183,6 +183,21 @@ def test_never_ranked_together_across_weights_of_any_metrics_backbone(other_back
     with pytest.raises(EaselError, match="E_RESULT_BACKBONE") as err:
         add_result(board, _ok_result("gamma", "b"), pr=3, commit="3" * 40, now=now)
     assert err.value.detail == "backbones"
+
+
+def test_site_names_each_metrics_backbone(other_backbone, tmp_path):
+    from evaluator.leaderboard import add_result, empty_board
+    from evaluator.site_build import build_site
+
+    competition = _competition(["kid", TOY_FD])
+    now = dt.datetime(2027, 1, 2, tzinfo=dt.timezone.utc)
+    board, _ = add_result(empty_board(), _ok_result("alpha", "a"), pr=1, commit="1" * 40, now=now,
+                          competition=competition)
+    index = build_site(board, competition, tmp_path / "site", progress=False, now=now)
+    track = (index.parent / "tracks" / "photo2ink" / "index.html").read_text()
+    assert f"Backbone: <code>{OTHER}</code>" in track and "Backbone: <code>convnet_random_seed0</code>" in track
+    entry = (index.parent / "tracks" / "photo2ink" / "alpha--m.html").read_text()
+    assert "Backbones</dt>" in entry and f"<code>{OTHER}</code>" in entry and f": {TOY_FD}" in entry
 
 
 def test_result_schema_ties_metric_backbones_to_records(other_backbone):

@@ -65,10 +65,8 @@ def _ordered(metrics: dict, track) -> list[tuple[str, dict]]:
 
 def _backbones(entry: dict) -> list[dict]:
     """Every backbone record of a leaderboard entry, the primary first (one for entries of one backbone)."""
-    from ..leaderboard.binding import backbone_records
-
-    records = backbone_records(entry.get("backbone"), entry.get("backbones"))
     primary = entry.get("backbone")
+    records = list(entry.get("backbones") or ([primary] if primary else []))
     return sorted(records, key=lambda r: r != primary)
 
 
