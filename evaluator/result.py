@@ -11,7 +11,8 @@ Schema 1::
     {
       "schema": 1,
       "status": "ok" | "invalid" | "error",
-      "errors": [{"code": "E_...", "message": str, "hint": str, "detail": str | null}],
+      "errors": [{"code": "E_...", "message": str, "hint": str, "detail": str | null,
+                  "facts": {name: int | float | bool | id | shape}}],   # facts optional (error_text.py)
       "submission": {"team": id, "model": id, "track": id, "baseline": bool,
                      "format": "saved_model" | "keras" | "onnx" | null,
                      "content_sha256": hex64 | null,
@@ -50,6 +51,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Mapping
 
 from . import __version__
+from .error_text import fact_problem
 from .errors import EaselError
 from .schema import Checker, is_number
 from .vocab import (BACKBONE_RE, DEVICE_KINDS, DEVICE_NAME_RE, ERROR_CODE_RE, HEX40_RE, HEX64_RE, ID_RE, METRIC_RE,
@@ -312,24 +314,29 @@ class ResultError:
     message: str
     hint: str
     detail: str | None
+    facts: Mapping[str, Any] = field(default_factory=dict)  # typed, as its code declares (error_text.py)
 
     @classmethod
     def check(cls, c: Checker, raw: Any, path: str) -> "ResultError":
-        c.mapping(raw, path, ("code", "message", "hint", "detail"))
+        c.mapping(raw, path, ("code", "message", "hint", "detail"), ("facts",))
         c.match(raw["code"], f"{path}.code", ERROR_CODE_RE, "an E_ code")
         c.text(raw["message"], f"{path}.message", _SHORT, least=0)
         c.text(raw["hint"], f"{path}.hint", _SHORT, least=0)
         if raw["detail"] is not None:
             c.text(raw["detail"], f"{path}.detail", 120, least=0)
-        return cls(raw["code"], raw["message"], raw["hint"], raw["detail"])
+        facts = raw.get("facts", {})
+        if not isinstance(raw["code"], str) or fact_problem(raw["code"], facts) is not None:
+            c.fail(f"{path}.facts", "the typed facts its code declares (evaluator/error_text.py)", facts)
+        return cls(raw["code"], raw["message"], raw["hint"], raw["detail"], facts)
 
     @classmethod
     def of(cls, error: EaselError) -> "ResultError":
         raw = error.as_dict()
-        return cls(raw["code"], raw["message"], raw["hint"], raw["detail"])
+        return cls(raw["code"], raw["message"], raw["hint"], raw["detail"], raw["facts"])
 
     def to_json(self) -> dict:
-        return {"code": self.code, "message": self.message, "hint": self.hint, "detail": self.detail}
+        out = {"code": self.code, "message": self.message, "hint": self.hint, "detail": self.detail}
+        return {**out, "facts": dict(self.facts)} if self.facts else out
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from .config import Competition, Limits
+from .error_text import is_name
 from .errors import EaselError
 from .fsutil import load_yaml_file, tree_sha256, walk_tree
 from .model_fetch import url_shape_ok
@@ -116,7 +117,9 @@ def check_tree(root: Path, limits: Limits) -> list[EaselError]:
     except EaselError as exc:  # too deep or too many entries: reported, the walk stops there
         problems.append(exc)
     if total > limits.max_model_mb * MIB:
-        problems.append(EaselError("E_SIZE", f"{total / MIB:.1f} MB, limit {limits.max_model_mb:g} MB"))
+        problems.append(EaselError("E_SIZE", f"{total / MIB:.1f} MB, limit {limits.max_model_mb:g} MB",
+                                   facts={"got_bytes": total, "limit_bytes": int(limits.max_model_mb * MIB),
+                                          "url_allowed": bool(limits.model_url_hosts)}))
     if count > limits.max_files and not any(p.code == "E_FILE_COUNT" for p in problems):
         problems.append(EaselError("E_FILE_COUNT", f"{count} files, limit {limits.max_files}"))
     return problems
@@ -228,6 +231,11 @@ def read_meta(root: Path) -> tuple[SubmissionMeta | None, list[EaselError]]:
     return (None, problems) if problems else parse_meta(raw)
 
 
+def _dir_facts(expected: str, actual: str) -> dict:
+    """E_META_DIR's facts; a folder name outside the identifier allowlist is left out (never shown)."""
+    return {"expected": expected, "got": actual} if is_name(expected) and is_name(actual) else {}
+
+
 def check_directory_names(root: Path, team: str | None, model: str | None, track: str | None,
                           baseline: bool = False) -> list[EaselError]:
     """submissions/<team>/<model>/ and baselines/<model>/<track>/ must agree with the yaml.
@@ -240,7 +248,7 @@ def check_directory_names(root: Path, team: str | None, model: str | None, track
         if team and model and (root.parent.name, root.name) != (team, model):
             expected = f"submissions/{team}/{model}"
             return [EaselError("E_META_DIR", f"submission.yaml says {expected}/ but the folder is {actual}/",
-                               detail=expected)]
+                               detail=expected, facts=_dir_facts(expected, actual))]
         if baseline:
             return [EaselError("E_META_SCHEMA", f"{META_FILE}: baseline: expected false outside baselines/, got True",
                                detail="baseline")]
@@ -248,7 +256,7 @@ def check_directory_names(root: Path, team: str | None, model: str | None, track
             and (root.parent.name, root.name) != (model, track):
         expected = f"baselines/{model}/{track}"
         return [EaselError("E_META_DIR", f"submission.yaml says {expected}/ but the folder is {actual}/",
-                           detail=expected)]
+                           detail=expected, facts=_dir_facts(expected, actual))]
     return []
 
 

@@ -29,6 +29,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from ..error_text import is_name
 from ..errors import EaselError
 from ..fsutil import atomic_write_json, canonical_json, sha256_bytes, sha256_file
 from ..vocab import TEST_SPLITS
@@ -289,7 +290,9 @@ def check_split_sizes(counts: Mapping[str, Mapping[str, int]], minimum: int, adv
             if n < minimum:
                 raise EaselError("E_DATA_TOO_SMALL", f"{folder} {split} split has {n} image(s), fewer than the "
                                  f"minimum of {minimum} test images per split; {advice}",
-                                 detail=f"{folder}:{split}")
+                                 detail=f"{folder}:{split}",
+                                 facts={"folder": folder, "split": split, "count": int(n), "minimum": int(minimum)}
+                                 if is_name(folder) else {})
 
 
 TOO_SMALL_ADVICE = ("rebuild it from more images or with another --test-fraction (`easel data prepare`), "

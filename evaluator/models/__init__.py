@@ -30,6 +30,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from ..error_text import is_name
 from ..errors import EaselError
 from ..fsutil import walk_tree
 
@@ -245,21 +246,25 @@ def _check_shape(i: int, shape: Sequence[int | None], image_size: int | None) ->
     H and W dynamic or ``image_size``. Raises E_SIGNATURE, E_SIGNATURE_LAYOUT or E_SIGNATURE_BATCH."""
     if len(shape) != 4:
         raise EaselError("E_SIGNATURE", f"input {i} has rank {len(shape)}, expected 4 (NHWC)",
-                         detail=f"input_{i}_rank:{len(shape)}")
+                         detail=f"input_{i}", facts={"dimension": "rank", "input": i, "expected": 4,
+                                                      "got": len(shape)})
     batch, height, width, channels = shape
     if height == 3 and channels != 3:
         raise EaselError("E_SIGNATURE_LAYOUT", f"input {i} is channels-first {list(shape)}; "
-                         "the contract is NHWC [batch, height, width, 3]", detail=f"input_{i}_layout:NCHW")
+                         "the contract is NHWC [batch, height, width, 3]", detail=f"input_{i}",
+                         facts={"input": i, "got": list(shape)})
     if channels not in (None, 3):
         raise EaselError("E_SIGNATURE", f"input {i} takes {channels} channels, expected 3 (RGB)",
-                         detail=f"input_{i}_channels:{channels}")
+                         detail=f"input_{i}", facts={"dimension": "channels", "input": i, "expected": 3,
+                                                      "got": channels})
     if batch is not None:
         raise EaselError("E_SIGNATURE_BATCH", f"input {i} has a fixed batch size of {batch}; export it as "
-                         "dynamic (None)", detail=f"input_{i}_batch:{batch}")
+                         "dynamic (None)", detail=f"input_{i}", facts={"input": i, "got": batch})
     for dim in (height, width):
         if image_size is not None and dim is not None and dim != image_size:
             raise EaselError("E_SIGNATURE", f"input {i} has a fixed size of {dim} px; the track uses "
-                             f"{image_size} px (export H and W as None)", detail=f"input_{i}_size:{dim}")
+                             f"{image_size} px (export H and W as None)", detail=f"input_{i}",
+                             facts={"dimension": "size", "input": i, "expected": image_size, "got": dim})
 
 
 def check_declared_inputs(inputs: Sequence[tuple[str, tuple[int | None, ...] | None]]) -> None:
@@ -273,7 +278,9 @@ def check_declared_inputs(inputs: Sequence[tuple[str, tuple[int | None, ...] | N
     for i, (dtype, shape) in enumerate(inputs):
         if dtype != "float32":
             raise EaselError("E_SIGNATURE", f"input {i} is {dtype}, the contract is float32 "
-                             "(export float32 inputs; cast inside the model)", detail=f"input_{i}_dtype:{dtype}")
+                             "(export float32 inputs; cast inside the model)", detail=f"input_{i}",
+                             facts={"dimension": "dtype", "input": i, "expected": "float32",
+                                    "got": dtype if is_name(dtype) else "unknown"})
         if shape is not None:
             _check_shape(i, shape, None)
 
@@ -285,7 +292,8 @@ def check_input_shapes(input_shapes: Sequence[Sequence[int | None]], n_inputs: i
     """
     if len(input_shapes) != n_inputs:
         raise EaselError("E_SIGNATURE", f"the model has {len(input_shapes)} inputs; this track needs {n_inputs}",
-                         detail=f"inputs:{len(input_shapes)}")
+                         detail="inputs", facts={"dimension": "inputs", "expected": n_inputs,
+                                                 "got": len(input_shapes)})
     for i, shape in enumerate(input_shapes):
         _check_shape(i, shape, image_size)
 

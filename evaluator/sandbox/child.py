@@ -234,7 +234,7 @@ def error_frame(exc: BaseException, default: str) -> dict:
     if not isinstance(code, str) or not code.startswith("E_"):
         code = "E_OOM" if allocation_failed(exc) else default
     return {"error": code, "detail": getattr(exc, "detail", None) or name,
-            "reason": f"{name}: {exc}"[:REASON_CHARS]}
+            "facts": getattr(exc, "facts", None) or {}, "reason": f"{name}: {exc}"[:REASON_CHARS]}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -302,7 +302,9 @@ def main(argv: list[str] | None = None) -> int:
         op = header.get("op")
         try:
             if op == "predict":
-                channel.send({"ok": True}, [np.asarray(model(arrays))])
+                out = np.asarray(model(arrays))
+                # The shape rides in the header: an output too large to read is refused by its shape.
+                channel.send({"ok": True, "shapes": [list(out.shape)]}, [out])
             elif op == "efficiency":
                 channel.send({"ok": True, **_efficiency(model, header, arrays)})
             elif op == "ping":

@@ -58,6 +58,14 @@ def _rate(value: object) -> str:
     return _group_digits(value) if abs(float(value)) >= 1000 else format_value(float(value))
 
 
+def _breakable(name: object):
+    """A column name (escaped) that may wrap after each '_' (``content_<wbr>distance``), so long metric
+    names do not push the other columns off screen; copying the header still gives the plain name."""
+    from markupsafe import Markup, escape
+
+    return Markup(str(escape(name)).replace("_", "_<wbr>"))
+
+
 def _ordered(metrics: dict, track) -> list[tuple[str, dict]]:
     """(name, metric) pairs in the one metric order (:func:`evaluator.leaderboard.metric_order`)."""
     return [(name, metrics[name]) for name in metric_order(metrics, track.ranking.metric, track.metrics)]
@@ -95,7 +103,8 @@ def environment(templates: Path | None = None):
         )
         env.filters.update(fmt=format_value, interval=format_interval, safe_url=safe_url,
                            digits=_group_digits, day=_day, minute=_minute, rate=_rate, ordered=_ordered,
-                           backbones=_backbones, standin=standin_backbone, metrics_on=_metrics_on)
+                           breakable=_breakable, backbones=_backbones, standin=standin_backbone,
+                           metrics_on=_metrics_on)
         from ..metrics import describe
 
         env.globals["describe_metric"] = describe  # metric descriptions come from the registry
