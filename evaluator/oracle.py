@@ -8,7 +8,7 @@ paired oracle output equals its target byte for byte). The oracle runs in
 process (it is Easel's own code, not a participant's) through the same
 inference loop and the same scoring as a submission, and is written as an
 ordinary result.json: team ``oracle``, model ``ideal``, ``baseline: true``
-(CONTRACTS.md). Datasets made by `easel data prepare` have no known ideal
+(docs/contracts.md). Datasets made by `easel data prepare` have no known ideal
 output: ``oracle_result`` refuses them (E_ORACLE_UNAVAILABLE) rather than pretend.
 """
 

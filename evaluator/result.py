@@ -48,14 +48,15 @@ import datetime as dt
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Mapping
+from typing import Any, Callable, ClassVar, Mapping
 
 from . import __version__
 from .error_text import fact_problem
 from .errors import EaselError
 from .schema import Checker, is_number
+from .models import MODEL_FORMATS
 from .vocab import (BACKBONE_RE, DEVICE_KINDS, DEVICE_NAME_RE, ERROR_CODE_RE, HEX40_RE, HEX64_RE, ID_RE, METRIC_RE,
-                    MODEL_FORMATS, ORDERS, RESIZE_MODES, TRACK_KINDS, VERSION_RE)
+                    ORDERS, RESIZE_MODES, TRACK_KINDS, VERSION_RE)
 
 SCHEMA_VERSION = 1
 STATUSES = ("ok", "invalid", "error")
@@ -77,14 +78,22 @@ _HEX = "a sha256 hex digest"
 
 # --- sub-records (shared with the leaderboard entry) ------------------------------
 
+def check_backbone_ids(c: Checker, raw: Any, path: str) -> tuple[str, ...]:
+    """A metric's ``backbones``: at most MAX_BACKBONES backbone ids."""
+    c.sequence(raw, path, most=MAX_BACKBONES)
+    return tuple(c.match(b, f"{path}[{i}]", BACKBONE_RE, "a backbone id") for i, b in enumerate(raw))
+
+
 @dataclass(frozen=True)
 class Metric:
     """One metric's score: ``value``, its 95% bootstrap interval ``ci95`` (lo, hi) or None,
     the metric's ``order`` (asc: lower is better) and ``n``, the images it was computed on.
 
     A field added later (say a per-metric backbone identity) is optional: give it a
-    default of None, add it to :attr:`OPTIONAL` and it is written only when set, so
-    files without it keep their bytes.
+    default of None and put its check in :attr:`OPTIONAL` (``name: check(checker, value,
+    path) -> value``, e.g. ``BackboneRef.check``); it is read and checked with the others,
+    written only when set (through its ``to_json`` if it has one), so files without it keep
+    their bytes. The leaderboard entry stores metrics through this record too.
     """
 
     value: float
@@ -95,23 +104,21 @@ class Metric:
     # None: not recorded (results from before metrics had their own backbones).
     backbones: tuple[str, ...] | None = None
     KEYS: ClassVar[tuple[str, ...]] = ("value", "ci95", "order", "n")
-    OPTIONAL: ClassVar[tuple[str, ...]] = ("backbones",)
+    OPTIONAL: ClassVar[dict[str, Callable[[Checker, Any, str], Any]]] = {
+        "backbones": lambda c, raw, path: check_backbone_ids(c, raw, path)}
 
     @classmethod
     def check(cls, c: Checker, raw: Any, path: str) -> "Metric":
-        c.mapping(raw, path, cls.KEYS, cls.OPTIONAL)
+        c.mapping(raw, path, cls.KEYS, tuple(cls.OPTIONAL))
         value = c.number(raw["value"], f"{path}.value")
         ci = raw["ci95"]
         if ci is not None and not (isinstance(ci, list) and len(ci) == 2 and all(is_number(v) for v in ci)):
             c.fail(f"{path}.ci95", "null or [lo, hi] (two finite numbers)", ci)
-        backbones = None
-        if raw.get("backbones") is not None:
-            c.sequence(raw["backbones"], f"{path}.backbones", most=MAX_BACKBONES)
-            backbones = tuple(c.match(b, f"{path}.backbones[{i}]", BACKBONE_RE, "a backbone id")
-                              for i, b in enumerate(raw["backbones"]))
+        later = {key: check(c, raw[key], f"{path}.{key}") for key, check in cls.OPTIONAL.items()
+                 if raw.get(key) is not None}
         return cls(value=value, ci95=None if ci is None else (ci[0], ci[1]),
                    order=c.choice(raw["order"], f"{path}.order", ORDERS), n=c.count(raw["n"], f"{path}.n"),
-                   backbones=backbones)
+                   **later)
 
     def to_json(self) -> dict:
         out = {"value": self.value, "ci95": None if self.ci95 is None else list(self.ci95), "order": self.order,
@@ -342,7 +349,7 @@ class ResultError:
 @dataclass(frozen=True)
 class SubmissionRef:
     """Who and what was scored; ``pr`` and ``commit`` are set by the binding step
-    (evaluator/github/binding.py) and written only once set."""
+    (evaluator/binding.py) and written only once set."""
 
     team: str
     model: str

@@ -38,7 +38,7 @@ EFFICIENCY_KEYS = EFFICIENCY_FIELDS  # the result's own figures (evaluator/resul
 ENTRY_KEYS = ("team", "model", "track", "baseline", "oracle", "final", "local", "pr", "commit", "added",
               "content_sha256", "dataset", "backbone", "backbones", "meta", "public", "private", "history")
 OPTIONAL_ENTRY_KEYS = {"oracle": False, "final": False, "local": False, "backbones": [], "history": []}
-ORACLE_TEAM, ORACLE_MODEL = "oracle", "ideal"  # CONTRACTS.md: the reserved identity of oracle rows
+ORACLE_TEAM, ORACLE_MODEL = "oracle", "ideal"  # docs/contracts.md: the reserved identity of oracle rows
 
 # Untrusted metadata is stored length-limited; the site escapes it on render.
 MAX_TEXT = 2000
@@ -133,7 +133,8 @@ class Meta:
         return cls(authors=tuple(str(a)[:MAX_SHORT] for a in list(authors)[:MAX_ITEMS]),
                    description=str(meta.get("description") or "")[:MAX_TEXT],
                    license=str(meta.get("license") or "")[:MAX_SHORT],
-                   links=tuple((str(k)[:MAX_SHORT], str(v)[:MAX_SHORT * 5]) for k, v in list(links.items())[:MAX_ITEMS]))
+                   links=tuple((str(k)[:MAX_SHORT], str(v)[:MAX_SHORT * 5])
+                               for k, v in list(links.items())[:MAX_ITEMS]))
 
     def to_json(self) -> dict:
         return {"authors": list(self.authors), "description": self.description, "license": self.license,
@@ -179,8 +180,8 @@ class Scores:
     def of_result(cls, result: Result, public: bool) -> "Scores":
         """The scores a checked result puts on the board (``evaluated`` = the result's ``created``)."""
         eff = result.efficiency if public else None
-        return cls(metrics=dict(result.metrics), extra=dict(result.extra), evaluated=iso_utc(parse_time(result.created)),
-                   evaluator=result.evaluator.version, efficiency=eff and Efficiency(**eff.figures_json()),
+        return cls(metrics=dict(result.metrics), extra=dict(result.extra),
+                   evaluated=iso_utc(parse_time(result.created)), evaluator=result.evaluator.version, efficiency=eff and Efficiency(**eff.figures_json()),
                    device=eff and device_label(eff.device))
 
     def to_json(self, public: bool) -> dict:
@@ -328,5 +329,5 @@ def validate_board(raw: Any, source: str = "leaderboard.yaml") -> dict:
     return {"schema": SCHEMA_VERSION, "entries": entries, "revealed": revealed}
 
 
-__all__ = ["SCHEMA_VERSION", "EFFICIENCY_KEYS", "ENTRY_KEYS", "EarlierScores", "Entry", "Meta", "Scores", "empty_board", "entry_key", "iso_utc", "make_entry",
-           "parse_time", "utc", "validate_board"]
+__all__ = ["SCHEMA_VERSION", "EFFICIENCY_KEYS", "ENTRY_KEYS", "EarlierScores", "Entry", "Meta", "Scores",
+           "empty_board", "entry_key", "iso_utc", "make_entry", "parse_time", "utc", "validate_board"]

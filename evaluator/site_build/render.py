@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -129,12 +128,12 @@ def entry_page_names(rows: list[RankedEntry]) -> dict[tuple[str, str], str]:
     return names
 
 
-def default_repo_url() -> str | None:
-    """``$GITHUB_SERVER_URL/$GITHUB_REPOSITORY`` inside GitHub Actions, else None."""
-    server, repo = os.environ.get("GITHUB_SERVER_URL"), os.environ.get("GITHUB_REPOSITORY")
-    if server and repo:
-        return f"{server.rstrip('/')}/{repo}"
-    return None
+def default_repo_url(settings=None) -> str | None:
+    """``$GITHUB_SERVER_URL/$GITHUB_REPOSITORY`` inside GitHub Actions (:class:`~evaluator.settings.Settings`),
+    else None."""
+    from ..settings import Settings
+
+    return (settings or Settings.from_environ()).repo_url
 
 
 def check_repo_url(url: str | None) -> str | None:
