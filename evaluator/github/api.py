@@ -7,7 +7,6 @@ built from the HTTP status and the rate-limit headers only.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -121,9 +120,34 @@ def make_client(options: BotOptions, token: str | None = None):
     """
     from github import Auth, Github
 
-    token = token if token is not None else os.environ.get("GITHUB_TOKEN", "")
+    if token is None:  # a library caller; the CLI passes its settings' token
+        from ..settings import Settings
+
+        token = Settings.from_environ().github_token
     if not token.strip():
         raise EaselError("E_GITHUB_AUTH", "GITHUB_TOKEN is not set", detail="GITHUB_TOKEN")
     throttle = {} if options.throttle else {"seconds_between_requests": None, "seconds_between_writes": None}
     return Github(auth=Auth.Token(token.strip()), base_url=options.api_url.rstrip("/"), retry=None,
                   timeout=30, lazy=True, per_page=PER_PAGE, **throttle)
+
+
+def pr_of_commit(repo_name: str, commit: str, options, token: str | None = None) -> int | None:
+    """The PR that merged ``commit`` (the bound one, never a later lookup of the folder), or None.
+
+    One request: ``GET /repos/{repo}/commits/{commit}/pulls``; the lowest
+    merged PR number wins when GitHub lists several.
+    """
+    from ..vocab import HEX40_RE, REPO_RE
+
+    if not REPO_RE.match(repo_name or ""):
+        raise EaselError("E_GITHUB_NOT_FOUND", "--repo must be OWNER/NAME", detail="repo")
+    if not HEX40_RE.match(commit or ""):
+        raise EaselError("E_SHA_FORMAT", "--commit is not 40 lowercase hex characters", detail="commit")
+    client = make_client(options, token)
+
+    def step():
+        pulls = client.get_repo(repo_name, lazy=True).get_commit(commit).get_pulls()
+        return sorted(p.number for p in pulls)
+
+    numbers = call_github(step, options)
+    return numbers[0] if numbers else None

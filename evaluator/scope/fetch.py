@@ -63,7 +63,8 @@ def extract_submission(repo_dir: str | os.PathLike, commit: str, subdir: str, ou
     if max_files is not None and len(entries) > max_files:
         raise EaselError("E_FILE_COUNT", f"{len(entries)} files, limit {max_files}")
     if max_bytes is not None and total > max_bytes:
-        raise EaselError("E_SIZE", f"{total} bytes, limit {max_bytes}")
+        raise EaselError("E_SIZE", f"{total} bytes, limit {max_bytes}",
+                         facts={"got_bytes": total, "limit_bytes": int(max_bytes)})
     for oid, rel, size, _ in entries:
         if size < 1024:
             head = git(repo_dir, "cat-file", "blob", oid)
@@ -122,10 +123,8 @@ def fetch_pr(repo_dir: str | os.PathLike, pr_ref: str, sha: str, base: str, out:
 
 def error_result(exc: EaselError) -> dict:
     """A schema-valid result.json for a refusal before evaluation, so the PR still gets an answer."""
-    from ..result import new_result, validate_result
+    from ..result import Result, ResultError
 
-    result = new_result("invalid" if exc.fault == SUBMISSION else "error")
-    result["errors"] = [exc.as_dict()]
-    return validate_result(result)
+    return Result("invalid" if exc.fault == SUBMISSION else "error", errors=(ResultError.of(exc),)).to_json()
 
 
