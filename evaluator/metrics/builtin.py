@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 from .distances import FidBootstrap, KidBootstrap, frechet_distance, kid
-from .images import PSNR_CAP_DB, perceptual_distance, psnr, ssim
+from .images import PSNR_CAP_DB, psnr, ssim
+from .lpips import LPIPS_BACKBONE, lpips_distance, lpips_upper_bound
 from .memorization import artfid, memorization_distance, memorization_distances, mifid
 from .prdc import DC_K, PR_K, PrdcBootstrap, precision_recall_density_coverage
 from .registry import ALL_KINDS, SetData, register
@@ -133,11 +134,14 @@ register("memorization", "desc", STYLE_KINDS,
          "features centred at the training mean) over the same distance of held-out images of the style; "
          "≈ 0 for copies, ≈ 1 for new images.",
          combine="set", needs=("train_features",), statistic=MemorizationStatistic, low=0.0, listed=False)
+_LPIPS_SOURCE = ("LPIPS v0.1 AlexNet-lin (Zhang et al. 2018): the lpips package's learned channel weights on "
+                 "torchvision's ImageNet AlexNet (backbone lpips_alex), as the lpips package computes it. With the "
+                 "offline stand-in alexnet_random_seed0 (random AlexNet; the result's backbone record says so) it is "
+                 "the LPIPS formula on an untrained network: not comparable with LPIPS numbers.")
 register("content_distance", "asc", STYLE_KINDS,
-         "Perceptual distance between each input and its output on the backbone's feature maps (the LPIPS "
-         "formula with unit layer weights on an untrained network: not comparable with LPIPS numbers).",
-         needs=("input_maps", "output_maps"), per_image=lambda b: perceptual_distance(b.input_maps, b.output_maps),
-         low=0.0, high=4.0)
+         "Perceptual distance between each input and its output. " + _LPIPS_SOURCE,
+         needs=("input_maps", "output_maps"), backbone=LPIPS_BACKBONE,
+         per_image=lambda b: lpips_distance(b.input_maps, b.output_maps), low=0.0, high=lpips_upper_bound())
 register("content_ssim", "desc", STYLE_KINDS,
          "SSIM between each input and its output, on luminance.",
          needs=("input", "output"), per_image=lambda b: ssim(b.input, b.output), low=-1.0, high=1.0)
@@ -148,13 +152,13 @@ register("ssim", "desc", ("paired",),
          "SSIM between output and target, on luminance.",
          needs=("output", "target"), per_image=lambda b: ssim(b.output, b.target), low=-1.0, high=1.0)
 register("perceptual_distance", "asc", ("paired",),
-         "Perceptual distance between output and target on the backbone's feature maps (the LPIPS formula "
-         "with unit layer weights on an untrained network: not comparable with LPIPS numbers).",
-         needs=("output_maps", "target_maps"),
-         per_image=lambda b: perceptual_distance(b.output_maps, b.target_maps), low=0.0, high=4.0)
+         "Perceptual distance between output and target. " + _LPIPS_SOURCE,
+         needs=("output_maps", "target_maps"), backbone=LPIPS_BACKBONE,
+         per_image=lambda b: lpips_distance(b.output_maps, b.target_maps), low=0.0, high=lpips_upper_bound())
 register("artfid", "asc", STYLE_KINDS,
-         "ArtFID formula (1 + content_distance) · (1 + FID) of Wright & Ommer 2022, on plain FID and the "
-         "untrained content network above: not comparable with published ArtFID numbers (FID∞, trained LPIPS).",
+         "ArtFID formula (1 + content_distance) · (1 + FID) of Wright & Ommer 2022, on plain FID and the LPIPS "
+         "content distance above: not comparable with published ArtFID numbers, which use FID∞ (and with the "
+         "offline stand-ins, an untrained network for both).",
          combine="derived", derives_from=("content_distance", "fid"),
          derive=lambda v, o: artfid(v["content_distance"], v["fid"]), low=1.0)
 

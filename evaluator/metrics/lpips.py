@@ -31,6 +31,7 @@ LPIPS_LIN_FILE = Path(__file__).parent / "data" / "lpips_v0.1_alex.pth"
 LPIPS_LIN_SHA256 = "df73285e35b22355a2df87cdb6b70b343713b667eddbda73e1977e0c860835c0"
 LPIPS_LIN_KEYS = tuple(f"lin{i}.model.1.weight" for i in range(len(LPIPS_CHANNELS)))
 LPIPS_EPS = 1e-10
+LPIPS_BACKBONE = "lpips_alex"  # the backbone whose relu1..relu5 maps the distance reads
 
 
 def read_lpips_linear_weights(path: str | Path = LPIPS_LIN_FILE,
@@ -57,6 +58,11 @@ def read_lpips_linear_weights(path: str | Path = LPIPS_LIN_FILE,
 def lpips_linear_weights() -> tuple[np.ndarray, ...]:
     """The shipped, pinned learned weights (read once)."""
     return tuple(read_lpips_linear_weights())
+
+
+def lpips_upper_bound() -> float:
+    """The largest value LPIPS can take: each layer's term is at most 4 · max_c w_c (‖x̂ − ŷ‖² ≤ 4), summed."""
+    return float(sum(4.0 * w.max() for w in lpips_linear_weights()))
 
 
 def lpips_distance(maps_x: list[np.ndarray], maps_y: list[np.ndarray],
