@@ -223,6 +223,8 @@ _code("E_EVAL_CANCELLED", EVALUATOR, "The evaluation job was cancelled, lost or 
       "It does not count towards your daily limit; a maintainer can approve the same commit again.")
 _code("E_RESULT_SCHEMA", EVALUATOR, "result.json does not match its schema.",
       "Produce it with `easel evaluate`; it is never edited by hand.")
+_code("E_RESULT_TIME", EVALUATOR, "The result's creation time lies in the future.",
+      "Do not publish this result; check the evaluation runner's clock and evaluate again with `easel evaluate` (a result may be at most 5 minutes ahead of the machine reading it).")
 _code("E_RESULT_BINDING", SUBMISSION, "The result does not belong to the merged submission or the current dataset.",
       "Re-evaluate the submission at the merged commit.")
 _code("E_RESULT_BACKBONE", CONFIG, "The result was scored with another Easel version, backbone or dataset than the track's current entries.",

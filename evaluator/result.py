@@ -42,8 +42,8 @@ from typing import Any
 from . import __version__
 from .errors import EaselError
 from .schema import Checker, is_number
-from .vocab import (BACKBONE_RE, DEVICE_KINDS, DEVICE_NAME_RE, ERROR_CODE_RE, HEX40_RE, HEX64_RE, ID_RE, METRIC_RE,
-                    MODEL_FORMATS, ORDERS, RESIZE_MODES, TRACK_KINDS, VERSION_RE)
+from .vocab import (BACKBONE_RE, DEVICE_KINDS, DEVICE_NAME_RE, EASEL_VERSION_RE, ERROR_CODE_RE, HEX40_RE, HEX64_RE,
+                    ID_RE, METRIC_RE, MODEL_FORMATS, ORDERS, RESIZE_MODES, TRACK_KINDS, VERSION_RE)
 
 SCHEMA_VERSION = 1
 STATUSES = ("ok", "invalid", "error")
@@ -56,7 +56,10 @@ _TOP = ("schema", "status", "errors", "submission", "track", "split", "dataset",
         "efficiency", "evaluator", "created")
 _EFFICIENCY = ("images_per_s", "best_batch_size", "latency_ms_batch1", "parameters", "model_bytes")
 _SHORT = 500  # error message and hint
-_VERSION_TEXT = 40
+# How far a result's `created` may lie ahead of the reader's clock: the GPU runner and the hosted jobs
+# reading its result keep NTP time, so minutes cover any honest drift. A later time is refused: the
+# leaderboard keeps the newest evaluation of a submission, so a far-future one would freeze its entry.
+CLOCK_SKEW = dt.timedelta(minutes=5)
 
 
 def new_result(status: str = "ok") -> dict:
@@ -177,11 +180,22 @@ def _check_efficiency(c: Checker, eff: Any) -> None:
 
 
 
-def validate_result(obj: Any) -> dict:
+def _check_created(c: Checker, value: Any, now: dt.datetime | None) -> None:
+    created = c.time(value, "created")
+    latest = (now or dt.datetime.now(dt.timezone.utc)) + CLOCK_SKEW
+    if created > latest:
+        c.fail("created", f"a time no later than {latest.replace(microsecond=0).isoformat()} (the time of reading "
+                          f"plus {int(CLOCK_SKEW.total_seconds()) // 60} minutes of clock skew)", value,
+               code="E_RESULT_TIME")
+
+
+def validate_result(obj: Any, now: dt.datetime | None = None) -> dict:
     """Check an untrusted result object; return it unchanged or raise E_RESULT_SCHEMA.
 
     The message names the key path and what was expected, e.g.
     ``result.json: metrics.fid.ci95: expected null or [lo, hi] (two finite numbers), got [0.1]``.
+    ``created`` later than ``now`` (the time of reading, default: the clock) plus :data:`CLOCK_SKEW`
+    is E_RESULT_TIME.
     """
     c = Checker(SOURCE, "E_RESULT_SCHEMA")
     c.mapping(obj, "", _TOP, ("notes",))
@@ -203,9 +217,9 @@ def validate_result(obj: Any) -> dict:
         for i, note in enumerate(obj["notes"]):
             c.choice(note, f"notes[{i}]", NOTE_CODES)
     c.mapping(obj["evaluator"], "evaluator", ("version", "seconds"))
-    c.text(obj["evaluator"]["version"], "evaluator.version", _VERSION_TEXT, least=0)
-    c.number(obj["evaluator"]["seconds"], "evaluator.seconds")
-    c.time(obj["created"], "created")
+    c.match(obj["evaluator"]["version"], "evaluator.version", EASEL_VERSION_RE, "an Easel version such as 0.1.0")
+    c.number(obj["evaluator"]["seconds"], "evaluator.seconds", low=0)
+    _check_created(c, obj["created"], now)
     return obj
 
 
@@ -223,8 +237,8 @@ def device_label(device: dict | None) -> str | None:
     return f"{name}; {', '.join(libs)}"
 
 
-def load_result(path: str | Path) -> dict:
-    """Read and validate a result.json written by anyone (it is untrusted)."""
+def load_result(path: str | Path, now: dt.datetime | None = None) -> dict:
+    """Read and validate a result.json written by anyone (it is untrusted); ``now``: the time of reading."""
     path = Path(path)
     c = Checker(str(path), "E_RESULT_SCHEMA")
     try:
@@ -235,4 +249,4 @@ def load_result(path: str | Path) -> dict:
         raise EaselError("E_RESULT_SCHEMA", f"{path}: file not found") from None
     except (UnicodeDecodeError, json.JSONDecodeError):
         c.fail("(file)", "valid UTF-8 JSON", "undecodable bytes")
-    return validate_result(obj)
+    return validate_result(obj, now)

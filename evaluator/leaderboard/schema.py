@@ -26,7 +26,8 @@ import datetime as dt
 from typing import Any
 
 from ..schema import Checker, is_number, parse_time
-from ..vocab import BACKBONE_RE, DEVICE_LABEL_RE, HEX40_RE, HEX64_RE, ID_RE, METRIC_RE, ORDERS, RESIZE_MODES
+from ..vocab import (BACKBONE_RE, DEVICE_LABEL_RE, EASEL_VERSION_RE, HEX40_RE, HEX64_RE, ID_RE, METRIC_RE, ORDERS,
+                     RESIZE_MODES)
 
 SCHEMA_VERSION = 1
 MAX_BOARD_BYTES = 512 << 20  # 10,000 entries take ~15 MB; this only stops absurd files
@@ -41,7 +42,6 @@ MAX_TEXT = 2000
 MAX_SHORT = 200
 MAX_ITEMS = 20
 MAX_HISTORY = 20    # earlier results kept per entry (re-scorings are rare; this bounds the file)
-MAX_VERSION = 40
 _SAFE_ID = "a safe id (lowercase letters, digits, '-', '_')"
 _HEX = "a sha256 hex digest"
 
@@ -98,7 +98,7 @@ class BoardChecker(Checker):
     def version(self, value: Any, path: str) -> str | None:
         if value is None:
             return None
-        return self.text(value, path, MAX_VERSION)
+        return self.match(value, path, EASEL_VERSION_RE, "an Easel version such as 0.1.0")
 
     def metrics(self, value: Any, path: str) -> dict:
         if not isinstance(value, dict) or len(value) > 50:
@@ -244,7 +244,8 @@ def validate_board(raw: Any, source: str = "leaderboard.yaml") -> dict:
     if revealed is not None:
         check.mapping(revealed, "revealed", ("at", "evaluator"))
         revealed = {"at": check.when(revealed["at"], "revealed.at"),
-                    "evaluator": check.text(revealed["evaluator"], "revealed.evaluator", MAX_VERSION)}
+                    "evaluator": check.match(revealed["evaluator"], "revealed.evaluator", EASEL_VERSION_RE,
+                                             "an Easel version such as 0.1.0")}
     return {"schema": SCHEMA_VERSION, "entries": entries, "revealed": revealed}
 
 
