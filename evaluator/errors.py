@@ -207,6 +207,8 @@ _code("E_TEAM_REGISTER_MIXED", SUBMISSION, "The pull request registers a team an
       "Register first: split it into a pull request that only changes teams.yaml and, after it is merged, one with the submission.")
 _code("E_TEAM_REGISTRATION", SUBMISSION, "The pull request changes teams.yaml: a registration is reviewed and merged by a maintainer, not evaluated.",
       "Wait for a maintainer to merge the registration, then open your submission pull request.")
+_code("E_OWNERSHIP_UNCHECKED", CONFIG, "`easel fetch-pr` was called without the team ownership check.",
+      "Pass --author with the pull request author's login and --teams with teams.yaml of the trusted checkout; --no-ownership-check is for tests only.")
 _code("E_RATE_LIMIT", SUBMISSION, "This team has used all of today's evaluations.",
       "Wait until the time in the comment; the daily limit is limits.evaluations_per_day in competition.yaml.")
 _code("E_GITHUB_AUTH", GITHUB, "GitHub refused the token (401).",

@@ -29,14 +29,25 @@ def _cmd_scope_check(args) -> int:
     return 0
 
 
+def _ownership_teams(args):
+    """teams.yaml for the ownership check; None only with an explicit --no-ownership-check (tests)."""
+    if args.no_ownership_check:
+        if args.author is not None or args.teams is not None:
+            raise EaselError("E_OWNERSHIP_UNCHECKED", "--no-ownership-check contradicts --author/--teams",
+                             detail="no-ownership-check")
+        return None
+    if args.author is None or args.teams is None:
+        raise EaselError("E_OWNERSHIP_UNCHECKED", "fetch-pr needs --author and --teams to check team ownership",
+                         detail="author" if args.author is None else "teams")
+    from ..teams import load_teams
+
+    return load_teams(args.teams)
+
+
 def _cmd_fetch_pr(args) -> int:
     try:
         max_bytes, max_files = _limits(args.competition)
-        teams = None
-        if args.author is not None or args.teams is not None:
-            from ..teams import default_teams_path, load_teams
-
-            teams = load_teams(args.teams or default_teams_path())
+        teams = _ownership_teams(args)
         scope, dest = fetch_pr(args.repo_dir, args.pr_ref, args.sha, args.base, args.out, remote=args.remote,
                                max_bytes=max_bytes, max_files=max_files, teams=teams, author=args.author)
     except EaselError as exc:
@@ -91,9 +102,12 @@ def register(subparsers) -> None:
     f.add_argument("--competition", type=Path,
                    help="competition.yaml for the size/file limits "
                         "(default: ./competition.yaml, else the repository's)")
-    f.add_argument("--author", help="the PR author's GitHub login: checks team ownership against --teams "
-                                   "(default: not checked)")
-    f.add_argument("--teams", type=Path, help="teams.yaml of the trusted checkout (default: ./ or the repo's)")
+    f.add_argument("--author", help="the PR author's GitHub login, checked against --teams (no default: "
+                                   "required unless --no-ownership-check)")
+    f.add_argument("--teams", type=Path, help="teams.yaml of the trusted checkout (no default: "
+                                              "required unless --no-ownership-check)")
+    f.add_argument("--no-ownership-check", action="store_true",
+                   help="skip the team ownership check: for tests only, never in a workflow (default: checked)")
     f.add_argument("--result-on-error", type=Path, metavar="PATH",
                    help="on refusal, also write a result.json with the error here (for the PR comment; default: none)")
     f.add_argument("--json", action="store_true", help="print the outcome as JSON")
