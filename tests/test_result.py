@@ -79,7 +79,7 @@ def test_load_result_refuses_non_json(tmp_path):
         load_result(path)
     assert info.value.code == "E_RESULT_SCHEMA" and "(file)" in info.value.message
     path.write_text(json.dumps(ok_result()))
-    assert load_result(path)["metrics"]["kid"]["value"] == 0.05
+    assert load_result(path).metrics["kid"].value == 0.05
 
 
 def test_created_may_lead_the_time_of_reading_by_the_clock_skew_only():
