@@ -27,8 +27,8 @@ Schema 1::
                      "parameters": int, "model_bytes": int,
                      "device": {"kind": "gpu" | "cpu", "name": str, "cores": int | null,   # optional
                                 "tensorflow": str, "cuda": str | null, "cudnn": str | null}} | null,
-      "evaluator": {"version": str, "seconds": float},
-      "created": ISO-8601 UTC time,
+      "evaluator": {"version": Easel version (vocab.EASEL_VERSION_RE), "seconds": float >= 0},
+      "created": ISO-8601 UTC time, at most CLOCK_SKEW after the time of reading,
     }
 
 Keys added after schema 1 first shipped are optional, so older files still validate.

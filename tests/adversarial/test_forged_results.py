@@ -47,11 +47,8 @@ def forge(tmp_path: Path, result: dict, path: str, value) -> Path:
     *parents, last = path.split(".")
     node = forged
     for key in parents:
-        node = node[int(key)] if isinstance(node, list) else node[key]
-    if isinstance(node, list):
-        node[int(last)] = value
-    else:
-        node[last] = value
+        node = node[key]
+    node[last] = value
     out = tmp_path / f"forged-{len(list(tmp_path.glob('forged-*')))}.json"
     out.write_text(json.dumps(forged))
     return out
