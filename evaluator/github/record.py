@@ -25,6 +25,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from ..schema import parse_time
 from ..vocab import COMMENT_MARKER, HEX40_RE, ID_RE, LOGIN_RE, RECORD_PREFIX, neutralise_markers
 
 WINDOW = dt.timedelta(hours=24)
@@ -44,15 +45,15 @@ def iso(when: dt.datetime) -> str:
     return when.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def parse_time(text: Any) -> dt.datetime | None:
-    """An ISO 8601 time (UTC if no zone) or None for anything else."""
-    if not isinstance(text, str) or len(text) > 40:
+def time_or_none(text: Any) -> dt.datetime | None:
+    """An ISO 8601 time string as an aware UTC datetime (:func:`evaluator.schema.parse_time`; no zone
+    means UTC), or None for anything else (parse_record then refuses the record, never an error)."""
+    if not isinstance(text, str):
         return None
     try:
-        when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return parse_time(text)
     except ValueError:
         return None
-    return when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)
 
 
 def approval_key(head_sha: str | None, run_id: int | None) -> str | None:
@@ -63,7 +64,7 @@ def approval_key(head_sha: str | None, run_id: int | None) -> str | None:
 
 
 @dataclass
-class Evaluation:
+class ApprovedEvaluation:
     """One approved evaluation: approval time, its key, whether it counts, and why not."""
 
     at: dt.datetime
@@ -81,19 +82,19 @@ class Evaluation:
 
 
 class Record:
-    """The evaluations recorded on one PR: team, PR author and :class:`Evaluation` list."""
+    """The evaluations recorded on one PR: team, PR author and :class:`ApprovedEvaluation` list."""
 
     def __init__(self, team: str | None = None, author: str | None = None, times=(),
-                 evaluations: list[Evaluation] | None = None):
+                 evaluations: list[ApprovedEvaluation] | None = None):
         self.team, self.author = team, author
-        self.evaluations = list(evaluations) if evaluations is not None else [Evaluation(t) for t in times]
+        self.evaluations = list(evaluations) if evaluations is not None else [ApprovedEvaluation(t) for t in times]
 
     @property
     def times(self) -> list[dt.datetime]:
         """Approval times that count towards the limit, oldest first."""
         return sorted(e.at for e in self.evaluations if e.counted)
 
-    def find(self, key: str | None) -> Evaluation | None:
+    def find(self, key: str | None) -> ApprovedEvaluation | None:
         return next((e for e in self.evaluations if key and e.key == key), None)
 
     def line(self) -> str:
@@ -103,15 +104,15 @@ class Record:
         return RECORD_PREFIX + json.dumps(data, sort_keys=True, separators=(",", ":")) + " -->"
 
 
-def _evaluation(raw: Any) -> Evaluation | None:
-    """One entry of ``evals`` exactly as :meth:`Evaluation.as_dict` writes it, else None."""
+def _evaluation(raw: Any) -> ApprovedEvaluation | None:
+    """One entry of ``evals`` exactly as :meth:`ApprovedEvaluation.as_dict` writes it, else None."""
     if not isinstance(raw, dict) or not {"at", "counted"} <= set(raw) <= _EVAL_KEYS:
         return None
-    at, key, counted, why = parse_time(raw["at"]), raw.get("key"), raw["counted"], raw.get("why")
+    at, key, counted, why = time_or_none(raw["at"]), raw.get("key"), raw["counted"], raw.get("why")
     if at is None or not isinstance(counted, bool) or (key is not None and not _valid(_KEY_RE, key)) \
             or (why is not None and not _valid(_WHY_RE, why)):
         return None
-    return Evaluation(at, key, counted, why)
+    return ApprovedEvaluation(at, key, counted, why)
 
 
 def _valid(pattern: re.Pattern, value: Any) -> bool:
@@ -152,7 +153,7 @@ def parse_record(body: str | None) -> Record | None:
         record = Record(team, author, evaluations=sorted(evaluations, key=lambda e: e.at))
         written = record.line()
     else:
-        times = list(map(parse_time, data["times"])) if isinstance(data["times"], list) else [None]
+        times = list(map(time_or_none, data["times"])) if isinstance(data["times"], list) else [None]
         if None in times:
             return None
         record = Record(team, author, times)
@@ -188,5 +189,5 @@ def in_window(times: list[dt.datetime], now: dt.datetime) -> list[dt.datetime]:
     return [t for t in times if now - WINDOW < t <= now]
 
 
-__all__ = ["WINDOW", "Evaluation", "Record", "approval_key", "in_window", "iso", "next_allowed", "parse_record",
-           "parse_time", "utc_now", "with_record"]
+__all__ = ["WINDOW", "ApprovedEvaluation", "Record", "approval_key", "in_window", "iso", "next_allowed", "parse_record",
+           "time_or_none", "utc_now", "with_record"]
