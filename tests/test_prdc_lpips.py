@@ -269,3 +269,21 @@ def test_lpips_alex_falls_back_to_the_labelled_random_standin(tmp_path):
         backbone.features(images[:, :24, :24])
     with pytest.raises(EaselError):
         load_backbone("lpips_alex", cache_dir=tmp_path, allow_offline_standin=False)
+
+
+def test_weights_fetch_lpips_alex_checks_the_pin_and_writes_nothing_else(tmp_path):
+    import argparse
+
+    from evaluator.features import commands as FC
+
+    parser = argparse.ArgumentParser()
+    FC.register(parser.add_subparsers(dest="command"))
+    wrong = tmp_path / "alexnet-owt-7be5be79.pth"
+    wrong.write_bytes(b"not the torchvision file")
+    args = parser.parse_args(["weights", "fetch", "lpips-alex", "--cache", str(tmp_path / "c"), "--archive", str(wrong)])
+    with pytest.raises(EaselError) as err:
+        args.func(args)
+    assert err.value.code == "E_WEIGHTS_HASH" and not (tmp_path / "c").exists()
+    args = parser.parse_args(["weights", "fetch", "no-such-net"])
+    with pytest.raises(EaselError, match="unknown backbone"):
+        args.func(args)
