@@ -135,11 +135,11 @@ def main(argv: list[str] | None = None) -> int:
             timings: dict[str, float] = {}
             sub = make_submission(tmp, name.split()[0], seed, args.size)
             result = evaluate_submission(sub, tmp / "data", competition, timings=timings)
-            if result["status"] != "ok":
-                print(f"evaluation failed: {result['errors']}", file=sys.stderr)
+            if result.status != "ok":
+                print(f"evaluation failed: {result.error_codes}", file=sys.stderr)
                 return 1
-            rows.append((name, result["evaluator"]["seconds"], timings))
-        n = result["dataset"]["n_inputs"]
+            rows.append((name, result.evaluator.seconds, timings))
+        n = result.dataset.n_inputs
         bare = bare_work(sub, tmp / "data" / track.dataset, competition, track)
 
     phases = [p for p in PHASES if any(p in t for _, _, t in rows)]

@@ -27,21 +27,18 @@ def register(sub) -> None:
 
 def _cmd_evaluate(args) -> int:
     competition = load_competition(args.competition or default_competition_path())
-    if args.model_cache is not None:  # a URL model comes from this folder only: no download here
-        from .model_fetch import PREFETCHED_ENV
-
-        os.environ[PREFETCHED_ENV] = str(args.model_cache)
     grid_paths = [p for p in (args.gallery, args.samples) if p is not None]
+    # A URL model comes from --model-cache only (no download here) when one is given.
     result = evaluate_submission(args.submission_dir, args.data, competition, split=args.split,
                                  samples_path=grid_paths[0] if grid_paths else None, batch_size=args.batch_size,
-                                 require_gpu=args.require_gpu)
+                                 require_gpu=args.require_gpu, model_cache=args.model_cache)
     if len(grid_paths) == 2 and grid_paths[0].is_file():
         atomic_write_bytes(grid_paths[1], grid_paths[0].read_bytes())
-    atomic_write_json(args.out, result)
+    atomic_write_json(args.out, result.to_json())
     print(summary_line(result))
-    for err in result["errors"]:
-        detail = f" [{err['detail']}]" if err["detail"] else ""
-        print(f"  {err['code']}{detail}: {err['message']}\n      fix: {err['hint']}", file=sys.stderr)
+    for err in result.errors:
+        detail = f" [{err.detail}]" if err.detail else ""
+        print(f"  {err.code}{detail}: {err.message}\n      fix: {err.hint}", file=sys.stderr)
     if args.comment:
 
         atomic_write_text(args.comment, render_comment(result, competition))

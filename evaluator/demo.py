@@ -8,27 +8,19 @@ add them to a local leaderboard copy → build the site.
 from __future__ import annotations
 
 import shutil
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from .config import load_competition
+from .folders import submission_folders
 from .fsutil import atomic_write_json, atomic_write_text
-from .vocab import SUBMISSIONS_DIR, submission_of
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def find_submissions(*roots: Path) -> list[Path]:
-    """Every submission directory (holding submission.yaml) two levels below the roots, sorted.
-
-    Each root is read like ``submissions/``: :func:`evaluator.vocab.submission_of`
-    decides, so the copyable template (submissions/_template) is not a submission.
-    """
-    found = []
-    for root in roots:
-        for meta in sorted(root.glob("*/*/submission.yaml")):
-            if submission_of(PurePosixPath(SUBMISSIONS_DIR, *meta.relative_to(root).parts)) is not None:
-                found.append(meta.parent)
-    return found
+    """Every submission directory (holding submission.yaml) two levels below the roots, sorted
+    (:func:`evaluator.folders.submission_folders`: the copyable template is not a submission)."""
+    return [folder.path for folder in submission_folders(*roots, with_meta=True)]
 
 
 def _data_ready(data_root: Path, dataset_ids: set[str]) -> bool:
@@ -61,10 +53,10 @@ def oracle_results(data_root: Path, competition, out: Path) -> list[dict]:
             continue
         result = oracle_result(data_root, competition, track.id,
                                samples_path=out / "samples" / track.id / ORACLE_TEAM / f"{ORACLE_MODEL}.png")
-        atomic_write_json(out / "results" / track.id / "oracle--ideal.json", result)
-        rank = result["metrics"][track.ranking.metric]
-        print(f"  {track.id}: oracle {track.ranking.metric} = {rank['value']:.4g} "
-              f"[{rank['ci95'][0]:.4g}, {rank['ci95'][1]:.4g}]", flush=True)
+        atomic_write_json(out / "results" / track.id / "oracle--ideal.json", result.to_json())
+        rank = result.metrics[track.ranking.metric]
+        print(f"  {track.id}: oracle {track.ranking.metric} = {rank.value:.4g} "
+              f"[{rank.ci95[0]:.4g}, {rank.ci95[1]:.4g}]", flush=True)
         results.append(result)
     return results
 
@@ -105,13 +97,13 @@ def run_demo(out: Path, competition_path: Path, repo_root: Path = REPO_ROOT, siz
         samples = out / "samples" / track_id / (f"{meta.team}/{meta.model}.png" if meta else "unknown.png")
         print(f"\n=== [{number}/{len(submissions)}] {label}", flush=True)
         result = evaluate_submission(sub_dir, data_root, competition, split="public", samples_path=samples)
-        atomic_write_json(out / "results" / f"{stem}.json", result)
+        atomic_write_json(out / "results" / f"{stem}.json", result.to_json())
         results.append(result)
         comment = render_comment(result, competition, board)
         atomic_write_text(out / "comments" / f"{stem}.md", comment)
         print(comment)
         print(summary_line(result), flush=True)
-        if result["status"] != "ok":
+        if result.status != "ok":
             failures += 1
 
     print("\n[3/5] oracle rows (ideal outputs of the synthesized tracks, never ranked)")
@@ -119,10 +111,11 @@ def run_demo(out: Path, competition_path: Path, repo_root: Path = REPO_ROOT, siz
 
     print("\n[4/5] local leaderboard:", board_path)
     for sub_dir, result in zip(submissions, results):
-        if result["status"] == "ok":
+        if result.status == "ok":
             meta, _ = read_meta(sub_dir)
+            # The result's content hash is this evaluation's own hash of sub_dir: no need to hash it again.
             board, _changed = add_result(board, result, pr=None, commit=None, meta=meta.public_meta(),
-                                         competition=competition, submission_dir=sub_dir)
+                                         competition=competition)
     for result in oracles:
         board, _changed = add_result(board, result, pr=None, commit=None, meta=ORACLE_META, competition=competition)
     save_leaderboard(board_path, board)

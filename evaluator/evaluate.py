@@ -22,7 +22,8 @@ import numpy as np
 
 from .config import Competition, Track
 from .errors import EXIT_ERROR, EXIT_INVALID, EXIT_OK, SUBMISSION, EaselError
-from .result import new_result, validate_result
+from .result import (BackboneRef, DatasetRef, Device, Efficiency, EvaluatorRun, Metric, Result, ResultError,
+                     SubmissionRef, TrackRef)
 from .submission import n_model_inputs, validate_submission
 
 log = logging.getLogger(__name__)
@@ -173,8 +174,9 @@ def _reference(backbone, data_dir: Path, manifest, folder: str, paths: list[str]
 def evaluate_submission(submission_dir: str | Path, data_root: str | Path, competition: Competition,
                         split: str = "public", samples_path: Path | None = None,
                         cache_dir: Path | None = None, batch_size: int | None = None,
-                        timings: dict | None = None, require_gpu: bool = False) -> dict:
-    """Score one submission; always returns a schema-valid result dict (never raises).
+                        timings: dict | None = None, require_gpu: bool = False,
+                        model_cache: Path | None = None) -> Result:
+    """Score one submission; always returns a checked :class:`~evaluator.result.Result` (never raises).
 
     status: ok | invalid (the submission is at fault) | error (data or evaluator).
     ``timings``, when given, receives wall seconds per phase (load, sandbox_start,
@@ -182,43 +184,41 @@ def evaluate_submission(submission_dir: str | Path, data_root: str | Path, compe
     ``require_gpu``: refuse with E_NO_GPU (status error) unless TensorFlow sees a GPU,
     in this process and in the sandboxed child.
     ``samples_path``: where to write the gallery PNG (``write_gallery``: showcase images only).
+    ``model_cache``: the folder `easel fetch-model` filled; a URL model is read from it, never downloaded.
     """
     started = time.perf_counter()
-    result = new_result()
-    result["split"] = split
+    result = Result(split=split)
     try:
         _evaluate_into(result, Path(submission_dir), Path(data_root), competition, split, samples_path,
                        cache_dir, batch_size or competition.evaluation.batch_size, Stopwatch(timings),
-                       require_gpu)
+                       require_gpu, model_cache)
     except EaselError as exc:
-        result["status"] = "invalid" if exc.fault == SUBMISSION else "error"
-        result["errors"] = [exc.as_dict()]
-        result["metrics"], result["extra"] = {}, {}
+        result = result.refused(exc, "invalid" if exc.fault == SUBMISSION else "error")
         log.warning("evaluation refused: %s", exc)
     except Exception:  # noqa: BLE001 - an evaluator bug must still produce a result
         traceback.print_exc()
-        result["status"], result["errors"] = "error", [EaselError("E_INTERNAL").as_dict()]
-        result["metrics"], result["extra"] = {}, {}
-    result["evaluator"]["seconds"] = round(time.perf_counter() - started, 3)
-    return validate_result(result)
+        result = result.refused(EaselError("E_INTERNAL"), "error")
+    result.evaluator = EvaluatorRun(seconds=round(time.perf_counter() - started, 3))
+    return Result.from_json(result.to_json())  # what is written is exactly what every reader accepts
 
 
-def _evaluate_into(result: dict, root: Path, data_root: Path, competition: Competition, split: str,
+def _evaluate_into(result: Result, root: Path, data_root: Path, competition: Competition, split: str,
                    samples_path: Path | None, cache_dir: Path | None, batch_size: int,
-                   watch: Stopwatch, require_gpu: bool = False) -> None:
-    validation = validate_submission(root, competition, probe=False, cache_dir=cache_dir)
+                   watch: Stopwatch, require_gpu: bool = False, model_cache: Path | None = None) -> None:
+    """The one place a submission's result is assembled: each stage returns its part, set here as it
+    arrives (a refusal half-way keeps the parts known so far)."""
+    validation = validate_submission(root, competition, probe=False, cache_dir=cache_dir, model_cache=model_cache)
     meta = validation.meta
     if meta is not None:
-        result["submission"] = {"team": meta.team, "model": meta.model, "track": meta.track,
-                                "baseline": meta.baseline, "format": meta.format,
-                                "content_sha256": validation.content_sha256}
+        result.submission = SubmissionRef(team=meta.team, model=meta.model, track=meta.track,
+                                          baseline=meta.baseline, format=meta.format,
+                                          content_sha256=validation.content_sha256)
     if not validation.ok:
-        result["status"] = "invalid"
-        result["errors"] = [p.as_dict() for p in validation.problems]
+        result.status = "invalid"
+        result.errors = tuple(ResultError.of(p) for p in validation.problems)
         return
     track = competition.track(meta.track)
-    result["track"] = {"id": track.id, "kind": track.kind,
-                       "ranking": {"metric": track.ranking.metric, "order": track.ranking.order}}
+    result.track = TrackRef.of(track)
 
     from .features import load_backbone
     from .gallery import write_gallery
@@ -228,10 +228,11 @@ def _evaluate_into(result: dict, root: Path, data_root: Path, competition: Compe
     if require_gpu:
         refuse_without_gpu()
 
-    data_dir, manifest, tests = open_track_data(result, data_root, track, split)
+    data = open_track_data(data_root, track, split)
+    result.dataset = data.dataset
     backbone = load_backbone(competition.evaluation.backbone, resize=competition.evaluation.resize,
                              cache_dir=cache_dir)
-    result["backbone"] = backbone.describe()
+    result.backbone = BackboneRef(**backbone.describe())
 
     with contextlib.ExitStack() as stack:
         with watch("sandbox_start"):  # spawn, load, signature check, probe batch
@@ -242,29 +243,38 @@ def _evaluate_into(result: dict, root: Path, data_root: Path, competition: Compe
         missing = ", ".join(sorted(k for k, on in model.isolation.items() if not on))
         print(f"sandbox isolation in effect: {in_effect}" + (f"; not in effect: {missing}" if missing else ""),
               file=sys.stderr)
-        collected = run_inference(model, backbone, data_dir, tests, track, batch_size, watch)
+        collected = run_inference(model, backbone, data.folder, data.tests, track, batch_size, watch)
         with watch("efficiency"):
-            efficiency = model.efficiency(_efficiency_probe(data_dir, tests, batch_size))
+            efficiency = model.efficiency(_efficiency_probe(data.folder, data.tests, batch_size))
         if samples_path is not None:
             with watch("gallery"):
-                write_gallery(model, data_dir, manifest, track, batch_size, samples_path)
-    result["efficiency"] = {
-        "images_per_s": _round(efficiency.get("images_per_s")),
-        "best_batch_size": efficiency.get("best_batch_size"),
-        "latency_ms_batch1": _round(efficiency.get("latency_ms_batch1")),
-        "parameters": efficiency.get("parameters"),
-        "model_bytes": validation.model_bytes,
-        "device": model.device,  # measured in the child, where the model runs
-    }
-    score_collected(result, collected, backbone, data_dir, manifest, tests, track, competition, split, cache_dir,
-                    watch)
+                write_gallery(model, data.folder, data.manifest, track, batch_size, samples_path)
+    result.efficiency = Efficiency(
+        images_per_s=_round(efficiency.get("images_per_s")),
+        best_batch_size=efficiency.get("best_batch_size"),
+        latency_ms_batch1=_round(efficiency.get("latency_ms_batch1")),
+        parameters=efficiency.get("parameters"),
+        model_bytes=validation.model_bytes,
+        device=Device(**model.device),  # measured in the child, where the model runs
+    )
+    scored = score_collected(collected, backbone, data, track, competition, split, cache_dir, watch)
+    result.metrics, result.extra, result.notes = scored.metrics, scored.extra, scored.notes
 
 
-def open_track_data(result: dict, data_root: Path, track: Track, split: str):
-    """Verify the track's dataset and pick the split's files; fills result["dataset"].
+@dataclass(frozen=True)
+class TrackData:
+    """A track's verified dataset: its folder, its Manifest, the split's files and the record a result keeps."""
 
-    Returns (dataset folder, Manifest, TestSet). Raises EaselError for data faults
-    (missing, changed, wrong size, a split below min_test_images).
+    folder: Path
+    manifest: object  # evaluator.data.manifest.Manifest
+    tests: TestSet
+    dataset: DatasetRef
+
+
+def open_track_data(data_root: Path, track: Track, split: str) -> TrackData:
+    """Verify the track's dataset and pick the split's files.
+
+    Raises EaselError for data faults (missing, changed, wrong size, a split below min_test_images).
     """
     from .data.manifest import open_dataset
 
@@ -273,20 +283,28 @@ def open_track_data(result: dict, data_root: Path, track: Track, split: str):
         raise EaselError("E_DATA_MANIFEST", f"dataset is {manifest.image_size}px, track wants {track.image_size}px",
                          detail=track.dataset)
     tests = test_set(manifest, track, split)
-    result["dataset"] = {"id": track.dataset, "manifest_sha256": manifest.sha256, "n_inputs": len(tests.inputs)}
-    return data_dir, manifest, tests
+    return TrackData(data_dir, manifest, tests, DatasetRef(track.dataset, manifest.sha256, len(tests.inputs)))
 
 
-def score_collected(result: dict, collected: Collected, backbone, data_dir: Path, manifest, tests: TestSet,
-                    track: Track, competition: Competition, split: str, cache_dir: Path | None,
-                    watch: Stopwatch) -> None:
-    """Reference features, then the track's metrics with intervals, into result["metrics"] and ["extra"].
+@dataclass(frozen=True)
+class Scored:
+    """The scoring stage's part of a result: metrics with intervals, extra facts and notes (None: none)."""
+
+    metrics: dict[str, Metric]
+    extra: dict
+    notes: tuple[str, ...] | None
+
+
+def score_collected(collected: Collected, backbone, data: TrackData, track: Track, competition: Competition,
+                    split: str, cache_dir: Path | None, watch: Stopwatch) -> Scored:
+    """Reference features, then the track's metrics with intervals.
 
     Shared by submissions and the oracle rows (evaluator/oracle.py), so both are scored alike.
     """
     from .metrics import needs_of, resolve
     from .scoring import TrackSample, score_track
 
+    data_dir, manifest, tests = data.folder, data.manifest, data.tests
     with watch("reference"):
         ref = _reference(backbone, data_dir, manifest, tests.reference_folder, tests.reference, split,
                          cache_dir, track.image_size)
@@ -301,12 +319,14 @@ def score_collected(result: dict, collected: Collected, backbone, data_dir: Path
     ev = competition.evaluation
     with watch("metrics"):
         metrics, extra = score_track(list(track.metrics), sample, n_resamples=ev.bootstrap, seed=ev.seed,
-                                     memorization_eps=ev.memorization_eps)
-    result["metrics"] = metrics
-    result["extra"] = {k: (bool(v) if isinstance(v, (bool, np.bool_)) else _round(v)) for k, v in extra.items()}
+                                     memorization_eps=ev.memorization_eps,
+                                     memorization_meaningful=not backbone.offline_standin)
     notes = output_range_notes(collected)
-    if notes:
-        result["notes"] = notes
+    return Scored(
+        metrics={name: Metric(value=m["value"], ci95=None if m["ci95"] is None else tuple(m["ci95"]),
+                              order=m["order"], n=m["n"]) for name, m in metrics.items()},
+        extra={k: (bool(v) if isinstance(v, (bool, np.bool_)) else _round(v)) for k, v in extra.items()},
+        notes=tuple(notes) if notes else None)
 
 
 # A sigmoid head's outputs stay in [0, 1]; allow for an output that rounds a hair below 0.
@@ -338,16 +358,15 @@ def _round(value, digits: int = 6):
     return None if value is None else float(round(float(value), digits))
 
 
-def exit_code_for(result: dict) -> int:
-    return {"ok": EXIT_OK, "invalid": EXIT_INVALID}.get(result["status"], EXIT_ERROR)
+def exit_code_for(result: Result) -> int:
+    return {"ok": EXIT_OK, "invalid": EXIT_INVALID}.get(result.status, EXIT_ERROR)
 
 
-def summary_line(result: dict) -> str:
-    sub = result.get("submission") or {}
-    name = f"{sub.get('team', '?')}/{sub.get('model', '?')}"
-    if result["status"] != "ok":
-        codes = ", ".join(e["code"] for e in result["errors"])
-        return f"{name}: {result['status']} ({codes})"
-    rank = result["track"]["ranking"]["metric"]
-    m = result["metrics"][rank]
-    return f"{name} on {result['track']['id']}: {rank} = {m['value']:.4g} [{m['ci95'][0]:.4g}, {m['ci95'][1]:.4g}]"
+def summary_line(result: Result) -> str:
+    sub = result.submission
+    name = f"{sub.team}/{sub.model}" if sub is not None else "?/?"
+    if result.status != "ok":
+        return f"{name}: {result.status} ({', '.join(result.error_codes)})"
+    rank = result.track.metric
+    m = result.metrics[rank]
+    return f"{name} on {result.track.id}: {rank} = {m.value:.4g} [{m.ci95[0]:.4g}, {m.ci95[1]:.4g}]"

@@ -23,7 +23,7 @@ import numpy as np
 from .config import Competition, Track
 from .errors import EaselError
 from .fsutil import canonical_json
-from .result import new_result, validate_result
+from .result import BackboneRef, EvaluatorRun, Result, SubmissionRef, TrackRef
 
 ORACLE_TEAM, ORACLE_MODEL = "oracle", "ideal"
 
@@ -120,8 +120,8 @@ class StyleOracle:
 
 
 def oracle_result(data_root: str | Path, competition: Competition, track_id: str, split: str = "public",
-                  cache_dir: Path | None = None, samples_path: Path | None = None) -> dict:
-    """Score the oracle of one track on ``split``; returns a validated result.json dict (status ok).
+                  cache_dir: Path | None = None, samples_path: Path | None = None) -> Result:
+    """Score the oracle of one track on ``split``; returns a checked Result (status ok).
 
     ``samples_path``: also write the oracle's gallery there (ideal outputs of the showcase images).
 
@@ -135,28 +135,25 @@ def oracle_result(data_root: str | Path, competition: Competition, track_id: str
 
     started = time.perf_counter()
     track = competition.track(track_id)
-    result = new_result()
-    result["split"] = split
-    result["track"] = {"id": track.id, "kind": track.kind,
-                       "ranking": {"metric": track.ranking.metric, "order": track.ranking.order}}
-    data_dir, manifest, tests = open_track_data(result, Path(data_root), track, split)
-    oracle = StyleOracle(data_dir, manifest, tests, track)
+    data = open_track_data(Path(data_root), track, split)
+    oracle = StyleOracle(data.folder, data.manifest, data.tests, track)
     # The content hash names what was scored: this track's oracle on this exact dataset.
-    content = hashlib.sha256(canonical_json({"oracle": track.id, "manifest_sha256": manifest.sha256})
+    content = hashlib.sha256(canonical_json({"oracle": track.id, "manifest_sha256": data.manifest.sha256})
                              .encode("utf-8")).hexdigest()
-    result["submission"] = {"team": ORACLE_TEAM, "model": ORACLE_MODEL, "track": track.id, "baseline": True,
-                            "format": None, "content_sha256": content}
     ev = competition.evaluation
     backbone = load_backbone(ev.backbone, resize=ev.resize, cache_dir=cache_dir)
-    result["backbone"] = backbone.describe()
     watch = Stopwatch()
-    collected = run_inference(oracle, backbone, data_dir, tests, track, ev.batch_size, watch)
+    collected = run_inference(oracle, backbone, data.folder, data.tests, track, ev.batch_size, watch)
     if samples_path is not None:
-        write_gallery(oracle, data_dir, manifest, track, ev.batch_size, samples_path)
-    score_collected(result, collected, backbone, data_dir, manifest, tests, track, competition, split, cache_dir,
-                    watch)
-    result["evaluator"]["seconds"] = round(time.perf_counter() - started, 3)
-    return validate_result(result)
+        write_gallery(oracle, data.folder, data.manifest, track, ev.batch_size, samples_path)
+    scored = score_collected(collected, backbone, data, track, competition, split, cache_dir, watch)
+    result = Result(split=split, track=TrackRef.of(track), dataset=data.dataset,
+                    submission=SubmissionRef(team=ORACLE_TEAM, model=ORACLE_MODEL, track=track.id, baseline=True,
+                                             format=None, content_sha256=content),
+                    backbone=BackboneRef(**backbone.describe()), metrics=scored.metrics, extra=scored.extra,
+                    notes=scored.notes,
+                    evaluator=EvaluatorRun(seconds=round(time.perf_counter() - started, 3)))
+    return Result.from_json(result.to_json())
 
 
 ORACLE_META = {"authors": ["Easel"], "license": "", "links": {},

@@ -21,7 +21,7 @@ from .config import Competition
 from .errors import CODES, EaselError
 from .errors import _identifier as allowlisted_identifier
 from .leaderboard.ranking import format_value, metric_order, standing
-from .result import device_label, validate_result
+from .result import Result, as_result, device_label
 
 MARKER = "<!-- easel:score-comment -->"
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
@@ -71,14 +71,15 @@ GALLERY_URL_RE = re.compile(r"https://github\.com/[A-Za-z0-9_.-]{1,100}/[A-Za-z0
                             r"[0-9]{1,20}/artifacts/[0-9]{1,20}")
 
 
-def render_comment(result: dict, competition: Competition | None = None, leaderboard: dict | None = None,
+def render_comment(result: Result | dict, competition: Competition | None = None, leaderboard: dict | None = None,
                    head_sha: str | None = None, gallery_url: str | None = None) -> str:
     """The sticky PR comment body (GitHub Markdown), starting with the bot's hidden marker.
 
     ``gallery_url``: this run's gallery artifact (the model's outputs on the showcase images),
     linked when it is exactly a GitHub Actions artifact address (:data:`GALLERY_URL_RE`).
     """
-    result = validate_result(result)
+    record = as_result(result)  # a document (dict) is checked here; a Result already was
+    result = record.to_json()
     sub = result["submission"] or {}
     name = f"{sub.get('team', 'unknown')}/{sub.get('model', 'unknown')}"
     lines = [MARKER, f"## Easel evaluation: {code(name)}", ""]
@@ -101,7 +102,7 @@ def render_comment(result: dict, competition: Competition | None = None, leaderb
         lines += _metrics_table(result, declared)
         lines += metric_description_lines(result)
         lines += output_range_lines(result)
-        place = standing(result, leaderboard)
+        place = standing(record, leaderboard)
         if place is not None:
             lines += _standing_lines(result, place)
         lines += _efficiency_lines(result)
@@ -263,12 +264,20 @@ def _efficiency_lines(result: dict) -> list[str]:
 
 
 def _memorization_lines(result: dict) -> list[str]:
-    if not result["extra"].get("memorized"):
+    extra = result["extra"]
+    offline = bool((result["backbone"] or {}).get("offline_standin"))
+    if extra.get("memorization_meaningful") is False:  # the evaluator applied no penalty
+        if "mifid" not in result["metrics"]:
+            return []
+        return ["Memorization check not applied: the offline stand-in backbone's feature distances cannot "
+                "tell a copy of a training style image from a new image, so `mifid` here equals FID (no "
+                "penalty) and no memorization flag is raised.", ""]
+    if offline and "memorization_ratio" in extra:  # a result from before that rule: say what it is not
+        return ["Memorization check not meaningful: the offline stand-in backbone's feature distances cannot "
+                "tell a copy of a training style image from a new image, so a low memorization ratio (and the "
+                "`mifid` it inflates) is no sign that the outputs copy training images.", ""]
+    if not extra.get("memorized"):
         return []
-    if (result["backbone"] or {}).get("offline_standin"):
-        return ["Memorization check: outputs came unusually close to training style images in "
-                "the offline stand-in backbone's features, which do not separate content well; "
-                "the flag is only meaningful with the standard FID backbone.", ""]
     return ["🚩 **Memorization flag**: outputs are near-copies of training style images "
             f"(they come {fmt(result['extra'].get('memorization_ratio'))} times as close to the "
             "training set as new images of the style do, below the threshold); "

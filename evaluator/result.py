@@ -1,7 +1,10 @@
-"""result.json: the evaluator's output, versioned, and its schema check.
+"""result.json: the evaluator's output, as one typed record, and its one schema check.
 
-A result travels from the GPU runner to the comment job and the publish job
-as untrusted data, so every reader calls :func:`validate_result` first.
+A result travels from the GPU runner to the comment job and the publish job as
+untrusted data. :meth:`Result.from_json` is the one place it is checked: every
+reader goes through it (``Result.load(path)`` for a file), once, where the file
+is read; inside the process the checked :class:`Result` object travels, and
+:meth:`Result.to_json` gives the document back (the writers' bytes depend on it).
 
 Schema 1::
 
@@ -29,15 +32,19 @@ Schema 1::
     }
 
 Keys added after schema 1 first shipped are optional, so older files still validate.
+The sub-records :class:`Metric`, :class:`Efficiency`, :class:`DatasetRef` and
+:class:`BackboneRef` are also the leaderboard entry's (evaluator/leaderboard/schema.py):
+one schema for each, wherever it is stored.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
-import re
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Mapping
 
 from . import __version__
 from .errors import EaselError
@@ -54,185 +61,448 @@ SOURCE = "result.json"
 NOTE_CODES = ("output_range_0_1",)
 _TOP = ("schema", "status", "errors", "submission", "track", "split", "dataset", "backbone", "metrics", "extra",
         "efficiency", "evaluator", "created")
-_EFFICIENCY = ("images_per_s", "best_batch_size", "latency_ms_batch1", "parameters", "model_bytes")
+EFFICIENCY_FIELDS = ("images_per_s", "best_batch_size", "latency_ms_batch1", "parameters", "model_bytes")
+MAX_METRICS = 50
+MAX_EXTRA = 20
 _SHORT = 500  # error message and hint
 _VERSION_TEXT = 40
+_HEX = "a sha256 hex digest"
+
+
+# --- sub-records (shared with the leaderboard entry) ------------------------------
+
+@dataclass(frozen=True)
+class Metric:
+    """One metric's score: ``value``, its 95% bootstrap interval ``ci95`` (lo, hi) or None,
+    the metric's ``order`` (asc: lower is better) and ``n``, the images it was computed on.
+
+    A field added later (say a per-metric backbone identity) is optional: give it a
+    default of None, add it to :attr:`OPTIONAL` and it is written only when set, so
+    files without it keep their bytes.
+    """
+
+    value: float
+    ci95: tuple[float, float] | None
+    order: str
+    n: int
+    KEYS: ClassVar[tuple[str, ...]] = ("value", "ci95", "order", "n")
+    OPTIONAL: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def check(cls, c: Checker, raw: Any, path: str) -> "Metric":
+        c.mapping(raw, path, cls.KEYS, cls.OPTIONAL)
+        value = c.number(raw["value"], f"{path}.value")
+        ci = raw["ci95"]
+        if ci is not None and not (isinstance(ci, list) and len(ci) == 2 and all(is_number(v) for v in ci)):
+            c.fail(f"{path}.ci95", "null or [lo, hi] (two finite numbers)", ci)
+        return cls(value=value, ci95=None if ci is None else (ci[0], ci[1]),
+                   order=c.choice(raw["order"], f"{path}.order", ORDERS), n=c.count(raw["n"], f"{path}.n"))
+
+    def to_json(self) -> dict:
+        out = {"value": self.value, "ci95": None if self.ci95 is None else list(self.ci95), "order": self.order,
+               "n": self.n}
+        for key in self.OPTIONAL:
+            if getattr(self, key) is not None:
+                value = getattr(self, key)
+                out[key] = value.to_json() if hasattr(value, "to_json") else value
+        return out
+
+
+def check_metrics(c: Checker, raw: Any, path: str = "metrics") -> dict[str, Metric]:
+    """``{name: Metric}`` from a mapping of at most MAX_METRICS metrics."""
+    if not isinstance(raw, dict) or len(raw) > MAX_METRICS:
+        c.fail(path, f"a mapping of at most {MAX_METRICS} metrics", raw)
+    out = {}
+    for name, m in raw.items():
+        where = f"{path}.{name}" if isinstance(name, str) and METRIC_RE.match(name) else path
+        c.match(name, where, METRIC_RE, "metric names of lowercase letters, digits and '_'")
+        out[name] = Metric.check(c, m, where)
+    return out
+
+
+def metrics_json(metrics: Mapping[str, Metric]) -> dict:
+    return {name: m.to_json() for name, m in metrics.items()}
+
+
+def check_extra(c: Checker, raw: Any, path: str = "extra") -> dict:
+    """Run facts beside the metrics (a memorization flag, a distance): ``{name: number | bool | None}``."""
+    if not isinstance(raw, dict) or len(raw) > MAX_EXTRA:
+        c.fail(path, f"a mapping of at most {MAX_EXTRA} values", raw)
+    for name, value in raw.items():
+        c.match(name, path, METRIC_RE, "names of lowercase letters, digits and '_'")
+        if not (value is None or isinstance(value, bool) or is_number(value)):
+            c.fail(f"{path}.{name}", "a number, a boolean or null", value)
+    return dict(raw)
+
+
+@dataclass(frozen=True)
+class Device:
+    """The hardware the efficiency figures were measured on (reported by the sandboxed child)."""
+
+    kind: str
+    name: str
+    cores: int | None
+    tensorflow: str
+    cuda: str | None
+    cudnn: str | None
+    KEYS: ClassVar[tuple[str, ...]] = ("kind", "name", "cores", "tensorflow", "cuda", "cudnn")
+
+    @classmethod
+    def check(cls, c: Checker, raw: Any, path: str) -> "Device":
+        c.mapping(raw, path, cls.KEYS)
+        c.choice(raw["kind"], f"{path}.kind", DEVICE_KINDS)
+        c.match(raw["name"], f"{path}.name", DEVICE_NAME_RE, "a short device name")
+        c.count(raw["cores"], f"{path}.cores", least=1, most=(1 << 16) - 1, allow_null=True)
+        c.match(raw["tensorflow"], f"{path}.tensorflow", VERSION_RE, "a version string")
+        for key in ("cuda", "cudnn"):
+            if raw[key] is not None:
+                c.match(raw[key], f"{path}.{key}", VERSION_RE, "null or a version string")
+        return cls(**{key: raw[key] for key in cls.KEYS})
+
+    def to_json(self) -> dict:
+        return {key: getattr(self, key) for key in self.KEYS}
+
+    @property
+    def label(self) -> str:
+        """One line, e.g. "GPU NVIDIA H200; TensorFlow 2.21.0, CUDA 12.5, cuDNN 9"."""
+        name = f"{self.kind.upper()} {self.name}"
+        if self.cores:
+            name += f", {self.cores} cores"
+        libs = [f"TensorFlow {self.tensorflow}"] + [f"{label} {value}" for value, label in
+                                                    ((self.cuda, "CUDA"), (self.cudnn, "cuDNN")) if value]
+        return f"{name}; {', '.join(libs)}"
+
+
+@dataclass(frozen=True)
+class Efficiency:
+    """Speed and size: images/s at the best batch size, ms per single image, parameters, model bytes
+    (each None where it could not be measured), and the ``device`` it ran on (None: not recorded).
+
+    A new figure is one field here and its name in EFFICIENCY_FIELDS: result.json, the
+    leaderboard entry, the comment and the site read it from this record.
+    """
+
+    images_per_s: float | None = None
+    best_batch_size: int | None = None
+    latency_ms_batch1: float | None = None
+    parameters: int | None = None
+    model_bytes: int | None = None
+    device: Device | None = None
+
+    @classmethod
+    def check_figures(cls, c: Checker, raw: Any, path: str) -> dict:
+        """The figures of a mapping already checked for its keys: each a finite number or None."""
+        for key in EFFICIENCY_FIELDS:
+            if raw.get(key) is not None:
+                c.number(raw[key], f"{path}.{key}")
+        return {key: raw.get(key) for key in EFFICIENCY_FIELDS}
+
+    @classmethod
+    def check(cls, c: Checker, raw: Any, path: str = "efficiency") -> "Efficiency":
+        c.mapping(raw, path, EFFICIENCY_FIELDS, ("device",))
+        figures = cls.check_figures(c, raw, path)
+        device = raw.get("device")
+        return cls(**figures, device=None if device is None else Device.check(c, device, f"{path}.device"))
+
+    def figures_json(self) -> dict:
+        return {key: getattr(self, key) for key in EFFICIENCY_FIELDS}
+
+    def to_json(self) -> dict:
+        out = self.figures_json()
+        if self.device is not None:
+            out["device"] = self.device.to_json()
+        return out
+
+
+@dataclass(frozen=True)
+class DatasetRef:
+    """The dataset scored: its id, its manifest's sha256 and (in a result) the inputs scored."""
+
+    id: str
+    manifest_sha256: str
+    n_inputs: int | None = None  # None in a leaderboard entry, which does not store it
+
+    @classmethod
+    def check(cls, c: Checker, raw: Any, path: str, with_n_inputs: bool = True) -> "DatasetRef":
+        c.mapping(raw, path, ("id", "manifest_sha256") + (("n_inputs",) if with_n_inputs else ()))
+        return cls(id=c.match(raw["id"], f"{path}.id", ID_RE, "a safe id" if with_n_inputs else "a dataset id"),
+                   manifest_sha256=c.match(raw["manifest_sha256"], f"{path}.manifest_sha256", HEX64_RE, _HEX),
+                   n_inputs=c.count(raw["n_inputs"], f"{path}.n_inputs") if with_n_inputs else None)
+
+    def to_json(self) -> dict:
+        out = {"id": self.id, "manifest_sha256": self.manifest_sha256}
+        if self.n_inputs is not None:
+            out["n_inputs"] = self.n_inputs
+        return out
+
+    def without_count(self) -> "DatasetRef":
+        return dataclasses.replace(self, n_inputs=None)
+
+
+@dataclass(frozen=True)
+class BackboneRef:
+    """The feature network: its registry id, its weights' sha256, the resize mode, and whether it is
+    the offline stand-in (random init) that must be named on every page."""
+
+    id: str
+    weights_sha256: str
+    resize: str
+    offline_standin: bool
+    KEYS: ClassVar[tuple[str, ...]] = ("id", "weights_sha256", "resize", "offline_standin")
+
+    @classmethod
+    def check(cls, c: Checker, raw: Any, path: str = "backbone") -> "BackboneRef":
+        c.mapping(raw, path, cls.KEYS)
+        return cls(id=c.match(raw["id"], f"{path}.id", BACKBONE_RE, "a backbone id"),
+                   weights_sha256=c.match(raw["weights_sha256"], f"{path}.weights_sha256", HEX64_RE, _HEX),
+                   resize=c.choice(raw["resize"], f"{path}.resize", RESIZE_MODES),
+                   offline_standin=c.boolean(raw["offline_standin"], f"{path}.offline_standin"))
+
+    def to_json(self) -> dict:
+        return {key: getattr(self, key) for key in self.KEYS}
+
+
+# --- the result's own parts -----------------------------------------------------------
+
+@dataclass(frozen=True)
+class ResultError:
+    """One coded refusal as result.json carries it (EaselError.as_dict())."""
+
+    code: str
+    message: str
+    hint: str
+    detail: str | None
+
+    @classmethod
+    def check(cls, c: Checker, raw: Any, path: str) -> "ResultError":
+        c.mapping(raw, path, ("code", "message", "hint", "detail"))
+        c.match(raw["code"], f"{path}.code", ERROR_CODE_RE, "an E_ code")
+        c.text(raw["message"], f"{path}.message", _SHORT, least=0)
+        c.text(raw["hint"], f"{path}.hint", _SHORT, least=0)
+        if raw["detail"] is not None:
+            c.text(raw["detail"], f"{path}.detail", 120, least=0)
+        return cls(raw["code"], raw["message"], raw["hint"], raw["detail"])
+
+    @classmethod
+    def of(cls, error: EaselError) -> "ResultError":
+        raw = error.as_dict()
+        return cls(raw["code"], raw["message"], raw["hint"], raw["detail"])
+
+    def to_json(self) -> dict:
+        return {"code": self.code, "message": self.message, "hint": self.hint, "detail": self.detail}
+
+
+@dataclass(frozen=True)
+class SubmissionRef:
+    """Who and what was scored; ``pr`` and ``commit`` are set by the binding step
+    (evaluator/github/binding.py) and written only once set."""
+
+    team: str
+    model: str
+    track: str
+    baseline: bool
+    format: str | None
+    content_sha256: str | None
+    pr: int | None = None
+    commit: str | None = None
+
+    @classmethod
+    def check(cls, c: Checker, raw: Any, path: str = "submission") -> "SubmissionRef":
+        c.mapping(raw, path, ("team", "model", "track", "baseline", "format", "content_sha256"), ("pr", "commit"))
+        for key in ("team", "model", "track"):
+            c.match(raw[key], f"{path}.{key}", ID_RE, "a safe id")
+        c.boolean(raw["baseline"], f"{path}.baseline")
+        c.choice(raw["format"], f"{path}.format", (None,) + MODEL_FORMATS)
+        if raw["content_sha256"] is not None:
+            c.match(raw["content_sha256"], f"{path}.content_sha256", HEX64_RE, _HEX)
+        c.count(raw.get("pr"), f"{path}.pr", least=1, allow_null=True)
+        if raw.get("commit") is not None:
+            c.match(raw["commit"], f"{path}.commit", HEX40_RE, "a 40-hex commit")
+        return cls(raw["team"], raw["model"], raw["track"], raw["baseline"], raw["format"], raw["content_sha256"],
+                   raw.get("pr"), raw.get("commit"))
+
+    @property
+    def bound(self) -> bool:
+        return self.pr is not None or self.commit is not None
+
+    def to_json(self) -> dict:
+        out = {"team": self.team, "model": self.model, "track": self.track, "baseline": self.baseline,
+               "format": self.format, "content_sha256": self.content_sha256}
+        if self.bound:
+            out.update(pr=self.pr, commit=self.commit)
+        return out
+
+
+@dataclass(frozen=True)
+class TrackRef:
+    """The track scored: id, kind and its ranking metric with its order."""
+
+    id: str
+    kind: str
+    metric: str
+    order: str
+
+    @classmethod
+    def check(cls, c: Checker, raw: Any, path: str = "track") -> "TrackRef":
+        c.mapping(raw, path, ("id", "kind", "ranking"))
+        c.match(raw["id"], f"{path}.id", ID_RE, "a safe id")
+        c.choice(raw["kind"], f"{path}.kind", TRACK_KINDS)
+        c.mapping(raw["ranking"], f"{path}.ranking", ("metric", "order"))
+        c.match(raw["ranking"]["metric"], f"{path}.ranking.metric", METRIC_RE, "a metric name")
+        c.choice(raw["ranking"]["order"], f"{path}.ranking.order", ORDERS)
+        return cls(raw["id"], raw["kind"], raw["ranking"]["metric"], raw["ranking"]["order"])
+
+    @classmethod
+    def of(cls, track) -> "TrackRef":
+        """From a competition :class:`~evaluator.config.Track`."""
+        return cls(track.id, track.kind, track.ranking.metric, track.ranking.order)
+
+    def to_json(self) -> dict:
+        return {"id": self.id, "kind": self.kind, "ranking": {"metric": self.metric, "order": self.order}}
+
+
+@dataclass(frozen=True)
+class EvaluatorRun:
+    """The Easel version that scored, and the wall seconds it took."""
+
+    version: str = __version__
+    seconds: float = 0.0
+
+    def to_json(self) -> dict:
+        return {"version": self.version, "seconds": self.seconds}
+
+
+def _now_text() -> str:
+    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
+
+
+@dataclass
+class Result:
+    """One result.json, checked. ``created`` keeps the file's own text (an ISO 8601 UTC time)."""
+
+    status: str = "ok"
+    errors: tuple[ResultError, ...] = ()
+    submission: SubmissionRef | None = None
+    track: TrackRef | None = None
+    split: str = "public"
+    dataset: DatasetRef | None = None
+    backbone: BackboneRef | None = None
+    metrics: dict[str, Metric] = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)
+    notes: tuple[str, ...] | None = None  # None: the key is absent (files from before notes)
+    efficiency: Efficiency | None = None
+    evaluator: EvaluatorRun = field(default_factory=EvaluatorRun)
+    created: str = field(default_factory=_now_text)
+
+    # -- reading --------------------------------------------------------------------
+    @classmethod
+    def from_json(cls, obj: Any, source: str = SOURCE) -> "Result":
+        """Check an untrusted result document; the record, or E_RESULT_SCHEMA naming the key path, e.g.
+        ``result.json: metrics.fid.ci95: expected null or [lo, hi] (two finite numbers), got [0.1]``.
+
+        This is the one check of result.json: every reader of the file comes through here.
+        """
+        c = Checker(source, "E_RESULT_SCHEMA")
+        c.mapping(obj, "", _TOP, ("notes",))
+        c.choice(obj["schema"], "schema", (SCHEMA_VERSION,))
+        status = c.choice(obj["status"], "status", STATUSES)
+        split = c.choice(obj["split"], "split", SPLITS)
+        errors = obj["errors"]
+        c.sequence(errors, "errors", most=100)
+        errors = tuple(ResultError.check(c, err, f"errors[{i}]") for i, err in enumerate(errors))
+        if status != "ok" and not errors:
+            c.fail("errors", "at least one error when status is not ok", [])
+        parts = {}
+        for key, record in (("submission", SubmissionRef), ("track", TrackRef), ("dataset", DatasetRef),
+                            ("backbone", BackboneRef), ("efficiency", Efficiency)):
+            parts[key] = None if obj[key] is None else record.check(c, obj[key], key)
+        metrics = check_metrics(c, obj["metrics"])
+        track = parts["track"]
+        if status == "ok" and track is not None and track.metric not in metrics:
+            c.fail("metrics", f"the track's ranking metric {track.metric!r}", sorted(metrics))
+        extra = check_extra(c, obj["extra"])
+        notes = None
+        if "notes" in obj:
+            c.sequence(obj["notes"], "notes", most=len(NOTE_CODES))
+            notes = tuple(c.choice(note, f"notes[{i}]", NOTE_CODES) for i, note in enumerate(obj["notes"]))
+        run = obj["evaluator"]
+        c.mapping(run, "evaluator", ("version", "seconds"))
+        c.text(run["version"], "evaluator.version", _VERSION_TEXT, least=0)
+        c.number(run["seconds"], "evaluator.seconds")
+        c.time(obj["created"], "created")
+        return cls(status=status, errors=errors, split=split, metrics=metrics, extra=extra, notes=notes,
+                   evaluator=EvaluatorRun(run["version"], run["seconds"]), created=obj["created"], **parts)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Result":
+        """Read and check a result.json written by anyone (it is untrusted)."""
+        path = Path(path)
+        c = Checker(str(path), "E_RESULT_SCHEMA")
+        try:
+            if path.stat().st_size > MAX_RESULT_BYTES:
+                c.fail("(file)", f"at most {MAX_RESULT_BYTES} bytes", path.stat().st_size)
+            obj = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise EaselError("E_RESULT_SCHEMA", f"{path}: file not found") from None
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            c.fail("(file)", "valid UTF-8 JSON", "undecodable bytes")
+        return cls.from_json(obj)
+
+    # -- writing --------------------------------------------------------------------
+    def to_json(self) -> dict:
+        """The result.json document (written with sorted keys, so field order is free)."""
+        out = {
+            "schema": SCHEMA_VERSION, "status": self.status, "errors": [e.to_json() for e in self.errors],
+            "submission": None if self.submission is None else self.submission.to_json(),
+            "track": None if self.track is None else self.track.to_json(),
+            "split": self.split,
+            "dataset": None if self.dataset is None else self.dataset.to_json(),
+            "backbone": None if self.backbone is None else self.backbone.to_json(),
+            "metrics": metrics_json(self.metrics), "extra": dict(self.extra),
+            "efficiency": None if self.efficiency is None else self.efficiency.to_json(),
+            "evaluator": self.evaluator.to_json(), "created": self.created,
+        }
+        if self.notes is not None:
+            out["notes"] = list(self.notes)
+        return out
+
+    def refused(self, error: EaselError, status: str) -> "Result":
+        """This result turned into a refusal: ``status`` with ``error``, no scores."""
+        return dataclasses.replace(self, status=status, errors=(ResultError.of(error),), metrics={}, extra={})
+
+    @property
+    def error_codes(self) -> list[str]:
+        return [e.code for e in self.errors]
 
 
 def new_result(status: str = "ok") -> dict:
-    """An empty result skeleton that :func:`validate_result` accepts once filled."""
-    return {
-        "schema": SCHEMA_VERSION,
-        "status": status,
-        "errors": [],
-        "submission": None,
-        "track": None,
-        "split": "public",
-        "dataset": None,
-        "backbone": None,
-        "metrics": {},
-        "extra": {},
-        "efficiency": None,
-        "evaluator": {"version": __version__, "seconds": 0.0},
-        "created": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(),
-    }
-
-
-def _text_or_null(c: Checker, value: Any, path: str, most: int) -> None:
-    if value is not None:
-        c.text(value, path, most, least=0)
-
-
-def _check_errors(c: Checker, errors: Any, status: str) -> None:
-    c.sequence(errors, "errors", most=100)
-    for i, err in enumerate(errors):
-        path = f"errors[{i}]"
-        c.mapping(err, path, ("code", "message", "hint", "detail"))
-        c.match(err["code"], f"{path}.code", ERROR_CODE_RE, "an E_ code")
-        c.text(err["message"], f"{path}.message", _SHORT, least=0)
-        c.text(err["hint"], f"{path}.hint", _SHORT, least=0)
-        _text_or_null(c, err["detail"], f"{path}.detail", 120)
-    if status != "ok" and not errors:
-        c.fail("errors", "at least one error when status is not ok", errors)
-
-
-def _check_submission(c: Checker, sub: Any) -> None:
-    c.mapping(sub, "submission", ("team", "model", "track", "baseline", "format", "content_sha256"),
-              ("pr", "commit"))
-    for key in ("team", "model", "track"):
-        c.match(sub[key], f"submission.{key}", ID_RE, "a safe id")
-    c.boolean(sub["baseline"], "submission.baseline")
-    c.choice(sub["format"], "submission.format", (None,) + MODEL_FORMATS)
-    if sub["content_sha256"] is not None:
-        c.match(sub["content_sha256"], "submission.content_sha256", HEX64_RE, "a sha256 hex digest")
-    c.count(sub.get("pr"), "submission.pr", least=1, allow_null=True)
-    if sub.get("commit") is not None:
-        c.match(sub["commit"], "submission.commit", HEX40_RE, "a 40-hex commit")
-
-
-def _check_track(c: Checker, track: Any) -> None:
-    c.mapping(track, "track", ("id", "kind", "ranking"))
-    c.match(track["id"], "track.id", ID_RE, "a safe id")
-    c.choice(track["kind"], "track.kind", TRACK_KINDS)
-    c.mapping(track["ranking"], "track.ranking", ("metric", "order"))
-    c.match(track["ranking"]["metric"], "track.ranking.metric", METRIC_RE, "a metric name")
-    c.choice(track["ranking"]["order"], "track.ranking.order", ORDERS)
-
-
-def _check_dataset(c: Checker, data: Any) -> None:
-    c.mapping(data, "dataset", ("id", "manifest_sha256", "n_inputs"))
-    c.match(data["id"], "dataset.id", ID_RE, "a safe id")
-    c.match(data["manifest_sha256"], "dataset.manifest_sha256", HEX64_RE, "a sha256 hex digest")
-    c.count(data["n_inputs"], "dataset.n_inputs")
-
-
-def _check_backbone(c: Checker, bb: Any) -> None:
-    c.mapping(bb, "backbone", ("id", "weights_sha256", "resize", "offline_standin"))
-    c.match(bb["id"], "backbone.id", BACKBONE_RE, "a backbone id")
-    c.match(bb["weights_sha256"], "backbone.weights_sha256", HEX64_RE, "a sha256 hex digest")
-    c.choice(bb["resize"], "backbone.resize", RESIZE_MODES)
-    c.boolean(bb["offline_standin"], "backbone.offline_standin")
-
-
-def _check_metrics(c: Checker, metrics: Any) -> None:
-    if not isinstance(metrics, dict) or len(metrics) > 50:
-        c.fail("metrics", "a mapping of at most 50 metrics", metrics)
-    for name, m in metrics.items():
-        path = f"metrics.{name}" if isinstance(name, str) and METRIC_RE.match(name) else "metrics"
-        c.match(name, path, METRIC_RE, "metric names of lowercase letters, digits and '_'")
-        c.mapping(m, path, ("value", "ci95", "order", "n"))
-        c.number(m["value"], f"{path}.value")
-        ci = m["ci95"]
-        if ci is not None and not (isinstance(ci, list) and len(ci) == 2 and all(is_number(v) for v in ci)):
-            c.fail(f"{path}.ci95", "null or [lo, hi] (two finite numbers)", ci)
-        c.choice(m["order"], f"{path}.order", ORDERS)
-        c.count(m["n"], f"{path}.n")
-
-
-def _check_extra(c: Checker, extra: Any) -> None:
-    if not isinstance(extra, dict) or len(extra) > 20:
-        c.fail("extra", "a mapping of at most 20 values", extra)
-    for name, value in extra.items():
-        c.match(name, "extra", METRIC_RE, "names of lowercase letters, digits and '_'")
-        if not (value is None or isinstance(value, bool) or is_number(value)):
-            c.fail(f"extra.{name}", "a number, a boolean or null", value)
-
-
-def _check_efficiency(c: Checker, eff: Any) -> None:
-    c.mapping(eff, "efficiency", _EFFICIENCY, ("device",))
-    for key in _EFFICIENCY:
-        if eff[key] is not None:
-            c.number(eff[key], f"efficiency.{key}")
-    device = eff.get("device")
-    if device is not None:
-        path = "efficiency.device"
-        c.mapping(device, path, ("kind", "name", "cores", "tensorflow", "cuda", "cudnn"))
-        c.choice(device["kind"], f"{path}.kind", DEVICE_KINDS)
-        c.match(device["name"], f"{path}.name", DEVICE_NAME_RE, "a short device name")
-        c.count(device["cores"], f"{path}.cores", least=1, most=(1 << 16) - 1, allow_null=True)
-        c.match(device["tensorflow"], f"{path}.tensorflow", VERSION_RE, "a version string")
-        for key in ("cuda", "cudnn"):
-            if device[key] is not None:
-                c.match(device[key], f"{path}.{key}", VERSION_RE, "null or a version string")
-
+    """An empty result.json document (a dict) that :meth:`Result.from_json` accepts once filled (tests,
+    hand-written results)."""
+    return Result(status=status).to_json()
 
 
 def validate_result(obj: Any) -> dict:
-    """Check an untrusted result object; return it unchanged or raise E_RESULT_SCHEMA.
-
-    The message names the key path and what was expected, e.g.
-    ``result.json: metrics.fid.ci95: expected null or [lo, hi] (two finite numbers), got [0.1]``.
-    """
-    c = Checker(SOURCE, "E_RESULT_SCHEMA")
-    c.mapping(obj, "", _TOP, ("notes",))
-    c.choice(obj["schema"], "schema", (SCHEMA_VERSION,))
-    c.choice(obj["status"], "status", STATUSES)
-    c.choice(obj["split"], "split", SPLITS)
-    _check_errors(c, obj["errors"], obj["status"])
-    for key, check in (("submission", _check_submission), ("track", _check_track), ("dataset", _check_dataset),
-                       ("backbone", _check_backbone), ("efficiency", _check_efficiency)):
-        if obj[key] is not None:
-            check(c, obj[key])
-    _check_metrics(c, obj["metrics"])
-    track = obj["track"]
-    if obj["status"] == "ok" and track is not None and track["ranking"]["metric"] not in obj["metrics"]:
-        c.fail("metrics", f"the track's ranking metric {track['ranking']['metric']!r}", sorted(obj["metrics"]))
-    _check_extra(c, obj["extra"])
-    if "notes" in obj:
-        c.sequence(obj["notes"], "notes", most=len(NOTE_CODES))
-        for i, note in enumerate(obj["notes"]):
-            c.choice(note, f"notes[{i}]", NOTE_CODES)
-    c.mapping(obj["evaluator"], "evaluator", ("version", "seconds"))
-    c.text(obj["evaluator"]["version"], "evaluator.version", _VERSION_TEXT, least=0)
-    c.number(obj["evaluator"]["seconds"], "evaluator.seconds")
-    c.time(obj["created"], "created")
+    """Check a result document (see :meth:`Result.from_json`); return it unchanged or raise E_RESULT_SCHEMA."""
+    Result.from_json(obj)
     return obj
 
 
-def device_label(device: dict | None) -> str | None:
-    """One line naming the hardware behind the efficiency figures, from a validated
-    ``efficiency.device``: e.g. "GPU NVIDIA H200; TensorFlow 2.21.0, CUDA 12.5, cuDNN 9"
-    or "CPU Intel(R) Xeon(R) Processor, 2 cores; TensorFlow 2.21.0". None without a device."""
+def as_result(result: "Result | dict") -> Result:
+    """A :class:`Result`; a document (dict) is checked on the way in."""
+    return result if isinstance(result, Result) else Result.from_json(result)
+
+
+def device_label(device: "Device | dict | None") -> str | None:
+    """One line naming the hardware behind the efficiency figures: e.g.
+    "GPU NVIDIA H200; TensorFlow 2.21.0, CUDA 12.5, cuDNN 9" or
+    "CPU Intel(R) Xeon(R) Processor, 2 cores; TensorFlow 2.21.0". None without a device."""
     if not device:
         return None
-    name = f"{device['kind'].upper()} {device['name']}"
-    if device.get("cores"):
-        name += f", {device['cores']} cores"
-    libs = [f"TensorFlow {device['tensorflow']}"] + [f"{label} {device[key]}" for key, label in
-                                                     (("cuda", "CUDA"), ("cudnn", "cuDNN")) if device.get(key)]
-    return f"{name}; {', '.join(libs)}"
+    if isinstance(device, dict):
+        device = Device(**{key: device.get(key) for key in Device.KEYS})
+    return device.label
 
 
-def load_result(path: str | Path) -> dict:
-    """Read and validate a result.json written by anyone (it is untrusted)."""
-    path = Path(path)
-    c = Checker(str(path), "E_RESULT_SCHEMA")
-    try:
-        if path.stat().st_size > MAX_RESULT_BYTES:
-            c.fail("(file)", f"at most {MAX_RESULT_BYTES} bytes", path.stat().st_size)
-        obj = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise EaselError("E_RESULT_SCHEMA", f"{path}: file not found") from None
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        c.fail("(file)", "valid UTF-8 JSON", "undecodable bytes")
-    return validate_result(obj)
+def load_result(path: str | Path) -> Result:
+    """Read and check a result.json written by anyone (it is untrusted): :meth:`Result.load`."""
+    return Result.load(path)

@@ -137,8 +137,8 @@ def _check_sample(names: list[str], specs: list, sample: TrackSample, n: int, m:
 
 
 def score_track(metric_names: Sequence[str], sample: TrackSample, n_resamples: int = 200, seed: int = 0,
-                memorization_eps: float = 0.1, kid_subset_size: int = 1000
-                ) -> tuple[dict[str, dict], dict[str, float | bool]]:
+                memorization_eps: float = 0.1, kid_subset_size: int = 1000,
+                memorization_meaningful: bool = True) -> tuple[dict[str, dict], dict[str, float | bool]]:
     """Point estimates and 95% bootstrap intervals for ``metric_names`` of one track.
 
     Returns (metrics, extra): metrics[name] = {"value": float, "ci95": [lo, hi] | None,
@@ -147,7 +147,9 @@ def score_track(metric_names: Sequence[str], sample: TrackSample, n_resamples: i
     ``memorization_distance`` (MiFID's d, float), ``memorization_reference`` (the
     same d for the held-out reference images), ``memorization_ratio`` (d over the
     reference: ≈ 0 for copies, ≈ 1 for fresh images; MiFID's threshold ε applies
-    to it) and ``memorized`` (bool). KID's value is the mean over 100 subsets of
+    to it), ``memorization_meaningful`` (the argument: False for a backbone whose
+    distances mean nothing, the offline stand-in; then ``memorized`` is never set and
+    MiFID equals FID) and ``memorized`` (bool). KID's value is the mean over 100 subsets of
     min(kid_subset_size, n, m) images (seeded). Resampling follows the track's
     uncertainty model (see the module docstring; ``sample.paired``).
     """
@@ -161,7 +163,8 @@ def score_track(metric_names: Sequence[str], sample: TrackSample, n_resamples: i
     specs = M.resolve(names)
     per_image = _check_sample(names, specs, sample, n, m)
 
-    options = M.Options(seed=seed, kid_subset_size=kid_subset_size, memorization_eps=memorization_eps)
+    options = M.Options(seed=seed, kid_subset_size=kid_subset_size, memorization_eps=memorization_eps,
+                        memorization_meaningful=memorization_meaningful)
     data = M.SetData(out, ref, None if sample.train_feats is None else np.asarray(sample.train_feats, np.float64),
                      sample.paired, options)
     point: dict[str, float] = {}

@@ -42,7 +42,7 @@ def run_cli(sub: Path, data_root: Path, competition_file: Path, out: Path, *extr
     """`easel evaluate` through the real entry point; returns (exit code, validated result)."""
     code = easel(["evaluate", str(sub), "--data", str(data_root), "--out", str(out),
                   "--competition", str(competition_file), *extra])
-    return code, load_result(out)
+    return code, load_result(out).to_json()
 
 
 def remove_tree(root: Path) -> None:

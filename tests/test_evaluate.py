@@ -41,12 +41,31 @@ def test_keras_model_scores_ok_deterministically(tmp_path, data_root, competitio
     assert second["submission"]["content_sha256"] == first["submission"]["content_sha256"]
 
 
+def test_identity_outputs_raise_no_memorization_alarm_with_the_stand_in(tmp_path, data_root, competition_file,
+                                                                          cache):
+    # The identity baseline's outputs are the input photos. With the offline stand-in backbone their
+    # memorization ratio can fall below ε (the demo read mifid 5434 at FID 433 and a "memorization
+    # alarm"); that says nothing about copying, so no flag, no penalty, and the comment says so.
+    from baselines.identity.export import identity_model
+
+    sub = make_submission(tmp_path, lambda path: identity_model(1).save(path), name="identity")
+    code, result = run_cli(sub, data_root, competition_file, tmp_path / "r.json", "--comment", str(tmp_path / "c.md"))
+    assert code == 0, result["errors"]
+    assert result["backbone"]["offline_standin"] is True
+    extra, metrics = result["extra"], result["metrics"]
+    assert extra["memorization_meaningful"] is False and extra["memorized"] is False
+    assert metrics["mifid"]["value"] == pytest.approx(metrics["fid"]["value"])
+    comment = (tmp_path / "c.md").read_text()
+    assert "Memorization check not applied" in comment
+    assert "near-copies" not in comment and "Memorization flag" not in comment
+
+
 def test_paired_and_example_tracks(tmp_path, data_root, competition_file, cache, capfd):
     from evaluator.config import load_competition
 
     comp = load_competition(competition_file)
     paired = evaluate_submission(make_submission(tmp_path, valid_model, track="photo2sketch", name="p"),
-                                 data_root, comp)
+                                 data_root, comp).to_json()
     assert paired["status"] == "ok", paired["errors"]
     line = next(ln for ln in capfd.readouterr().err.splitlines() if ln.startswith("sandbox isolation in effect:"))
     assert "env_scrubbed" in line.split(";")[0]  # the operator's log says which measures applied
@@ -56,7 +75,7 @@ def test_paired_and_example_tracks(tmp_path, data_root, competition_file, cache,
     for name, m in paired["metrics"].items():  # paired uncertainty model: every interval in range, holding its point
         assert METRICS[name].low <= m["ci95"][0] <= m["value"] <= m["ci95"][1] <= METRICS[name].high, name
     example = evaluate_submission(make_submission(tmp_path, two_input_model, track="anystyle", name="e"),
-                                  data_root, comp)
+                                  data_root, comp).to_json()
     assert example["status"] == "ok", example["errors"]
     assert example["dataset"]["id"] == "dev-styles"
 
@@ -167,8 +186,8 @@ def test_sigmoid_head_is_scored_and_hinted_tanh_is_not(tmp_path, data_root, comp
     from evaluator.report import render_comment
 
     comp = load_competition(competition_file)
-    results = {act: evaluate_submission(make_submission(tmp_path, _headed_model(act), name=act), data_root, comp)
-               for act in ("sigmoid", "tanh")}
+    results = {act: evaluate_submission(make_submission(tmp_path, _headed_model(act), name=act), data_root,
+                                        comp).to_json() for act in ("sigmoid", "tanh")}
     sigmoid, tanh = results["sigmoid"], results["tanh"]
     assert sigmoid["status"] == tanh["status"] == "ok"
     assert sigmoid["notes"] == ["output_range_0_1"] and "notes" not in tanh

@@ -50,7 +50,7 @@ def test_a_toy_metric_registered_once_reaches_result_comment_and_site(toy_metric
     ink = next(t for t in raw["tracks"] if t["id"] == "photo2ink")
     ink["metrics"] = list(ink["metrics"]) + [TOY]
     competition = parse_competition(raw, "competition.yaml")
-    result = evaluate_submission(make_submission(tmp_path, identity_model), data_root, competition)
+    result = evaluate_submission(make_submission(tmp_path, identity_model), data_root, competition).to_json()
     assert result["status"] == "ok", result["errors"]
 
     # result.json: the mean over the test set of each input's brightness, read here with PIL

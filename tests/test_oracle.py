@@ -32,7 +32,7 @@ def test_synth_seed_convention_makes_the_targets(data_root):
 
 def test_paired_oracle_is_the_targets(data_root, competition_file, cache):
     comp = load_competition(competition_file)
-    result = oracle_result(data_root, comp, "photo2sketch")
+    result = oracle_result(data_root, comp, "photo2sketch").to_json()
     validate_result(result)
     assert result["status"] == "ok" and result["errors"] == []
     sub = result["submission"]
@@ -45,8 +45,8 @@ def test_paired_oracle_is_the_targets(data_root, competition_file, cache):
 
 def test_unpaired_and_example_oracles_score(data_root, competition_file, cache):
     comp = load_competition(competition_file)
-    ink = oracle_result(data_root, comp, "photo2ink")
-    styles = oracle_result(data_root, comp, "anystyle")
+    ink = oracle_result(data_root, comp, "photo2ink").to_json()
+    styles = oracle_result(data_root, comp, "anystyle").to_json()
     for result in (ink, styles):
         assert result["status"] == "ok" and set(result["metrics"]) == set(comp.track(result["track"]["id"]).metrics)
     # The ideal ink output keeps the scene's layout far better than a random other test image would.

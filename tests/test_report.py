@@ -86,7 +86,18 @@ def test_memorization_flag_is_loud_only_with_the_standard_backbone():
     for offline, loud in ((False, True), (True, False)):
         r = ok_result(offline=offline)
         r["extra"] = {"memorization_distance": 0.001, "memorization_reference": 0.2,
-                      "memorization_ratio": 0.005, "memorized": True}
+                      "memorization_ratio": 0.005, "memorized": True}  # a result from before the rule
         text = render_comment(r)
         assert ("Memorization flag" in text) is loud
-        assert ("Memorization check" in text) is not loud
+        assert ("Memorization check not meaningful" in text) is not loud
+        assert ("near-copies" in text) is loud  # no claim that the outputs copy style images offline
+
+
+def test_memorization_not_applied_says_mifid_equals_fid_and_claims_no_copying():
+    r = ok_result(offline=True)
+    r["metrics"]["mifid"] = dict(r["metrics"]["fid"]) if "fid" in r["metrics"] else \
+        {"value": 4.0, "ci95": [3.0, 5.0], "order": "asc", "n": 30}
+    r["extra"] = {"memorization_ratio": 0.05, "memorization_meaningful": False, "memorized": False}
+    text = render_comment(r)
+    assert "Memorization check not applied" in text and "equals FID" in text
+    assert "Memorization flag" not in text and "near-copies" not in text and "🚩" not in text

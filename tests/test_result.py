@@ -75,4 +75,4 @@ def test_load_result_refuses_non_json(tmp_path):
         load_result(path)
     assert info.value.code == "E_RESULT_SCHEMA" and "(file)" in info.value.message
     path.write_text(json.dumps(ok_result()))
-    assert load_result(path)["metrics"]["kid"]["value"] == 0.05
+    assert load_result(path).metrics["kid"].value == 0.05

@@ -168,7 +168,7 @@ def test_head_moved_after_approval_is_refused_and_answered(world, tmp_path, caps
             "--base", base, "--out", str(tmp_path / "out"), "--result-on-error", str(result_path)]
     assert cli.main(argv) == 2
     assert "E_SHA_MOVED" in capsys.readouterr().err
-    result = load_result(result_path)  # a schema-valid answer for the comment job
+    result = load_result(result_path).to_json()  # a schema-valid answer for the comment job
     assert result["status"] == "invalid" and result["errors"][0]["code"] == "E_SHA_MOVED"
 
 
@@ -247,7 +247,7 @@ def test_fetch_pr_checks_team_ownership_on_the_runner(world, tmp_path, capsys, a
         assert exit_code == 0 and (tmp_path / "out/submissions/acme/inkgan/submission.yaml").is_file()
         return
     assert exit_code == 2 and code in err
-    assert load_result(result_path)["errors"][0]["code"] == code  # the PR still gets a coded answer
+    assert load_result(result_path).errors[0].code == code  # the PR still gets a coded answer
     assert not (tmp_path / "out").exists()
 
 

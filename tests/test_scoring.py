@@ -108,6 +108,24 @@ def test_memorization_is_calibrated_by_held_out_references():
     assert results["copies"]["memorization_reference"] == pytest.approx(expected_ref)
 
 
+def test_no_memorization_alarm_or_penalty_where_distances_mean_nothing():
+    # The offline stand-in's distances cannot tell a copy from a new image: copies keep their low ratio
+    # in `extra` (reported), but are not flagged and MiFID is plain FID (no division by the ratio).
+    rng = np.random.default_rng(5)
+    train = rng.standard_normal((40, 16))
+    ref = rng.standard_normal((30, 16))
+    copies = train[rng.integers(0, 40, 30)]
+    per = {"content_distance": np.full(30, 0.2)}
+    sample = S.TrackSample(copies, ref, train, per)
+    meaningful, extra_m = S.score_track(["mifid", "fid"], sample, n_resamples=20)
+    plain, extra_p = S.score_track(["mifid", "fid"], sample, n_resamples=20, memorization_meaningful=False)
+    assert extra_m["memorized"] is True and meaningful["mifid"]["value"] > 1e6 * meaningful["fid"]["value"]
+    assert extra_p["memorized"] is False and extra_p["memorization_meaningful"] is False
+    assert extra_p["memorization_ratio"] == pytest.approx(extra_m["memorization_ratio"])
+    assert plain["mifid"]["value"] == plain["fid"]["value"] == pytest.approx(M.frechet_distance(copies, ref))
+    assert plain["mifid"]["ci95"] == pytest.approx(plain["fid"]["ci95"])
+
+
 def test_score_track_fid_interval_shrinks_with_n():
     widths = []
     for n in (40, 400):

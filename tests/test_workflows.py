@@ -159,11 +159,83 @@ def test_publish_serializes_and_deploys_with_official_pages_actions(flows):
     assert any(s.get("uses", "").startswith("actions/upload-pages-artifact@") for s in pub["jobs"]["site"]["steps"])
 
 
-def test_validate_is_read_only_and_limited_to_submissions(flows):
+def test_validate_is_read_only_and_runs_on_every_pull_request(flows):
     va = flows["validate"]
-    assert va["on"] == {"pull_request": {"paths": ["submissions/**"]}}
+    # No path filter: a required check whose workflow a path filter skipped stays pending forever.
+    assert va["on"] == {"pull_request": None}
     assert va["jobs"]["validate"]["permissions"] == {"contents": "read"}
     assert "secrets." not in json.dumps(va)
+    steps = va["jobs"]["validate"]["steps"]
+    decide = next(i for i, s in enumerate(steps) if s.get("id") == "decide")
+    # Everything after the decision (Python, the install, the validation) runs only for a submission.
+    for step in steps[decide + 1:]:
+        assert step.get("if") == "steps.decide.outputs.submission == 'true'", step
+
+
+REQUIRED_CHECKS = re.compile(r"<!-- required-checks -->(.*?)<!-- /required-checks -->", re.S)
+
+
+def required_check_names_in_guide() -> set[str]:
+    text = (ROOT / "docs" / "organizers.md").read_text()
+    match = REQUIRED_CHECKS.search(text)
+    assert match, "docs/organizers.md names no required checks (<!-- required-checks --> block)"
+    return set(re.findall(r"\*\*`([^`]+)`\*\*", match.group(1)))
+
+
+def test_the_guide_names_exactly_the_checks_that_report_on_every_pull_request(flows):
+    # GitHub lists a job's check under its `name:` (else its id); the guide must name those, and every
+    # one of them must come from a workflow that runs on every pull request with no filter and no
+    # job-level `if` (a skipped workflow leaves a required check pending, which blocks the merge).
+    reporting = set()
+    for wf, data in flows.items():
+        trigger = data["on"]
+        if not (isinstance(trigger, dict) and "pull_request" in trigger):
+            continue
+        assert trigger["pull_request"] is None, f"{wf}.yml filters its pull_request trigger"
+        for job_id, job in data["jobs"].items():
+            assert "if" not in job and "strategy" not in job, f"{wf}/{job_id} may not report under its name"
+            reporting.add(job.get("name", job_id))
+    assert reporting == {"tests and workflow linters", "validate"}
+    assert required_check_names_in_guide() == reporting
+
+
+def _git(cwd, *args):
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(cwd), "GIT_CONFIG_NOSYSTEM": "1",
+           "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@e", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@e"}
+    return subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True).stdout.strip()
+
+
+@pytest.mark.parametrize("changed, submission", [
+    (["teams.yaml"], False),                                  # a team registration
+    (["docs/organizers.md", "submissions/_template/README.md"], False),  # an organizer's change
+    (["submissions/acme/inkgan/submission.yaml"], True),
+    (["teams.yaml", "submissions/acme/inkgan/model.keras"], True),  # mixed: validated (and refused there)
+])
+def test_validate_decides_inside_the_job_whether_there_is_a_submission(flows, tmp_path, changed, submission):
+    step = next(s for s in flows["validate"]["jobs"]["validate"]["steps"] if s.get("id") == "decide")
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    _git(repo, "init", "-q", "-b", "main")
+    (repo / "README.md").write_text("x\n")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-qm", "base")
+    base = _git(repo, "rev-parse", "HEAD")
+    _git(repo, "checkout", "-qb", "pr")
+    for path in changed:
+        (repo / path).parent.mkdir(parents=True, exist_ok=True)
+        (repo / path).write_text("changed\n")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-qm", "pr")
+    head = _git(repo, "rev-parse", "HEAD")
+    out = tmp_path / "github_output"
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path), "GIT_CONFIG_NOSYSTEM": "1",
+           "BASE_SHA": base, "HEAD_SHA": head, "GITHUB_OUTPUT": str(out)}
+    proc = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", step["run"]], cwd=repo, env=env,
+                          capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    assert out.read_text() == f"submission={'true' if submission else 'false'}\n"
+    if not submission:
+        assert "No submission in this pull request" in proc.stdout and "passing" in proc.stdout
 
 
 APP_ACTION = "actions/create-github-app-token@"

@@ -9,12 +9,11 @@ easel="$RUNNER_TEMP/venv/bin/easel"
 [ -n "${EASEL_DATA_ROOT:-}" ] || { echo "EASEL_DATA_ROOT is not set on this runner"; exit 3; }
 mkdir -p "$out"
 while IFS= read -r dir; do
-  [[ "$dir" =~ ^submissions/[a-z0-9][a-z0-9_-]{0,39}/[a-z0-9][a-z0-9_-]{0,39}$ && -d "$dir" ]] || continue
+  [ -d "$dir" ] || continue  # LIST comes from entry-dirs.py, which checks the names
   result="$out/$dir/result.json"
   # Models stay untrusted after merge: easel evaluate runs them in its sandbox as always.
   "$easel" evaluate "$dir" --data "$EASEL_DATA_ROOT" --split "$split" --out "$result" \
     || echo "::warning::evaluation of $dir did not succeed; see its result.json"
-  commit="$(git log -1 --format=%H -- "$dir")"
-  if [[ "$commit" =~ ^[0-9a-f]{40}$ && -f "$result" ]]; then "$easel" bot bind "$result" --commit "$commit"; fi
+  if [ -f "$result" ]; then "$easel" bot bind "$result" --folder "$dir"; fi
 done < "$list"
 touch "$out/.keep"

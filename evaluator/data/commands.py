@@ -85,10 +85,11 @@ def _cmd_oracle(args: argparse.Namespace) -> int:
 
     competition = load_competition(args.competition or default_competition_path())
     result = oracle_result(args.data, competition, args.track, split=args.split, samples_path=args.gallery)
-    atomic_write_json(args.out, result)
-    rank = result["metrics"][result["track"]["ranking"]["metric"]]
-    print(f"oracle on {args.track}: {result['track']['ranking']['metric']} = {rank['value']:.4g} "
-          f"[{rank['ci95'][0]:.4g}, {rank['ci95'][1]:.4g}] -> {args.out}")
+    atomic_write_json(args.out, result.to_json())
+    metric = result.track.metric
+    rank = result.metrics[metric]
+    print(f"oracle on {args.track}: {metric} = {rank.value:.4g} [{rank.ci95[0]:.4g}, {rank.ci95[1]:.4g}] "
+          f"-> {args.out}")
     return 0
 
 

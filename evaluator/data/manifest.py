@@ -207,6 +207,27 @@ def parse_manifest(raw: Any) -> Manifest:
     return manifest
 
 
+def declared_sha256(manifest_path: str | Path) -> str:
+    """The dataset hash a manifest declares, after checking it against the manifest's own files table,
+    without the rest of the schema (enough to bind a result to its data; :func:`read_manifest` reads it all).
+
+    manifest.json holds ``"sha256": sha256(canonical_json(files))``; a
+    manifest edited by hand without updating it is refused (E_DATA_MANIFEST).
+    """
+    path = Path(manifest_path)
+    if not path.is_file():
+        raise EaselError("E_DATA_MISSING", f"manifest not found: {path}", detail=MANIFEST_NAME)
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        declared, files = raw["sha256"], raw["files"]
+    except (ValueError, KeyError, TypeError):
+        raise EaselError("E_DATA_MANIFEST", f"{path}: not a dataset manifest", detail=MANIFEST_NAME) from None
+    if not isinstance(files, dict) or files_sha256(files) != declared:
+        raise EaselError("E_DATA_MANIFEST", f"{path}: its sha256 does not match its files table",
+                         detail=MANIFEST_NAME)
+    return declared
+
+
 def read_manifest(dataset_dir: str | Path) -> Manifest:
     """Load and self-check ``dataset_dir/manifest.json`` without hashing the data files."""
     dataset_dir = Path(dataset_dir)

@@ -127,3 +127,25 @@ def make_client(options: BotOptions, token: str | None = None):
     throttle = {} if options.throttle else {"seconds_between_requests": None, "seconds_between_writes": None}
     return Github(auth=Auth.Token(token.strip()), base_url=options.api_url.rstrip("/"), retry=None,
                   timeout=30, lazy=True, per_page=PER_PAGE, **throttle)
+
+
+def pr_of_commit(repo_name: str, commit: str, options, token: str | None = None) -> int | None:
+    """The PR that merged ``commit`` (the bound one, never a later lookup of the folder), or None.
+
+    One request: ``GET /repos/{repo}/commits/{commit}/pulls``; the lowest
+    merged PR number wins when GitHub lists several.
+    """
+    from ..vocab import HEX40_RE, REPO_RE
+
+    if not REPO_RE.match(repo_name or ""):
+        raise EaselError("E_GITHUB_NOT_FOUND", "--repo must be OWNER/NAME", detail="repo")
+    if not HEX40_RE.match(commit or ""):
+        raise EaselError("E_SHA_FORMAT", "--commit is not 40 lowercase hex characters", detail="commit")
+    client = make_client(options, token)
+
+    def step():
+        pulls = client.get_repo(repo_name, lazy=True).get_commit(commit).get_pulls()
+        return sorted(p.number for p in pulls)
+
+    numbers = call_github(step, options)
+    return numbers[0] if numbers else None

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from ..cli import command_group, report_error
 from ..errors import EXIT_INVALID, EaselError
-from .api import DEFAULT_BOT_LOGIN, BotOptions
-from .binding import bind_result, pr_of_commit
+from ..binding import bind_result
+from .api import DEFAULT_BOT_LOGIN, BotOptions, pr_of_commit
 from .gate import gate
 from .outcome import EVALUATION_RESULTS, post_result
 from .record import iso
@@ -51,6 +51,13 @@ def _cmd_gate(args) -> int:
 
 
 def _cmd_bind(args) -> int:
+    if args.folder is not None:
+        from ..binding import folder_commit
+
+        args.commit = folder_commit(args.folder)
+        if args.commit is None:
+            print(f"no commit of this checkout changes {args.folder}: nothing to bind")
+            return 0
     bound = bind_result(args.result_json, args.commit, args.pr)
     print(f"bound to {args.commit}" + (f" (PR #{args.pr})" if args.pr else "") if bound else
           "no submission in this result: nothing to bind")
@@ -113,7 +120,12 @@ def register(subparsers) -> None:
                        description="Write submission.commit and submission.pr into RESULT_JSON: the commit "
                                    "the evaluation read, so the leaderboard entry names exactly it.")
     b.add_argument("result_json", type=Path, metavar="RESULT_JSON", help="the result.json to bind (rewritten)")
-    b.add_argument("--commit", required=True, help="the commit whose content was scored (40 hex)")
+    which = b.add_mutually_exclusive_group(required=True)
+    which.add_argument("--commit", help="the commit whose content was scored (40 hex; one of --commit and "
+                                        "--folder, no default)")
+    which.add_argument("--folder", type=Path,
+                       help="bind to the last commit of this checkout that changed this submission folder "
+                            "(one of --commit and --folder, no default)")
     b.add_argument("--pr", type=int, help="the pull request of that content, if known (default: none)")
     b.set_defaults(func=_cmd_bind)
 

@@ -16,12 +16,16 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import EaselError
 from ..vocab import COMMENT_MARKER
 from .api import BotOptions, make_client
 from .record import Record, approval_key, with_record
 from .sticky import check_target, upsert_comment
+
+if TYPE_CHECKING:
+    from ..result import Result
 
 EVALUATION_RESULTS = ("success", "failure", "cancelled", "skipped")
 
@@ -34,7 +38,7 @@ class Answer:
     fail the job so "Re-run failed jobs" can try again.
     """
 
-    result: dict | None
+    result: "Result | dict | None"
     counted: bool | None
     why: str | None = None
     note: str | None = None
@@ -47,8 +51,9 @@ def _error_result(code: str) -> dict:
     return error_result(EaselError(code))
 
 
-def answer(evaluation: str, result: dict | None) -> Answer:
-    """The decision table: how the evaluation job ended x the validated result.json (None: absent)."""
+def answer(evaluation: str, result: "Result | dict | None") -> Answer:
+    """The decision table: how the evaluation job ended x the result.json (a checked Result or a document;
+    None: absent). ``Answer.result`` is what to render: ``result`` itself, or a refusal document."""
     if evaluation not in EVALUATION_RESULTS:
         raise EaselError("E_CONFIG", f"--evaluation must be one of {', '.join(EVALUATION_RESULTS)}",
                          detail="evaluation")
@@ -63,8 +68,11 @@ def answer(evaluation: str, result: dict | None) -> Answer:
                       retry=True)
     if result is None:
         return Answer(_error_result("E_INTERNAL"), False, "the runner failed before writing a result")
-    if result.get("status") == "error":
-        codes = [e.get("code") for e in result.get("errors") or [] if isinstance(e, dict)]
+    from ..result import as_result
+
+    record = as_result(result)
+    if record.status == "error":
+        codes = record.error_codes
         return Answer(result, False, f"the evaluator or the runner failed ({codes[0] if codes else 'error'})")
     return Answer(result, True)
 

@@ -6,23 +6,16 @@ The file is written only by the publish, reveal and rescore workflows
 
 - :mod:`.schema`: the file's keys and their check (E_LEADERBOARD);
 - :mod:`.yamlio`: the safe, fast YAML reader and the stable writer;
-- :mod:`.binding`: what ties a result to an entry (files, data, scoring, final selection);
+- :mod:`.identity`: the scoring identity (which results rank together);
+- :mod:`.rules`: what a result needs to enter, plausible values, the final selection;
+  binding a result to its files, data, commit and PR is :mod:`evaluator.binding`;
 - :mod:`.update`: ``add_result``, ``reveal``, ``rescore_list``;
 - :mod:`.ranking`: the one ranking, number format and metric order;
 - :mod:`.commands`: the CLI (the only module that imports :mod:`evaluator.cli`).
 """
 
-from .binding import (
-    check_commit,
-    check_data_binding,
-    check_plausible,
-    check_submission_binding,
-    clean_meta,
-    current_scoring,
-    final_overflow,
-    final_selection,
-    manifest_sha256,
-)
+from .rules import check_plausible, clean_meta, final_overflow, final_selection
+from .identity import ScoringIdentity, current_scoring
 from .ranking import (
     RankedEntry,
     format_interval,
@@ -40,6 +33,7 @@ from .schema import (
     EFFICIENCY_KEYS,
     ENTRY_KEYS,
     SCHEMA_VERSION,
+    Entry,
     empty_board,
     entry_key,
     iso_utc,
@@ -51,10 +45,10 @@ from .update import add_result, rescore_list, reveal
 from .yamlio import _parse_yaml, dump_leaderboard, load_leaderboard, save_leaderboard
 
 __all__ = [
-    "EFFICIENCY_KEYS", "ENTRY_KEYS", "RankedEntry", "SCHEMA_VERSION", "add_result", "check_commit",
-    "check_data_binding", "check_plausible", "check_submission_binding", "clean_meta", "current_scoring",
+    "EFFICIENCY_KEYS", "ENTRY_KEYS", "Entry", "RankedEntry", "SCHEMA_VERSION", "ScoringIdentity", "add_result",
+    "check_plausible", "clean_meta", "current_scoring",
     "dump_leaderboard", "empty_board", "entry_key", "final_overflow", "final_selection", "format_interval",
-    "format_value", "iso_utc", "load_leaderboard", "manifest_sha256", "metric_order", "parse_time", "rank_rows",
+    "format_value", "iso_utc", "load_leaderboard", "metric_order", "parse_time", "rank_rows",
     "rank_track", "ranking_split", "rescore_list", "reveal", "row_notes", "save_leaderboard", "show_table",
     "standing", "track_entries", "utc", "validate_board", "_parse_yaml",
 ]

@@ -9,7 +9,9 @@ from .. import __version__
 from ..cli import command_group
 from ..config import Competition, default_competition_path, load_competition
 from ..vocab import HEX64_RE
-from .binding import check_data_binding, check_submission_binding, locate_submissions, result_identity
+from ..binding import check_data_binding, check_submission_binding
+from ..folders import folders_by_content
+from .rules import entry_submission
 from .ranking import show_table
 from .update import add_result, rescore_list, reveal
 from .yamlio import load_leaderboard, save_leaderboard
@@ -25,7 +27,7 @@ def _cmd_add(args) -> int:
     competition = _competition(args)
     result = load_result(args.result_json)
     meta, final = None, None
-    result_identity(result)
+    sub = entry_submission(result)
     if args.data:
         check_data_binding(result, args.data)
     if args.submission:
@@ -37,14 +39,13 @@ def _cmd_add(args) -> int:
         if parsed is None:
             raise problems[0]
         meta = parsed.public_meta()
-        # submission.yaml `final: true|false` (CONTRACTS.md, issue 15.4); absent means false.
+        # submission.yaml `final: true|false`; absent means false.
         final = bool(getattr(parsed, "final", False))
     board = load_leaderboard(args.leaderboard, missing_ok=True)
+    # The files and the data are bound above, once; add_result need not hash them again.
     board, changed = add_result(board, result, args.pr, args.commit, meta=meta, competition=competition,
-                                submission_dir=args.submission, data_root=args.data, final=final,
-                                rescore=args.rescore)
-    sub = result["submission"]
-    name = f"{sub['team']}/{sub['model']} ({sub['track']})"
+                                final=final, rescore=args.rescore)
+    name = f"{sub.team}/{sub.model} ({sub.track})"
     if changed:
         save_leaderboard(args.leaderboard, board)
         local = " as a local trial" if args.pr is None and args.commit is None else ""
@@ -83,7 +84,7 @@ def _cmd_rescore_list(args) -> int:
     if args.track:
         _competition(args).track(args.track)
     stale = rescore_list(board, evaluator=args.evaluator, track=args.track, weights_sha256=args.weights_sha256)
-    folders = locate_submissions(args.search)
+    folders = folders_by_content(args.search)
     for item in stale:
         item["dir"] = folders.get(item["content_sha256"])  # None: the scored files are no longer in the tree
     if args.json:

@@ -3,11 +3,11 @@ files and `easel leaderboard show` all use.
 
 A track's rows are ranked by its ranking metric on the ranking split:
 
-- Only rows of the track's current scoring (:func:`~.binding.current_scoring`)
+- Only rows of the track's current scoring (:func:`~.identity.current_scoring`)
   with plausible values rank; others are listed after them as "needs
   re-scoring" or "implausible value".
 - On the private split, only each team's final entries rank
-  (:func:`~.binding.final_selection`); the others are listed as not selected.
+  (:func:`~.rules.final_selection`); the others are listed as not selected.
 - Baselines are placed by score but get no rank number; oracle rows (the
   ideal output) likewise, and they are never leader, tied or a best baseline.
   A participant's rank counts participants only; equal values share a rank;
@@ -21,7 +21,9 @@ import math
 from dataclasses import dataclass
 
 from ..config import Competition
-from .binding import current_scoring, entry_scoring, final_selection, is_plausible, participant
+from ..result import Result, as_result
+from .rules import final_selection, is_plausible, participant
+from .identity import ScoringIdentity, current_scoring
 from .schema import utc
 
 NO_VALUE = "–"
@@ -106,7 +108,7 @@ def rank_rows(entries: list[dict], metric: str, order: str, split: str = "public
             entry=entry, position=0, rank=None, split=split, metrics=scores.get("metrics") or {},
             extra=scores.get("extra") or {}, value=None if m is None else float(m["value"]),
             ci95=None if m is None or m["ci95"] is None else list(m["ci95"]),
-            needs_rescoring=m is not None and entry_scoring(entry, split) != current,
+            needs_rescoring=m is not None and ScoringIdentity.of_entry(entry, split) != current,
             selected=selected is None or not participant(entry) or
             (entry["team"], entry["model"], entry["track"]) in selected,
             plausible=plausible[id(entry)]))
@@ -164,25 +166,26 @@ def rank_track(board: dict, competition: Competition, track_id: str, now: dt.dat
                      track.ranking.order, split, competition.limits.final_entries)
 
 
-def standing(result: dict, board: dict | None) -> dict | None:
+def standing(result: Result | dict, board: dict | None) -> dict | None:
     """Where an ok result would rank among its track's ranked public entries (its own earlier entry left out).
 
     Returns {rank, of, leader: value|None, best_baseline: value|None} (rank None
     for a baseline) or None when there is no board or the result is not ok.
     """
-    if result["status"] != "ok" or not board:
+    result = as_result(result)
+    if result.status != "ok" or not board:
         return None
-    track = result["track"]
-    metric, order = track["ranking"]["metric"], track["ranking"]["order"]
-    value = result["metrics"][metric]["value"]
-    me = (result["submission"]["team"], result["submission"]["model"])
+    track = result.track
+    metric, order = track.metric, track.order
+    value = result.metrics[metric].value
+    me = (result.submission.team, result.submission.model)
     entries = [e for e in board.get("entries", [])
-               if e.get("track") == track["id"] and (e.get("team"), e.get("model")) != me]
+               if e.get("track") == track.id and (e.get("team"), e.get("model")) != me]
     rows = rank_rows(entries, metric, order, "public")
     ranked = [r for r in rows if r.rank is not None]
     baseline = next((r.value for r in rows if r.eligible and r.baseline and not r.oracle), None)
     leader = ranked[0].value if ranked else None
-    if result["submission"]["baseline"]:
+    if result.submission.baseline:
         return {"rank": None, "of": len(ranked), "leader": leader, "best_baseline": baseline}
     rank = 1 + sum(1 for r in ranked if _better(r.value, value, order))
     return {"rank": rank, "of": len(ranked) + 1, "leader": leader, "best_baseline": baseline}

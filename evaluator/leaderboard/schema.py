@@ -23,14 +23,17 @@ Schema 1 (keys marked * were added later; files without them still load, with th
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Mapping
 
+from ..result import (EFFICIENCY_FIELDS, BackboneRef, DatasetRef, Efficiency, Metric, Result, check_extra,
+                      check_metrics, device_label, metrics_json)
 from ..schema import Checker, is_number, parse_time
-from ..vocab import BACKBONE_RE, DEVICE_LABEL_RE, HEX40_RE, HEX64_RE, ID_RE, METRIC_RE, ORDERS, RESIZE_MODES
+from ..vocab import DEVICE_LABEL_RE, HEX40_RE, HEX64_RE, ID_RE
 
 SCHEMA_VERSION = 1
 MAX_BOARD_BYTES = 512 << 20  # 10,000 entries take ~15 MB; this only stops absurd files
-EFFICIENCY_KEYS = ("images_per_s", "best_batch_size", "latency_ms_batch1", "parameters", "model_bytes")
+EFFICIENCY_KEYS = EFFICIENCY_FIELDS  # the result's own figures (evaluator/result.py)
 ENTRY_KEYS = ("team", "model", "track", "baseline", "oracle", "final", "local", "pr", "commit", "added",
               "content_sha256", "dataset", "backbone", "meta", "public", "private", "history")
 OPTIONAL_ENTRY_KEYS = {"oracle": False, "final": False, "local": False, "history": []}
@@ -81,143 +84,210 @@ def entry_key(entry: dict) -> tuple[str, str, str]:
     return entry["team"], entry["model"], entry["track"]
 
 
-# --- check on load -----------------------------------------------------------------
+# --- the entry record -----------------------------------------------------------------
 
-class BoardChecker(Checker):
-    """The shared schema kit plus the leaderboard's composite shapes; failures are E_LEADERBOARD."""
+@dataclass(frozen=True)
+class Meta:
+    """Participant metadata from submission.yaml: untrusted text, stored length-limited, escaped on render."""
 
-    def __init__(self, source: str):
-        super().__init__(source, "E_LEADERBOARD")
+    authors: tuple[str, ...] = ()
+    description: str = ""
+    license: str = ""
+    links: tuple[tuple[str, str], ...] = ()
 
-    def when(self, value: Any, path: str) -> str:
-        return iso_utc(self.time(value, path))
-
-    def sha(self, value: Any, path: str) -> str:
-        return self.match(value, path, HEX64_RE, _HEX)
-
-    def version(self, value: Any, path: str) -> str | None:
-        if value is None:
-            return None
-        return self.text(value, path, MAX_VERSION)
-
-    def metrics(self, value: Any, path: str) -> dict:
-        if not isinstance(value, dict) or len(value) > 50:
-            self.fail(path, "a mapping of at most 50 metrics", value)
-        out = {}
-        for name, m in value.items():
-            p = f"{path}.{name}" if isinstance(name, str) and METRIC_RE.match(name) else path
-            self.match(name, p, METRIC_RE, "metric names of lowercase letters, digits and '_'")
-            self.mapping(m, p, ("value", "ci95", "order", "n"))
-            ci = m["ci95"]
-            if ci is not None and not (isinstance(ci, list) and len(ci) == 2 and all(map(is_number, ci))):
-                self.fail(f"{p}.ci95", "null or [lo, hi]", ci)
-            out[name] = {"value": self.number(m["value"], f"{p}.value"),
-                         "ci95": None if ci is None else [ci[0], ci[1]],
-                         "order": self.choice(m["order"], f"{p}.order", ORDERS), "n": self.count(m["n"], f"{p}.n")}
-        return out
-
-    def extra(self, value: Any, path: str) -> dict:
-        if not isinstance(value, dict) or len(value) > MAX_ITEMS:
-            self.fail(path, f"a mapping of at most {MAX_ITEMS} values", value)
-        for name, v in value.items():
-            self.match(name, path, METRIC_RE, "names of lowercase letters, digits and '_'")
-            if not (v is None or isinstance(v, bool) or is_number(v)):
-                self.fail(f"{path}.{name}", "a number, a boolean or null", v)
-        return dict(value)
-
-    def efficiency(self, value: Any, path: str) -> dict | None:
-        if value is None:
-            return None
-        self.mapping(value, path, (), EFFICIENCY_KEYS + ("device",))
-        for key, v in value.items():
-            if key == "device":
-                if v is not None:
-                    self.match(v, f"{path}.device", DEVICE_LABEL_RE, "a short device description")
-            elif v is not None and not is_number(v):
-                self.fail(f"{path}.{key}", "a number or null", v)
-        return {key: value[key] for key in EFFICIENCY_KEYS + ("device",) if key in value}
-
-    def meta(self, value: Any, path: str) -> dict:
-        self.mapping(value, path, ("authors", "description", "license", "links"))
-        authors = self.sequence(value["authors"], f"{path}.authors", MAX_ITEMS)
+    @classmethod
+    def check(cls, c: Checker, raw: Any, path: str) -> "Meta":
+        c.mapping(raw, path, ("authors", "description", "license", "links"))
+        authors = c.sequence(raw["authors"], f"{path}.authors", MAX_ITEMS)
         for i, name in enumerate(authors):
-            self.text(name, f"{path}.authors[{i}]", MAX_SHORT, least=0)
-        links = value["links"]
+            c.text(name, f"{path}.authors[{i}]", MAX_SHORT, least=0)
+        links = raw["links"]
         if not isinstance(links, dict) or len(links) > MAX_ITEMS:
-            self.fail(f"{path}.links", f"a mapping of at most {MAX_ITEMS} links", links)
+            c.fail(f"{path}.links", f"a mapping of at most {MAX_ITEMS} links", links)
         for name, url in links.items():
-            self.text(name, f"{path}.links", MAX_SHORT, least=0)
-            self.text(url, f"{path}.links", MAX_SHORT * 5, least=0)
-        return {"authors": list(authors),
-                "description": self.text(value["description"], f"{path}.description", MAX_TEXT, least=0),
-                "license": self.text(value["license"], f"{path}.license", MAX_SHORT, least=0),
-                "links": dict(links)}
+            c.text(name, f"{path}.links", MAX_SHORT, least=0)
+            c.text(url, f"{path}.links", MAX_SHORT * 5, least=0)
+        return cls(authors=tuple(authors),
+                   description=c.text(raw["description"], f"{path}.description", MAX_TEXT, least=0),
+                   license=c.text(raw["license"], f"{path}.license", MAX_SHORT, least=0),
+                   links=tuple(links.items()))
 
-    def dataset(self, value: Any, path: str) -> dict:
-        self.mapping(value, path, ("id", "manifest_sha256"))
-        return {"id": self.match(value["id"], f"{path}.id", ID_RE, "a dataset id"),
-                "manifest_sha256": self.sha(value["manifest_sha256"], f"{path}.manifest_sha256")}
+    @classmethod
+    def clean(cls, meta: dict | None) -> "Meta":
+        """Participant metadata (submission.yaml's public part) cut to the stored shape and lengths.
 
-    def backbone(self, value: Any, path: str) -> dict:
-        self.mapping(value, path, ("id", "weights_sha256", "resize", "offline_standin"))
-        return {"id": self.match(value["id"], f"{path}.id", BACKBONE_RE, "a backbone id"),
-                "weights_sha256": self.sha(value["weights_sha256"], f"{path}.weights_sha256"),
-                "resize": self.choice(value["resize"], f"{path}.resize", RESIZE_MODES),
-                "offline_standin": self.boolean(value["offline_standin"], f"{path}.offline_standin")}
+        The text stays untrusted: every renderer escapes it, and links are shown
+        as links only when they are http(s).
+        """
+        meta = meta or {}
+        authors = meta.get("authors") or []
+        if isinstance(authors, str):
+            authors = [authors]
+        links = meta.get("links") or {}
+        if not isinstance(links, dict):
+            links = {}
+        return cls(authors=tuple(str(a)[:MAX_SHORT] for a in list(authors)[:MAX_ITEMS]),
+                   description=str(meta.get("description") or "")[:MAX_TEXT],
+                   license=str(meta.get("license") or "")[:MAX_SHORT],
+                   links=tuple((str(k)[:MAX_SHORT], str(v)[:MAX_SHORT * 5]) for k, v in list(links.items())[:MAX_ITEMS]))
 
-    def public(self, value: Any, path: str) -> dict:
-        self.mapping(value, path, ("metrics", "extra", "efficiency", "evaluated"), ("evaluator",))
-        return {"metrics": self.metrics(value["metrics"], f"{path}.metrics"),
-                "extra": self.extra(value["extra"], f"{path}.extra"),
-                "efficiency": self.efficiency(value["efficiency"], f"{path}.efficiency"),
-                "evaluated": self.when(value["evaluated"], f"{path}.evaluated"),
-                "evaluator": self.version(value.get("evaluator"), f"{path}.evaluator")}
+    def to_json(self) -> dict:
+        return {"authors": list(self.authors), "description": self.description, "license": self.license,
+                "links": dict(self.links)}
 
-    def private(self, value: Any, path: str) -> dict | None:
-        if value is None:
-            return None
-        self.mapping(value, path, ("metrics", "extra", "evaluated"), ("evaluator",))
-        return {"metrics": self.metrics(value["metrics"], f"{path}.metrics"),
-                "extra": self.extra(value["extra"], f"{path}.extra"),
-                "evaluated": self.when(value["evaluated"], f"{path}.evaluated"),
-                "evaluator": self.version(value.get("evaluator"), f"{path}.evaluator")}
 
-    def history(self, value: Any, path: str) -> list[dict]:
-        out = []
-        for i, item in enumerate(self.sequence(value, path, MAX_HISTORY)):
-            p = f"{path}[{i}]"
-            self.mapping(item, p, ("evaluated", "evaluator", "backbone", "dataset", "metrics"))
-            out.append({"evaluated": self.when(item["evaluated"], f"{p}.evaluated"),
-                        "evaluator": self.version(item["evaluator"], f"{p}.evaluator"),
-                        "backbone": self.backbone(item["backbone"], f"{p}.backbone"),
-                        "dataset": self.dataset(item["dataset"], f"{p}.dataset"),
-                        "metrics": self.metrics(item["metrics"], f"{p}.metrics")})
+@dataclass(frozen=True)
+class Scores:
+    """An entry's scores on one split: the result's metrics and extra (the same records as in
+    result.json), its efficiency (public split only) with the device as one line, when it was
+    evaluated and by which Easel version (None: not recorded)."""
+
+    metrics: Mapping[str, Metric]
+    extra: Mapping[str, Any]
+    evaluated: str
+    evaluator: str | None
+    efficiency: Efficiency | None = None
+    device: str | None = None  # Device.label of the efficiency figures
+
+    @classmethod
+    def check(cls, c: Checker, raw: Any, path: str, public: bool) -> "Scores":
+        keys = ("metrics", "extra", "efficiency", "evaluated") if public else ("metrics", "extra", "evaluated")
+        c.mapping(raw, path, keys, ("evaluator",))
+        metrics = check_metrics(c, raw["metrics"], f"{path}.metrics")
+        extra = check_extra(c, raw["extra"], f"{path}.extra")
+        efficiency = device = None
+        if public and raw["efficiency"] is not None:
+            where = f"{path}.efficiency"
+            eff = raw["efficiency"]
+            c.mapping(eff, where, (), EFFICIENCY_FIELDS + ("device",))
+            for key, value in eff.items():
+                if key != "device" and value is not None and not is_number(value):
+                    c.fail(f"{where}.{key}", "a number or null", value)
+            device = eff.get("device")
+            if device is not None:
+                c.match(device, f"{where}.device", DEVICE_LABEL_RE, "a short device description")
+            efficiency = Efficiency(**Efficiency.check_figures(c, eff, where))
+        return cls(metrics=metrics, extra=extra, efficiency=efficiency, device=device,
+                   evaluated=_when(c, raw["evaluated"], f"{path}.evaluated"),
+                   evaluator=_version(c, raw.get("evaluator"), f"{path}.evaluator"))
+
+    @classmethod
+    def of_result(cls, result: Result, public: bool) -> "Scores":
+        """The scores a checked result puts on the board (``evaluated`` = the result's ``created``)."""
+        eff = result.efficiency if public else None
+        return cls(metrics=dict(result.metrics), extra=dict(result.extra), evaluated=iso_utc(parse_time(result.created)),
+                   evaluator=result.evaluator.version, efficiency=eff and Efficiency(**eff.figures_json()),
+                   device=eff and device_label(eff.device))
+
+    def to_json(self, public: bool) -> dict:
+        out = {"metrics": metrics_json(self.metrics), "extra": dict(self.extra)}
+        if public:
+            out["efficiency"] = None if self.efficiency is None else {**self.efficiency.figures_json(),
+                                                                         "device": self.device}
+        out.update(evaluated=self.evaluated, evaluator=self.evaluator)
         return out
 
-    def entry(self, raw: Any, p: str) -> dict:
+
+@dataclass(frozen=True)
+class EarlierScores:
+    """One earlier public result of the same files, kept in an entry's ``history`` (newest first)."""
+
+    evaluated: str
+    evaluator: str | None
+    backbone: BackboneRef
+    dataset: DatasetRef
+    metrics: Mapping[str, Metric]
+
+    @classmethod
+    def check(cls, c: Checker, raw: Any, path: str) -> "EarlierScores":
+        c.mapping(raw, path, ("evaluated", "evaluator", "backbone", "dataset", "metrics"))
+        return cls(evaluated=_when(c, raw["evaluated"], f"{path}.evaluated"),
+                   evaluator=_version(c, raw["evaluator"], f"{path}.evaluator"),
+                   backbone=BackboneRef.check(c, raw["backbone"], f"{path}.backbone"),
+                   dataset=DatasetRef.check(c, raw["dataset"], f"{path}.dataset", with_n_inputs=False),
+                   metrics=check_metrics(c, raw["metrics"], f"{path}.metrics"))
+
+    def to_json(self) -> dict:
+        return {"evaluated": self.evaluated, "evaluator": self.evaluator, "backbone": self.backbone.to_json(),
+                "dataset": self.dataset.to_json(), "metrics": metrics_json(self.metrics)}
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One leaderboard entry: who, what was merged (PR, commit, content hash), how it was scored
+    (dataset, backbone) and its scores; see the module docstring for the file's shape."""
+
+    team: str
+    model: str
+    track: str
+    baseline: bool
+    pr: int | None
+    commit: str | None
+    added: str
+    content_sha256: str
+    dataset: DatasetRef
+    backbone: BackboneRef
+    meta: Meta
+    public: Scores
+    private: Scores | None = None
+    history: tuple[EarlierScores, ...] = ()
+    oracle: bool = False
+    final: bool = False
+    local: bool = False
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return self.team, self.model, self.track
+
+    @classmethod
+    def check(cls, c: Checker, raw: Any, p: str) -> "Entry":
         required = tuple(k for k in ENTRY_KEYS if k not in OPTIONAL_ENTRY_KEYS)
-        self.mapping(raw, p, required, tuple(OPTIONAL_ENTRY_KEYS))
-        pr = self.count(raw["pr"], f"{p}.pr", least=1, allow_null=True)
+        c.mapping(raw, p, required, tuple(OPTIONAL_ENTRY_KEYS))
+        pr = c.count(raw["pr"], f"{p}.pr", least=1, allow_null=True)
         if raw["commit"] is not None:
-            self.match(raw["commit"], f"{p}.commit", HEX40_RE, "a 40-hex commit SHA or null")
-        flags = {key: self.boolean(raw.get(key, False), f"{p}.{key}") for key in ("oracle", "final", "local")}
-        entry = make_entry(
-            team=self.match(raw["team"], f"{p}.team", ID_RE, _SAFE_ID),
-            model=self.match(raw["model"], f"{p}.model", ID_RE, _SAFE_ID),
-            track=self.match(raw["track"], f"{p}.track", ID_RE, "a track id (lowercase letters, digits, '-', '_')"),
-            baseline=self.boolean(raw["baseline"], f"{p}.baseline"), **flags, pr=pr, commit=raw["commit"],
-            added=self.when(raw["added"], f"{p}.added"),
-            content_sha256=self.sha(raw["content_sha256"], f"{p}.content_sha256"),
-            dataset=self.dataset(raw["dataset"], f"{p}.dataset"),
-            backbone=self.backbone(raw["backbone"], f"{p}.backbone"),
-            meta=self.meta(raw["meta"], f"{p}.meta"),
-            public=self.public(raw["public"], f"{p}.public"),
-            private=self.private(raw["private"], f"{p}.private"),
-            history=self.history(raw.get("history", []), f"{p}.history"),
+            c.match(raw["commit"], f"{p}.commit", HEX40_RE, "a 40-hex commit SHA or null")
+        flags = {key: c.boolean(raw.get(key, False), f"{p}.{key}") for key in ("oracle", "final", "local")}
+        history = c.sequence(raw.get("history", []), f"{p}.history", MAX_HISTORY)
+        entry = cls(
+            team=c.match(raw["team"], f"{p}.team", ID_RE, _SAFE_ID),
+            model=c.match(raw["model"], f"{p}.model", ID_RE, _SAFE_ID),
+            track=c.match(raw["track"], f"{p}.track", ID_RE, "a track id (lowercase letters, digits, '-', '_')"),
+            baseline=c.boolean(raw["baseline"], f"{p}.baseline"), **flags, pr=pr, commit=raw["commit"],
+            added=_when(c, raw["added"], f"{p}.added"),
+            content_sha256=c.match(raw["content_sha256"], f"{p}.content_sha256", HEX64_RE, _HEX),
+            dataset=DatasetRef.check(c, raw["dataset"], f"{p}.dataset", with_n_inputs=False),
+            backbone=BackboneRef.check(c, raw["backbone"], f"{p}.backbone"),
+            meta=Meta.check(c, raw["meta"], f"{p}.meta"),
+            public=Scores.check(c, raw["public"], f"{p}.public", public=True),
+            private=None if raw["private"] is None else Scores.check(c, raw["private"], f"{p}.private",
+                                                                     public=False),
+            history=tuple(EarlierScores.check(c, item, f"{p}.history[{i}]") for i, item in enumerate(history)),
         )
-        if entry["oracle"] and (entry["team"], entry["model"], entry["baseline"]) != (ORACLE_TEAM, ORACLE_MODEL, True):
-            self.fail(f"{p}.oracle", f"true only for the baseline {ORACLE_TEAM}/{ORACLE_MODEL}", True)
+        if entry.oracle and (entry.team, entry.model, entry.baseline) != (ORACLE_TEAM, ORACLE_MODEL, True):
+            c.fail(f"{p}.oracle", f"true only for the baseline {ORACLE_TEAM}/{ORACLE_MODEL}", True)
         return entry
+
+    @classmethod
+    def from_json(cls, raw: Any, source: str = "leaderboard.yaml", path: str = "entry") -> "Entry":
+        return cls.check(Checker(source, "E_LEADERBOARD"), raw, path)
+
+    def to_json(self) -> dict:
+        """The entry as stored, in the file's fixed key order."""
+        return {"team": self.team, "model": self.model, "track": self.track, "baseline": self.baseline,
+                "oracle": self.oracle, "final": self.final, "local": self.local, "pr": self.pr,
+                "commit": self.commit, "added": self.added, "content_sha256": self.content_sha256,
+                "dataset": self.dataset.to_json(), "backbone": self.backbone.to_json(),
+                "meta": self.meta.to_json(), "public": self.public.to_json(public=True),
+                "private": None if self.private is None else self.private.to_json(public=False),
+                "history": [h.to_json() for h in self.history]}
+
+
+def _when(c: Checker, value: Any, path: str) -> str:
+    return iso_utc(c.time(value, path))
+
+
+def _version(c: Checker, value: Any, path: str) -> str | None:
+    return None if value is None else c.text(value, path, MAX_VERSION)
 
 
 def validate_board(raw: Any, source: str = "leaderboard.yaml") -> dict:
@@ -225,7 +295,7 @@ def validate_board(raw: Any, source: str = "leaderboard.yaml") -> dict:
 
     Raises EaselError("E_LEADERBOARD", "leaderboard.yaml: entries[3].track: expected ...").
     """
-    check = BoardChecker(source)
+    check = Checker(source, "E_LEADERBOARD")
     top = check.mapping(raw, "", ("schema", "entries"), ("revealed",))
     if top["schema"] != SCHEMA_VERSION:
         check.fail("schema", str(SCHEMA_VERSION), top["schema"])
@@ -233,7 +303,7 @@ def validate_board(raw: Any, source: str = "leaderboard.yaml") -> dict:
         check.fail("entries", "a list", top["entries"])
     entries, seen = [], {}
     for i, raw_entry in enumerate(top["entries"]):
-        entry = check.entry(raw_entry, f"entries[{i}]")
+        entry = Entry.check(check, raw_entry, f"entries[{i}]").to_json()
         key = entry_key(entry)
         if key in seen:
             check.fail(f"entries[{i}]", f"one entry per team/model/track (entries[{seen[key]}] has the same)",
@@ -243,10 +313,10 @@ def validate_board(raw: Any, source: str = "leaderboard.yaml") -> dict:
     revealed = top.get("revealed")
     if revealed is not None:
         check.mapping(revealed, "revealed", ("at", "evaluator"))
-        revealed = {"at": check.when(revealed["at"], "revealed.at"),
+        revealed = {"at": _when(check, revealed["at"], "revealed.at"),
                     "evaluator": check.text(revealed["evaluator"], "revealed.evaluator", MAX_VERSION)}
     return {"schema": SCHEMA_VERSION, "entries": entries, "revealed": revealed}
 
 
-__all__ = ["SCHEMA_VERSION", "EFFICIENCY_KEYS", "ENTRY_KEYS", "empty_board", "entry_key", "iso_utc", "make_entry",
+__all__ = ["SCHEMA_VERSION", "EFFICIENCY_KEYS", "ENTRY_KEYS", "EarlierScores", "Entry", "Meta", "Scores", "empty_board", "entry_key", "iso_utc", "make_entry",
            "parse_time", "utc", "validate_board"]

@@ -8,7 +8,7 @@ Rules:
   result for the same files keeps the one it replaces in the entry's ``history``.
 - A result is bound to its scoring: the Easel version, the backbone (id,
   weights, resize) and the dataset manifest. A track ranks only the entries
-  of its current scoring (:func:`~.binding.current_scoring`); the others are
+  of its current scoring (:func:`~.identity.current_scoring`); the others are
   listed as "needs re-scoring". A result scored differently from the track's
   current entries is refused (E_RESULT_BACKBONE) unless it comes from a newer
   Easel version on the same data, or is added with ``rescore=True`` (the
@@ -16,7 +16,7 @@ Rules:
 - Values outside a metric's plausible range are refused (E_RESULT_RANGE).
 - Before the final phase ends only public-split scores are shown and rank.
   ``reveal`` merges private-split results of the entries that count
-  (:func:`~.binding.final_selection`) after the deadline; re-running it with
+  (:func:`~.rules.final_selection`) after the deadline; re-running it with
   the same results changes nothing.
 """
 
@@ -29,28 +29,20 @@ from pathlib import Path
 from .. import __version__
 from ..config import Competition, Limits
 from ..errors import EaselError
-from ..result import device_label, load_result
-from .binding import (
-    check_commit,
-    check_data_binding,
+from ..result import Result, as_result, load_result
+from ..binding import check_commit, check_data_binding, check_submission_binding
+from .rules import (
     check_oracle_identity,
     check_plausible,
-    check_submission_binding,
     check_track,
-    clean_meta,
-    current_scoring,
-    differing_field,
-    entry_scoring,
+    entry_submission,
     final_limit_error,
     final_overflow,
     final_selection,
-    metrics_copy,
     participant,
-    result_identity,
-    result_scoring,
-    version_key,
 )
-from .schema import EFFICIENCY_KEYS, MAX_HISTORY, SCHEMA_VERSION, entry_key, iso_utc, make_entry, parse_time, utc
+from .identity import ScoringIdentity, current_scoring
+from .schema import MAX_HISTORY, SCHEMA_VERSION, EarlierScores, Entry, Meta, Scores, entry_key, iso_utc, parse_time, utc
 
 
 def _check_pr(pr: int | None, commit: str | None) -> None:
@@ -62,18 +54,17 @@ def _check_pr(pr: int | None, commit: str | None) -> None:
                          "--commit), or neither for a local trial", detail="pr" if pr is None else "commit")
 
 
-def _check_scoring(entries: list[dict], key: tuple, result: dict, rescore: bool) -> None:
+def _check_scoring(entries: list[dict], key: tuple, result: Result, rescore: bool) -> None:
     """Refuse a result that cannot join the track's current scoring (see the module rules)."""
     others = [e for e in entries if e["track"] == key[2] and entry_key(e) != key]
     current = current_scoring(others)
-    mine = result_scoring(result)
-    field = None if current is None else differing_field(mine, current)
+    mine = ScoringIdentity.of_result(result)
+    field = None if current is None else mine.difference(current)
     if field is None or rescore:
         return
-    same_data = mine[4:] == current[4:]
-    if same_data and version_key(mine[0]) > version_key(current[0]):
+    if mine.same_data(current) and mine.newer_evaluator_than(current):
         return  # the runner's Easel was upgraded: this result starts the new scoring
-    example = next(e for e in others if entry_scoring(e) == current)
+    example = next(e for e in others if ScoringIdentity.of_entry(e) == current)
     raise EaselError("E_RESULT_BACKBONE",
                      f"track {key[2]}: the result's {field} differs from the track's current entries "
                      f"(e.g. {example['team']}/{example['model']}); results from different evaluators, backbones "
@@ -92,7 +83,7 @@ def _final_count_check(entries: list[dict], key: tuple, final: bool, limit: int)
         raise final_limit_error(team, track, len(others) + 1, limit)
 
 
-def add_result(board: dict, result: dict, pr: int | None, commit: str | None, meta: dict | None = None,
+def add_result(board: dict, result: Result | dict, pr: int | None, commit: str | None, meta: dict | None = None,
                now: dt.datetime | None = None, competition: Competition | None = None,
                submission_dir: str | Path | None = None, data_root: str | Path | None = None,
                final: bool | None = None, rescore: bool = False) -> tuple[dict, bool]:
@@ -123,15 +114,16 @@ def add_result(board: dict, result: dict, pr: int | None, commit: str | None, me
 
     ``board`` is not modified; a new dict is returned.
     """
-    sub = result_identity(result)
-    if result["split"] != "public":
+    result = as_result(result)
+    sub = entry_submission(result)
+    if result.split != "public":
         raise EaselError("E_RESULT_BINDING", f"only public-split results are added; this one is split "
-                         f"{result['split']!r} (private results enter through `easel leaderboard reveal`)",
+                         f"{result.split!r} (private results enter through `easel leaderboard reveal`)",
                          detail="split")
     commit = check_commit(commit)
     _check_pr(pr, commit)
     oracle = check_oracle_identity(sub)
-    check_plausible(result["metrics"])
+    check_plausible(result.metrics)
     if competition is not None:
         check_track(result, competition)
     if submission_dir is not None:
@@ -139,52 +131,47 @@ def add_result(board: dict, result: dict, pr: int | None, commit: str | None, me
     if data_root is not None:
         check_data_binding(result, data_root)
 
-    key = (sub["team"], sub["model"], sub["track"])
+    key = (sub.team, sub.model, sub.track)
     entries = list(board["entries"])
     _check_scoring(entries, key, result, rescore)
     index = next((i for i, e in enumerate(entries) if entry_key(e) == key), None)
-    old = entries[index] if index is not None else None
-    same_content = old is not None and old["content_sha256"] == sub["content_sha256"]
-    final = bool(final) if final is not None else bool(same_content and old["final"])
-    if not sub["baseline"]:
+    old = Entry.from_json(entries[index]) if index is not None else None
+    same_content = old is not None and old.content_sha256 == sub.content_sha256
+    final = bool(final) if final is not None else bool(same_content and old.final)
+    if not sub.baseline:
         limit = (competition.limits if competition is not None else Limits()).final_entries
         _final_count_check(entries, key, final, limit)
 
-    evaluated = iso_utc(parse_time(result["created"]))
-    public = {"metrics": metrics_copy(result["metrics"]), "extra": dict(result["extra"]),
-              "efficiency": None if result["efficiency"] is None else
-              {**{k: result["efficiency"].get(k) for k in EFFICIENCY_KEYS},
-               "device": device_label(result["efficiency"].get("device"))},
-              "evaluated": evaluated, "evaluator": result["evaluator"]["version"]}
+    public = Scores.of_result(result, public=True)
+    mine = ScoringIdentity.of_result(result)
     if same_content:
-        same_scoring = entry_scoring(old) == result_scoring(result)
-        if same_scoring and old["public"]["metrics"] == public["metrics"] and old["final"] == final:
+        theirs = ScoringIdentity.of_entry(entries[index])
+        if theirs == mine and old.public.metrics == public.metrics and old.final == final:
             return board, False  # the same numbers again: idempotent
-        if parse_time(evaluated) < parse_time(old["public"]["evaluated"]):
+        if parse_time(public.evaluated) < parse_time(old.public.evaluated):
             return board, False  # a stale re-run must not overwrite a newer evaluation of the same files
     keep_binding = same_content and pr is None
     # A private score stays attached only to the exact content and data it was computed on.
-    keep_private = same_content and old["private"] is not None and \
-        entry_scoring(old)[1:] == result_scoring(result)[1:]
-    history = []
-    if same_content and old["public"] != public:
-        history = ([{"evaluated": old["public"]["evaluated"], "evaluator": old["public"]["evaluator"],
-                     "backbone": dict(old["backbone"]), "dataset": dict(old["dataset"]),
-                     "metrics": metrics_copy(old["public"]["metrics"])}] + old["history"])[:MAX_HISTORY]
-    new = make_entry(
-        team=sub["team"], model=sub["model"], track=sub["track"], baseline=sub["baseline"], oracle=oracle,
-        final=final and not sub["baseline"],
-        local=old["local"] if keep_binding else pr is None,
-        pr=old["pr"] if keep_binding else pr, commit=old["commit"] if keep_binding else commit,
-        added=old["added"] if same_content else iso_utc(now),
-        content_sha256=sub["content_sha256"],
-        dataset={"id": result["dataset"]["id"], "manifest_sha256": result["dataset"]["manifest_sha256"]},
-        backbone={k: result["backbone"][k] for k in ("id", "weights_sha256", "resize", "offline_standin")},
-        meta=clean_meta(meta) if meta is not None or not same_content else old["meta"],
+    keep_private = same_content and old.private is not None and theirs.same_backbone_and_data(mine)
+    history = ()
+    if same_content and old.public != public:
+        earlier = EarlierScores(evaluated=old.public.evaluated, evaluator=old.public.evaluator,
+                                backbone=old.backbone, dataset=old.dataset, metrics=old.public.metrics)
+        history = ((earlier,) + old.history)[:MAX_HISTORY]
+    new = Entry(
+        team=sub.team, model=sub.model, track=sub.track, baseline=sub.baseline, oracle=oracle,
+        final=final and not sub.baseline,
+        local=old.local if keep_binding else pr is None,
+        pr=old.pr if keep_binding else pr, commit=old.commit if keep_binding else commit,
+        added=old.added if same_content else iso_utc(now),
+        content_sha256=sub.content_sha256,
+        dataset=result.dataset.without_count(),
+        backbone=result.backbone,
+        meta=Meta.clean(meta) if meta is not None or not same_content else old.meta,
         public=public,
-        private=old["private"] if keep_private else None,
+        private=old.private if keep_private else None,
         history=history,
-    )
+    ).to_json()
     if index is None:
         entries.append(new)
     else:
@@ -194,19 +181,19 @@ def add_result(board: dict, result: dict, pr: int | None, commit: str | None, me
 
 # --- reveal -----------------------------------------------------------------------
 
-def _private_candidates(board: dict, root: Path, selected: set) -> dict[int, tuple[dt.datetime, dict]]:
+def _private_candidates(board: dict, root: Path, selected: set) -> dict[int, tuple[dt.datetime, Result]]:
     """Entry index -> (evaluated, result) of the newest matching private result under ``root``."""
     index = {entry_key(e): i for i, e in enumerate(board["entries"])}
-    best: dict[int, tuple[dt.datetime, dict]] = {}
+    best: dict[int, tuple[dt.datetime, Result]] = {}
     for path in sorted(root.rglob("*.json")):
         result = load_result(path)
         name = path.relative_to(root).as_posix()
-        sub = result["submission"]
-        if result["split"] != "private" or result["status"] != "ok" or sub is None or result["backbone"] is None \
-                or result["dataset"] is None:
+        sub = result.submission
+        if result.split != "private" or result.status != "ok" or sub is None or result.backbone is None \
+                or result.dataset is None:
             print(f"reveal: skipped {name} (not an ok private-split result)", file=sys.stderr)
             continue
-        key = (sub["team"], sub["model"], sub["track"])
+        key = (sub.team, sub.model, sub.track)
         i = index.get(key)
         if i is None:
             print(f"reveal: skipped {name} (no leaderboard entry for it)", file=sys.stderr)
@@ -215,13 +202,13 @@ def _private_candidates(board: dict, root: Path, selected: set) -> dict[int, tup
         if participant(entry) and key not in selected:
             print(f"reveal: skipped {name} (not among the team's final entries)", file=sys.stderr)
             continue
-        field = "content_sha256" if entry["content_sha256"] != sub["content_sha256"] else \
-            differing_field(entry_scoring(entry)[1:], result_scoring(result)[1:])
+        field = "content_sha256" if entry["content_sha256"] != sub.content_sha256 else \
+            ScoringIdentity.of_entry(entry).difference(ScoringIdentity.of_result(result), ignore_evaluator=True)
         if field:
             print(f"reveal: skipped {name} ({field} differs from the leaderboard entry)", file=sys.stderr)
             continue
-        check_plausible(result["metrics"])
-        when = parse_time(result["created"])
+        check_plausible(result.metrics)
+        when = parse_time(result.created)
         if i not in best or when > best[i][0]:
             best[i] = (when, result)
     return best
@@ -233,7 +220,7 @@ def reveal(board: dict, private_results_dir: str | Path, competition: Competitio
 
     A private result joins the entry with the same team/model/track whose
     content hash, dataset manifest and backbone match it, if that entry counts
-    for the final ranking (:func:`~.binding.final_selection`; a team marking
+    for the final ranking (:func:`~.rules.final_selection`; a team marking
     more than ``limits.final_entries`` is refused with E_FINAL_LIMIT); for
     several such results the newest evaluation wins. Others are skipped and
     reported on stderr. The first reveal that changes scores records
@@ -255,8 +242,7 @@ def reveal(board: dict, private_results_dir: str | Path, competition: Competitio
     selected = final_selection(board["entries"], limit)
     entries, changed = list(board["entries"]), 0
     for i, (when, result) in sorted(_private_candidates(board, root, selected).items()):
-        private = {"metrics": metrics_copy(result["metrics"]), "extra": dict(result["extra"]),
-                   "evaluated": iso_utc(when), "evaluator": result["evaluator"]["version"]}
+        private = Scores.of_result(result, public=False).to_json(public=False)
         if entries[i]["private"] != private:
             entries[i] = {**entries[i], "private": private}
             changed += 1
@@ -284,7 +270,7 @@ def rescore_list(board: dict, evaluator: str = __version__, track: str | None = 
             continue
         scored_by = entry["public"]["evaluator"]
         reasons = []
-        if entry_scoring(entry) != current[entry["track"]]:
+        if ScoringIdentity.of_entry(entry) != current[entry["track"]]:
             reasons.append("not scored like the track's current entries")
         if scored_by != evaluator:
             reasons.append(f"evaluator {scored_by or 'unknown'} != {evaluator}")

@@ -59,9 +59,10 @@ class MemorizationStatistic:
         reference = max(memorization_distance(data.ref, data.train), 1e-12)
         self.each = raw / reference
         self.point = float(self.each.mean())
+        meaningful = data.options.memorization_meaningful
         self.extra = {"memorization_distance": float(raw.mean()), "memorization_reference": float(reference),
-                      "memorization_ratio": self.point,
-                      "memorized": bool(self.point < data.options.memorization_eps)}
+                      "memorization_ratio": self.point, "memorization_meaningful": meaningful,
+                      "memorized": bool(meaningful and self.point < data.options.memorization_eps)}
 
     def resample(self, rows_out: np.ndarray, rows_ref: np.ndarray) -> float:
         return float(self.each[rows_out].mean())
@@ -106,9 +107,18 @@ register("artfid", "asc", STYLE_KINDS,
          "untrained content network above: not comparable with published ArtFID numbers (FID∞, trained LPIPS).",
          combine="derived", derives_from=("content_distance", "fid"),
          derive=lambda v, o: artfid(v["content_distance"], v["fid"]), low=1.0)
+def _mifid(values, options) -> float:
+    """MiFID from FID and the memorization ratio; equal to FID (no penalty) when the backbone's feature
+    distances mean nothing (``options.memorization_meaningful`` False: the offline stand-in), since a
+    ratio below ε there says nothing about copying."""
+    if not options.memorization_meaningful:
+        return float(values["fid"])
+    return mifid(values["fid"], values["memorization"], options.memorization_eps)[0]
+
+
 register("mifid", "asc", STYLE_KINDS,
          "Memorization-informed FID, a calibrated variant of Kaggle's MiFID: FID divided by the memorization "
          "ratio when it falls below ε (features centred at the training mean, distance divided by that of "
-         "held-out images of the style). Not comparable with Kaggle MiFID numbers.",
-         combine="derived", derives_from=("fid", "memorization"),
-         derive=lambda v, o: mifid(v["fid"], v["memorization"], o.memorization_eps)[0], low=0.0)
+         "held-out images of the style). Not comparable with Kaggle MiFID numbers. With the offline stand-in "
+         "backbone no penalty is applied (MiFID = FID): its feature distances cannot tell a copy from a new image.",
+         combine="derived", derives_from=("fid", "memorization"), derive=_mifid, low=0.0)

@@ -64,6 +64,9 @@ class Options:
     seed: int = 0
     kid_subset_size: int = 1000
     memorization_eps: float = 0.1
+    # False for a backbone whose feature distances mean nothing (the offline stand-in): the memorization
+    # ratio is then still reported, but no alarm is raised and MiFID applies no penalty.
+    memorization_meaningful: bool = True
 
 
 @dataclass(frozen=True)

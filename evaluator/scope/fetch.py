@@ -122,10 +122,8 @@ def fetch_pr(repo_dir: str | os.PathLike, pr_ref: str, sha: str, base: str, out:
 
 def error_result(exc: EaselError) -> dict:
     """A schema-valid result.json for a refusal before evaluation, so the PR still gets an answer."""
-    from ..result import new_result, validate_result
+    from ..result import Result, ResultError
 
-    result = new_result("invalid" if exc.fault == SUBMISSION else "error")
-    result["errors"] = [exc.as_dict()]
-    return validate_result(result)
+    return Result("invalid" if exc.fault == SUBMISSION else "error", errors=(ResultError.of(exc),)).to_json()
 
 

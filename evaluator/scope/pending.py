@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from ..errors import EaselError
-from ..vocab import SUBMISSIONS_DIR, submission_of
 
 
 def pending_submissions(submissions_root: str | os.PathLike, leaderboard_path: str | os.PathLike) -> list[dict]:
@@ -16,6 +15,7 @@ def pending_submissions(submissions_root: str | os.PathLike, leaderboard_path: s
     Returns ``[{"dir": "submissions/<team>/<model>", "team", "model", "content_sha256"}]``
     sorted by dir; ``_template`` and names that are not safe identifiers are skipped.
     """
+    from ..folders import submission_folders
     from ..fsutil import tree_sha256
     from ..leaderboard import load_leaderboard
 
@@ -23,17 +23,13 @@ def pending_submissions(submissions_root: str | os.PathLike, leaderboard_path: s
     have = {(e["team"], e["model"], e["content_sha256"]) for e in board["entries"]}
     root = Path(submissions_root)
     pending = []
-    for team_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.is_symlink()) if root.is_dir() else []:
-        for model_dir in sorted(p for p in team_dir.iterdir() if p.is_dir() and not p.is_symlink()):
-            if submission_of(PurePosixPath(SUBMISSIONS_DIR, team_dir.name, model_dir.name, "x")) is None:
-                continue
-            try:
-                digest = tree_sha256(model_dir)
-            except EaselError as exc:  # one unreadable entry must not stop publishing for everyone
-                print(f"warning: skipping {root.name}/{team_dir.name}/{model_dir.name}: {exc.code} {exc.message}",
-                      file=sys.stderr)
-                continue
-            if (team_dir.name, model_dir.name, digest) not in have:
-                pending.append({"dir": f"{root.name}/{team_dir.name}/{model_dir.name}", "team": team_dir.name,
-                                "model": model_dir.name, "content_sha256": digest})
+    for folder in submission_folders(root):
+        name = f"{root.name}/{folder.team}/{folder.model}"
+        try:
+            digest = tree_sha256(folder.path)
+        except EaselError as exc:  # one unreadable entry must not stop publishing for everyone
+            print(f"warning: skipping {name}: {exc.code} {exc.message}", file=sys.stderr)
+            continue
+        if (folder.team, folder.model, digest) not in have:
+            pending.append({"dir": name, "team": folder.team, "model": folder.model, "content_sha256": digest})
     return pending

@@ -276,7 +276,7 @@ def test_evaluate_runs_the_child_in_bubblewrap_and_records_the_device(tmp_path, 
     from model_builders import valid_model
 
     result = evaluate_submission(make_submission(tmp_path, valid_model), data_root,
-                                 load_competition(competition_file))
+                                 load_competition(competition_file)).to_json()
     assert result["status"] == "ok", result["errors"]
     line = next(ln for ln in capfd.readouterr().err.splitlines() if ln.startswith("sandbox isolation in effect:"))
     assert "fs_isolated" in line.split(";")[0]

@@ -1,0 +1,105 @@
+"""The scoring identity: what makes two results comparable, as one named type.
+
+Two results rank together only when the same Easel version scored them with the
+same backbone (id, weights, resize) on the same dataset (id, manifest). A
+mismatch is always reported by its field's name (``backbone.weights_sha256``),
+never by a position in a tuple.
+
+Adding a part of the identity (say each metric's own backbone) is one field
+here and one line in :meth:`ScoringIdentity.fields`; every comparison and
+every message picks it up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable
+
+from ..result import Result
+
+EVALUATOR = "evaluator"
+
+
+def version_key(version: str | None) -> tuple:
+    """An orderable key for an Easel version string ('0.10.0' > '0.9.1'); () for unknown."""
+    if not version:
+        return ()
+    parts = []
+    for piece in version.replace("-", ".").replace("+", ".").split("."):
+        parts.append((0, int(piece), "") if piece.isdigit() else (-1, 0, piece))
+    return tuple(parts)
+
+
+@dataclass(frozen=True)
+class ScoringIdentity:
+    """Who scored (``evaluator``: the Easel version, None when not recorded), with which backbone,
+    on which data. Equal identities rank together; see :meth:`difference`."""
+
+    evaluator: str | None
+    backbone_id: str | None
+    weights_sha256: str | None
+    resize: str | None
+    dataset_id: str | None
+    manifest_sha256: str | None
+
+    def fields(self) -> tuple[tuple[str, object], ...]:
+        """(name, value) of every part, in the order a mismatch is reported."""
+        return ((EVALUATOR, self.evaluator), ("backbone.id", self.backbone_id),
+                ("backbone.weights_sha256", self.weights_sha256), ("backbone.resize", self.resize),
+                ("dataset.id", self.dataset_id), ("dataset.manifest_sha256", self.manifest_sha256))
+
+    # -- building ---------------------------------------------------------------------
+    @classmethod
+    def of_result(cls, result: Result) -> "ScoringIdentity":
+        backbone, dataset = result.backbone, result.dataset
+        return cls(evaluator=result.evaluator.version,
+                   backbone_id=backbone and backbone.id, weights_sha256=backbone and backbone.weights_sha256,
+                   resize=backbone and backbone.resize,
+                   dataset_id=dataset and dataset.id, manifest_sha256=dataset and dataset.manifest_sha256)
+
+    @classmethod
+    def of_entry(cls, entry: dict, split: str = "public") -> "ScoringIdentity":
+        """The identity of a board entry's ``split`` scores (its private scores share its backbone and data)."""
+        scores = entry.get(split) or {}
+        backbone, dataset = entry.get("backbone") or {}, entry.get("dataset") or {}
+        return cls(evaluator=scores.get("evaluator"), backbone_id=backbone.get("id"),
+                   weights_sha256=backbone.get("weights_sha256"), resize=backbone.get("resize"),
+                   dataset_id=dataset.get("id"), manifest_sha256=dataset.get("manifest_sha256"))
+
+    # -- comparing --------------------------------------------------------------------
+    def difference(self, other: "ScoringIdentity", ignore_evaluator: bool = False) -> str | None:
+        """The name of the first field where the two differ (None when they agree).
+
+        ``ignore_evaluator``: compare only the backbone and the data (a private score
+        stays attached to the files and data it was computed on, whichever Easel scored).
+        """
+        for (name, mine), (_, theirs) in zip(self.fields(), other.fields()):
+            if mine != theirs and not (ignore_evaluator and name == EVALUATOR):
+                return name
+        return None
+
+    def same_backbone_and_data(self, other: "ScoringIdentity") -> bool:
+        return self.difference(other, ignore_evaluator=True) is None
+
+    def same_data(self, other: "ScoringIdentity") -> bool:
+        return (self.dataset_id, self.manifest_sha256) == (other.dataset_id, other.manifest_sha256)
+
+    def newer_evaluator_than(self, other: "ScoringIdentity") -> bool:
+        return version_key(self.evaluator) > version_key(other.evaluator)
+
+
+def current_scoring(entries: Iterable[dict], split: str = "public") -> ScoringIdentity | None:
+    """The identity that ranks a track: that of the newest evaluator version, then the newest evaluation.
+
+    Entries scored otherwise "need re-scoring": they are shown but never ranked with these.
+    None when no entry has scores on ``split``.
+    """
+    best, best_key = None, None
+    for entry in entries:
+        scores = entry.get(split)
+        if not scores or not scores.get("metrics"):
+            continue
+        order = (version_key(scores.get("evaluator")), str(scores.get("evaluated") or ""))
+        if best_key is None or order > best_key:
+            best, best_key = ScoringIdentity.of_entry(entry, split), order
+    return best
