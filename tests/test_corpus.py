@@ -112,7 +112,7 @@ def competition(competition_file):
 
 def _score(tmp_path, build, fmt, track, name, data_root, competition) -> dict:
     sub = make_submission(tmp_path, build, track=track, fmt=fmt, name=re.sub(r"[^a-z0-9]+", "-", name.lower())[:40])
-    result = evaluate_submission(sub, data_root, competition)
+    result = evaluate_submission(sub, data_root, competition).to_json()
     assert result["status"] == "ok", (name, result["errors"])
     assert result["efficiency"]["images_per_s"] > 0
     return {metric: value["value"] for metric, value in result["metrics"].items()}
