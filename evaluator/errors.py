@@ -1,11 +1,13 @@
 """Stable error codes: each maps to one fixed human sentence and a fix hint.
 
 Every refusal anywhere in Easel raises :class:`EaselError` with a code from
-:data:`CODES`. Reports echo the code, its fixed sentence and hint, and at most
-an allowlisted identifier (``detail``), never raw participant text, so a
-hostile string can't reach a PR comment or the site through an error.
+:data:`CODES`. Reports echo the code, its fixed sentence and hint, at most an
+allowlisted identifier (``detail``) and the code's typed ``facts`` rendered by
+evaluator/error_text.py, never raw participant text, so a hostile string
+can't reach a PR comment or the site through an error.
 
-Adding a code touches this file only: add one ``_code(...)`` line.
+Adding a code touches this file only: add one ``_code(...)`` line (and, when
+it carries facts, its renderer in evaluator/error_text.py).
 """
 
 from __future__ import annotations
@@ -49,6 +51,11 @@ _code("E_META_SIZE", SUBMISSION, "A YAML file is larger than allowed.",
       "submission.yaml must stay under 64 KiB; move long text to a linked page.")
 _code("E_YAML_DEPTH", SUBMISSION, "A YAML file nests lists or mappings too deeply.",
       "Write the file flat, as in submissions/_template/submission.yaml; no value needs more than a few levels.")
+_code("E_BASELINE_EXISTS", CONFIG, "The baselines of this track already exist.",
+      "Pass --force to train and replace them, or delete the baselines/<model>/<track>/ folder named in the "
+      "message first.")
+_code("E_BASELINES_MISSING", CONFIG, "The baselines/ folder of an Easel checkout was not found.",
+      "Run the command from the competition repository (pip install -e . there), or pass --repo PATH.")
 _code("E_LEADERBOARD", CONFIG, "leaderboard.yaml does not match its schema.",
       "Restore the entry named in the message from git history; only the publish workflow writes this file.")
 
@@ -56,12 +63,12 @@ _code("E_LEADERBOARD", CONFIG, "leaderboard.yaml does not match its schema.",
 _code("E_META_MISSING", SUBMISSION, "submission.yaml is missing.",
       "Add submissions/<team>/<model>/submission.yaml; copy submissions/_template/submission.yaml.")
 _code("E_META_SCHEMA", SUBMISSION, "submission.yaml does not match the schema.",
-      "Compare with submissions/_template/submission.yaml; the detail names the key.")
+      "Fix the key shown so it matches submissions/_template/submission.yaml (README.md documents every key).")
 _code("E_META_NAME", SUBMISSION, "The team or model name is not a safe identifier.",
       "Use 1-40 characters of lowercase letters, digits, '-' and '_', starting with a letter or digit.")
 _code("E_META_DIR", SUBMISSION, "The submission directory does not match the team and model in submission.yaml.",
-      "Rename the folder to submissions/<team>/<model>/ with the names in submission.yaml, or change "
-      "team/name there; the message names the folder expected and the one found.")
+      "Move the files to submissions/<team>/<model>/ named as team and name in submission.yaml, or change "
+      "team and name there to match the folder.")
 _code("E_TRACK_UNKNOWN", SUBMISSION, "The track named in submission.yaml does not exist.",
       "Set track to one of the track ids listed in the message (from competition.yaml).")
 _code("E_FORMAT", SUBMISSION, "The model format is not supported.",
@@ -70,7 +77,7 @@ _code("E_FORMAT_MISMATCH", SUBMISSION, "model.format does not match the model fo
       "Set model.format to the format the message suggests (a folder with saved_model.pb is saved_model, "
       "a *.keras file is keras, a *.onnx file is onnx).")
 _code("E_MODEL_MISSING", SUBMISSION, "The model file or directory named in submission.yaml does not exist.",
-      "Check model.path (the message names the path looked for); it is relative to the submission directory.")
+      "Set model.path to the model's path relative to the folder of submission.yaml, and commit the model there.")
 _code("E_MODEL_EMPTY", SUBMISSION, "The model file is empty.",
       "Export the model again; a 0-byte file usually means the export failed.")
 _code("E_MODEL_URL", SUBMISSION, "The model could not be fetched from its URL, or its bytes do not match model.sha256.",
@@ -94,7 +101,8 @@ _code("E_HARDLINK", SUBMISSION, "The submission contains a hard link.",
 _code("E_SPECIAL_FILE", SUBMISSION, "The submission contains a device, pipe or socket file.",
       "Remove everything that is not a regular file or directory.")
 _code("E_SIZE", SUBMISSION, "The submission is larger than the competition allows.",
-      "Shrink the model (fewer channels, float16 weights) or host it by URL with its sha256.")
+      "Store the weights as float16 or use fewer channels or blocks; where limits.model_url_hosts lists hosts, "
+      "a model file may instead be given by model.url with its sha256.")
 _code("E_FILE_COUNT", SUBMISSION, "The submission has more files than allowed.",
       "Submit only the model and submission.yaml.")
 _code("E_TREE_DEPTH", SUBMISSION, "The submission's folders nest too deeply.",
@@ -108,9 +116,8 @@ _code("E_MODEL_MALFORMED", SUBMISSION, "The model file is not a well-formed file
 _code("E_MODEL_LOAD", SUBMISSION, "The model could not be loaded.",
       "Re-export it with the snippet in submissions/_template/README.md and check it loads locally.")
 _code("E_SIGNATURE", SUBMISSION, "The model's inputs or outputs do not match the contract.",
-      "Take float32 NHWC images in [-1, 1] (two inputs, content then style, for example tracks) and return the "
-      "same shape; the detail names the input and what differs (float16 inputs: export float32 inputs, "
-      "cast inside).")
+      "Take float32 NHWC images in [-1, 1] (two inputs, content then style, for example tracks) and return one "
+      "output of the same shape; for float16 models, export float32 inputs and cast inside.")
 _code("E_SIGNATURE_LAYOUT", SUBMISSION, "The model takes channels-first (NCHW) images; the contract is NHWC.",
       "Transpose inside the model: in PyTorch export a wrapper doing x.permute(0, 3, 1, 2) on the input "
       "and .permute(0, 2, 3, 1) on the output; in Keras use data_format='channels_last'.")
@@ -118,7 +125,7 @@ _code("E_SIGNATURE_BATCH", SUBMISSION, "The model's batch size is fixed; the con
       "Export with a dynamic batch: batch_shape=(None, H, W, 3) in Keras, tf.TensorSpec([None, None, None, 3]) "
       "for SavedModel, dynamic_axes={'input': {0: 'batch'}} in torch.onnx.export.")
 _code("E_SAVEDMODEL_OP", SUBMISSION, "The SavedModel uses an operation that is not allowed.",
-      "Use plain numeric ops only; the detail names the op and the function it sits in.")
+      "Remove the op shown (file, Python, print and state-changing ops are refused) and use plain numeric ops only.")
 _code("E_SAVEDMODEL_SIGNATURE", SUBMISSION, "The SavedModel has no usable serving signature.",
       "Export with tf.saved_model.save(model, path, signatures=...) so 'serving_default' exists.")
 _code("E_KERAS_LAYER", SUBMISSION, "The Keras file uses a layer class that is not allowed.",
@@ -134,7 +141,7 @@ _code("E_ZIP_BOMB", SUBMISSION, "An archive is nested, too large when unpacked, 
 _code("E_ONNX_DOMAIN", SUBMISSION, "The ONNX model uses an operator domain that is not allowed.",
       "Export with only the standard ONNX domain (opset 13 or newer), no custom operators.")
 _code("E_ONNX_OP", SUBMISSION, "The ONNX model uses an operator that is not allowed.",
-      "Use standard numeric ONNX operators; the detail names the op.")
+      "Replace the operator shown with standard numeric ONNX operators, then export again.")
 _code("E_KERAS_H5_LINK", SUBMISSION, "The Keras weights use HDF5 external storage, external links or virtual datasets.",
       "Save the model again with model.save('model.keras'); its weights must hold their own data.")
 _code("E_ONNX_EXTERNAL_DATA", SUBMISSION, "The ONNX model references external data outside its directory.",
@@ -160,14 +167,14 @@ _code("E_PRED_RANGE", SUBMISSION, "The model's output is outside [-1, 1] beyond 
 _code("E_DATA_MISSING", DATA, "The dataset directory or its manifest is missing.",
       "Run `easel data synth` or `easel data prepare`, and pass the folder that holds the dataset ids.")
 _code("E_DATA_MANIFEST", DATA, "The dataset does not match its manifest.",
-      "Restore the dataset from its source, or rebuild it; the detail names the first mismatching file.")
+      "Restore the file shown from the dataset's source, or rebuild the dataset with `easel data prepare`.")
 _code("E_DATA_IMAGE", DATA, "A dataset image could not be read.",
       "Rebuild the dataset with `easel data prepare`.")
 _code("E_DATA_TOO_SMALL", DATA, "A test split has fewer images than the track's minimum (min_test_images).",
-      "Add images, or give `easel data prepare` another --test-fraction; the message names the split, its count "
-      "and the minimum. Scores on a handful of images rank noise.")
+      "Rebuild the dataset with `easel data prepare` from more images or with a larger --test-fraction, or lower "
+      "the track's min_test_images in competition.yaml (scores on a handful of images rank noise).")
 _code("E_DATA_PREPARE", DATA, "A dataset could not be built from the given folders.",
-      "Point --a/--b at folders of readable images and --out at a new or empty folder; the message says which.")
+      "Point --a/--b at folders of readable images and --out at a new or empty folder (the log names the one at fault).")
 _code("E_BACKBONE", EVALUATOR, "The feature backbone could not be loaded.",
       "Run `easel weights fetch` on a machine with network access, or check EASEL_CACHE.")
 _code("E_WEIGHTS_HASH", EVALUATOR, "The backbone weights do not match their pin (sha256, or the published size and md5).",
@@ -250,14 +257,28 @@ class EaselError(Exception):
     is free text for the operator's log and the CLI, never for a PR comment.
     """
 
-    def __init__(self, code: str, message: str = "", detail: object = None):
+    def __init__(self, code: str, message: str = "", detail: object = None, facts: dict | None = None):
         if code not in CODES:
             raise KeyError(f"unknown error code {code!r}")
+        from .error_text import fact_problem
+
+        facts = dict(facts or {})
+        problem = fact_problem(code, facts) if facts else None
+        if problem is not None:  # a producer in Easel emits facts its code does not declare: a bug here
+            raise TypeError(f"{code} facts: {problem}")
         self.code = code
         self.info = CODES[code]
         self.detail = _identifier(detail)
+        self.facts = facts
         self.message = message or self.info.sentence
         super().__init__(f"{code}: {self.message}")
+
+    @property
+    def hint(self) -> str:
+        """The fix hint: the code's own, or the one its facts make precise (evaluator/error_text.py)."""
+        from .error_text import hint
+
+        return hint(self.code, self.facts, self.info.hint)
 
     @property
     def fault(self) -> str:
@@ -270,7 +291,7 @@ class EaselError(Exception):
     def as_dict(self) -> dict:
         """The only form of an error that leaves the trusted side (result.json)."""
         return {"code": self.code, "message": self.info.sentence,
-                "hint": self.info.hint, "detail": self.detail}
+                "hint": self.hint, "detail": self.detail, "facts": dict(self.facts)}
 
 
 class ConfigError(EaselError):
@@ -280,5 +301,5 @@ class ConfigError(EaselError):
         super().__init__(code, message)
 
 
-def error_dict(code: str, detail: object = None) -> dict:
-    return EaselError(code, detail=detail).as_dict()
+def error_dict(code: str, detail: object = None, facts: dict | None = None) -> dict:
+    return EaselError(code, detail=detail, facts=facts).as_dict()

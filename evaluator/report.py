@@ -17,6 +17,7 @@ from __future__ import annotations
 import html
 import re
 
+from . import error_text
 from .config import Competition
 from .errors import CODES, EaselError
 from .errors import _identifier as allowlisted_identifier
@@ -124,25 +125,8 @@ def _track_title(competition: Competition | None, track_id: str) -> str:
     return f" ({md(title)})" if title else ""
 
 
-# What an error's allowlisted detail says, as fixed words around the identifier (the same
-# fact the local output states in free text). {0}, {1}: the pattern's groups, all digits.
-_DETAIL_SENTENCES = (
-    ("E_SIGNATURE", re.compile(r"input_(\d+)_batch"), "input {0} has a fixed batch size"),
-    ("E_SIGNATURE", re.compile(r"input_(\d+)_channels"), "input {0} does not take 3 channels last (NHWC)"),
-    ("E_SIGNATURE", re.compile(r"input_(\d+)_rank"), "input {0} is not 4-D NHWC"),
-    ("E_SIGNATURE", re.compile(r"input_(\d+)_size"), "input {0} does not accept the track's image size"),
-    ("E_SIGNATURE", re.compile(r"inputs[_:](\d+)"), "the model has {0} inputs"),
-    ("E_SIGNATURE", re.compile(r"outputs:(\d+)"), "the model has {0} outputs, the contract 1"),
-    ("E_SIGNATURE", re.compile(r"rank:(\d+)"), "an input has rank {0}, the contract 4 (NHWC)"),
-    ("E_SIGNATURE", re.compile(r"batch:(\d+)"), "the batch dimension is fixed at {0}"),
-    ("E_SIGNATURE", re.compile(r"channels:(\d+)"), "an input takes {0} channels last, the contract 3"),
-    ("E_SIGNATURE", re.compile(r"size:(\d+)"), "an input has a fixed side of {0} pixels"),
-    ("E_SIGNATURE", re.compile(r"input_dtype"), "an input is not float32"),
-    ("E_SIGNATURE", re.compile(r"input_rank"), "an input is not rank 4 (NHWC)"),
-    ("E_SIGNATURE", re.compile(r"input_names"), "a two-input model must name its inputs content and style"),
-    ("E_ZIP_BOMB", re.compile(r"members:(\d+)"), "the archive has {0} members"),
-)
-# Otherwise the detail is shown as code after the word naming what it is.
+# An error without facts shows its allowlisted detail as code after the word naming what it is;
+# errors with facts read as their code's sentence (evaluator/error_text.py).
 _DETAIL_LABELS = {
     "E_META_SCHEMA": "key", "E_META_NAME": "key", "E_CONFIG": "key", "E_RESULT_SCHEMA": "key",
     "E_MODEL_MISSING": "key", "E_TRACK_UNKNOWN": "track", "E_FORMAT": "key",
@@ -156,15 +140,15 @@ _DETAIL_LABELS = {
 }
 
 
-def describe_detail(code_name: str, detail: object) -> str:
-    """The error's allowlisted ``detail`` as Markdown words (``""`` when there is none or it fails the allowlist)."""
+def describe_detail(code_name: str, detail: object, facts: object = None) -> str:
+    """What the error found, as Markdown words: its facts' sentence (:func:`error_text.sentence`)
+    when it has valid facts, else its allowlisted ``detail`` after a label; ``""`` when neither."""
+    said = error_text.sentence(code_name, facts)
+    if said:
+        return prose(said, cell=True)
     ident = allowlisted_identifier(detail) if detail else None
     if ident is None:
         return ""
-    for owner, pattern, sentence in _DETAIL_SENTENCES:
-        match = pattern.fullmatch(ident)
-        if owner == code_name and match:
-            return sentence.format(*match.groups())
     return f"{_DETAIL_LABELS.get(code_name, 'detail')} {code(ident, cell=True)}"
 
 
@@ -177,8 +161,9 @@ def _error_lines(result: dict) -> list[str]:
     lines = [verdict, "", "| code | problem | how to fix |", "| --- | --- | --- |"]
     for err in result["errors"]:
         info = CODES.get(err["code"])
-        sentence, hint = (info.sentence, info.hint) if info else ("Unknown error code.", "Contact the organizers.")
-        detail = describe_detail(err["code"], err.get("detail")) if info else ""
+        sentence, hint = (info.sentence, error_text.hint(err["code"], err.get("facts"), info.hint)) if info \
+            else ("Unknown error code.", "Contact the organizers.")
+        detail = describe_detail(err["code"], err.get("detail"), err.get("facts")) if info else ""
         problem = prose(sentence, cell=True) + (f" ({detail})" if detail else "")
         lines.append(f"| {code(err['code'], cell=True)} | {problem} | {prose(hint, cell=True)} |")
     return lines + [""]
@@ -187,12 +172,18 @@ def _error_lines(result: dict) -> list[str]:
 def _metrics_table(result: dict, declared: tuple[str, ...] = ()) -> list[str]:
     ranking = result["track"]["ranking"]["metric"]
     names = metric_order(result["metrics"], ranking, declared)  # the site's order
-    lines = ["| metric | value | 95% interval | direction | n |", "| --- | ---: | :---: | --- | ---: |"]
+    # The backbone column appears once a result records per-metric backbones (older results do not).
+    per_metric = any("backbones" in m for m in result["metrics"].values())
+    lines = ["| metric | value | 95% interval | direction | n |" + (" backbone |" if per_metric else ""),
+             "| --- | ---: | :---: | --- | ---: |" + (" --- |" if per_metric else "")]
     for name in names:
         m = result["metrics"][name]
         ci = f"[{fmt(m['ci95'][0])}, {fmt(m['ci95'][1])}]" if m["ci95"] else "–"
         label = f"**{md(name)}** (ranking)" if name == ranking else md(name)
-        lines.append(f"| {label} | {fmt(m['value'])} | {ci} | {_ARROW[m['order']]} | {m['n']} |")
+        row = f"| {label} | {fmt(m['value'])} | {ci} | {_ARROW[m['order']]} | {m['n']} |"
+        if per_metric:
+            row += " " + (", ".join(code(b, cell=True) for b in m.get("backbones", ())) or "pixels") + " |"
+        lines.append(row)
     return lines + [""]
 
 
@@ -288,15 +279,17 @@ def _provenance_lines(result: dict) -> list[str]:
     """The warning alert (a paragraph of its own: a blank line ends it), then one fact per line."""
     lines = []
     bb = result["backbone"]
-    if bb and bb["offline_standin"]:
-        lines += ["> [!WARNING]",
-                  f"> **Offline stand-in backbone {code(bb['id'])}**: the standard FID Inception weights were "
-                  "not available, so features come from a seeded random-init network. Scores are comparable "
-                  "only with other results from this backbone, never with published FIDs.", ""]
+    records = result.get("backbones") or ([bb] if bb else [])
+    for record in records:
+        if record["offline_standin"]:
+            lines += ["> [!WARNING]",
+                      f"> **Offline stand-in backbone {code(record['id'])}**: the standard weights were "
+                      "not available, so features come from a seeded random-init network. Scores on it are "
+                      "comparable only with other results from this backbone, never with published scores.", ""]
     facts = []
-    if bb:
-        facts.append(f"Backbone {code(bb['id'])} (weights sha256 {code(bb['weights_sha256'][:12])}, "
-                     f"resize {md(bb['resize'])}).")
+    for record in records:
+        facts.append(f"Backbone {code(record['id'])} (weights sha256 {code(record['weights_sha256'][:12])}, "
+                     f"resize {md(record['resize'])}).")
     data = result["dataset"]
     if data:
         facts.append(f"Dataset {code(data['id'])} (manifest {code(data['manifest_sha256'][:12])}, "

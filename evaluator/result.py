@@ -11,7 +11,8 @@ Schema 1::
     {
       "schema": 1,
       "status": "ok" | "invalid" | "error",
-      "errors": [{"code": "E_...", "message": str, "hint": str, "detail": str | null}],
+      "errors": [{"code": "E_...", "message": str, "hint": str, "detail": str | null,
+                  "facts": {name: int | float | bool | id | shape}}],   # facts optional (error_text.py)
       "submission": {"team": id, "model": id, "track": id, "baseline": bool,
                      "format": "saved_model" | "keras" | "onnx" | null,
                      "content_sha256": hex64 | null,
@@ -20,7 +21,10 @@ Schema 1::
       "split": "public" | "private" | "all",
       "dataset": {"id": id, "manifest_sha256": hex64, "n_inputs": int} | null,
       "backbone": {"id": str, "weights_sha256": hex64, "resize": str, "offline_standin": bool} | null,
-      "metrics": {name: {"value": float, "ci95": [lo, hi] | null, "order": "asc" | "desc", "n": int}},
+                                      # the primary backbone: the ranking metric's (else the first used)
+      "backbones": [{"id", "weights_sha256", "resize", "offline_standin"}]   # optional: every backbone used
+      "metrics": {name: {"value": float, "ci95": [lo, hi] | null, "order": "asc" | "desc", "n": int,
+                         "backbones": [backbone id]}},   # optional: the backbones the value comes from
       "extra": {name: value}          # e.g. memorization flag and distance
       "notes": [code]                 # optional: allowlisted hints about the run (NOTE_CODES)
       "efficiency": {"images_per_s": float, "best_batch_size": int, "latency_ms_batch1": float,
@@ -44,13 +48,15 @@ import datetime as dt
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Mapping
+from typing import Any, Callable, ClassVar, Mapping
 
 from . import __version__
+from .error_text import fact_problem
 from .errors import EaselError
 from .schema import Checker, is_number
+from .models import MODEL_FORMATS
 from .vocab import (BACKBONE_RE, DEVICE_KINDS, DEVICE_NAME_RE, ERROR_CODE_RE, HEX40_RE, HEX64_RE, ID_RE, METRIC_RE,
-                    MODEL_FORMATS, ORDERS, RESIZE_MODES, TRACK_KINDS, VERSION_RE)
+                    ORDERS, RESIZE_MODES, TRACK_KINDS, VERSION_RE)
 
 SCHEMA_VERSION = 1
 STATUSES = ("ok", "invalid", "error")
@@ -63,6 +69,7 @@ _TOP = ("schema", "status", "errors", "submission", "track", "split", "dataset",
         "efficiency", "evaluator", "created")
 EFFICIENCY_FIELDS = ("images_per_s", "best_batch_size", "latency_ms_batch1", "parameters", "model_bytes")
 MAX_METRICS = 50
+MAX_BACKBONES = 8  # backbones one result may name (a track's metrics rarely need more than three)
 MAX_EXTRA = 20
 _SHORT = 500  # error message and hint
 _VERSION_TEXT = 40
@@ -71,32 +78,47 @@ _HEX = "a sha256 hex digest"
 
 # --- sub-records (shared with the leaderboard entry) ------------------------------
 
+def check_backbone_ids(c: Checker, raw: Any, path: str) -> tuple[str, ...]:
+    """A metric's ``backbones``: at most MAX_BACKBONES backbone ids."""
+    c.sequence(raw, path, most=MAX_BACKBONES)
+    return tuple(c.match(b, f"{path}[{i}]", BACKBONE_RE, "a backbone id") for i, b in enumerate(raw))
+
+
 @dataclass(frozen=True)
 class Metric:
     """One metric's score: ``value``, its 95% bootstrap interval ``ci95`` (lo, hi) or None,
     the metric's ``order`` (asc: lower is better) and ``n``, the images it was computed on.
 
     A field added later (say a per-metric backbone identity) is optional: give it a
-    default of None, add it to :attr:`OPTIONAL` and it is written only when set, so
-    files without it keep their bytes.
+    default of None and put its check in :attr:`OPTIONAL` (``name: check(checker, value,
+    path) -> value``, e.g. ``BackboneRef.check``); it is read and checked with the others,
+    written only when set (through its ``to_json`` if it has one), so files without it keep
+    their bytes. The leaderboard entry stores metrics through this record too.
     """
 
     value: float
     ci95: tuple[float, float] | None
     order: str
     n: int
+    # The ids of the backbones the value was computed on ([] for pixel metrics such as PSNR);
+    # None: not recorded (results from before metrics had their own backbones).
+    backbones: tuple[str, ...] | None = None
     KEYS: ClassVar[tuple[str, ...]] = ("value", "ci95", "order", "n")
-    OPTIONAL: ClassVar[tuple[str, ...]] = ()
+    OPTIONAL: ClassVar[dict[str, Callable[[Checker, Any, str], Any]]] = {
+        "backbones": lambda c, raw, path: check_backbone_ids(c, raw, path)}
 
     @classmethod
     def check(cls, c: Checker, raw: Any, path: str) -> "Metric":
-        c.mapping(raw, path, cls.KEYS, cls.OPTIONAL)
+        c.mapping(raw, path, cls.KEYS, tuple(cls.OPTIONAL))
         value = c.number(raw["value"], f"{path}.value")
         ci = raw["ci95"]
         if ci is not None and not (isinstance(ci, list) and len(ci) == 2 and all(is_number(v) for v in ci)):
             c.fail(f"{path}.ci95", "null or [lo, hi] (two finite numbers)", ci)
+        later = {key: check(c, raw[key], f"{path}.{key}") for key, check in cls.OPTIONAL.items()
+                 if raw.get(key) is not None}
         return cls(value=value, ci95=None if ci is None else (ci[0], ci[1]),
-                   order=c.choice(raw["order"], f"{path}.order", ORDERS), n=c.count(raw["n"], f"{path}.n"))
+                   order=c.choice(raw["order"], f"{path}.order", ORDERS), n=c.count(raw["n"], f"{path}.n"),
+                   **later)
 
     def to_json(self) -> dict:
         out = {"value": self.value, "ci95": None if self.ci95 is None else list(self.ci95), "order": self.order,
@@ -104,7 +126,8 @@ class Metric:
         for key in self.OPTIONAL:
             if getattr(self, key) is not None:
                 value = getattr(self, key)
-                out[key] = value.to_json() if hasattr(value, "to_json") else value
+                out[key] = value.to_json() if hasattr(value, "to_json") else \
+                    list(value) if isinstance(value, tuple) else value
         return out
 
 
@@ -262,6 +285,32 @@ class BackboneRef:
         return {key: getattr(self, key) for key in self.KEYS}
 
 
+def check_backbones(c: Checker, raw: Any, path: str = "backbones") -> tuple[BackboneRef, ...]:
+    """A list of at most MAX_BACKBONES backbone records with distinct ids."""
+    c.sequence(raw, path, most=MAX_BACKBONES)
+    records = tuple(BackboneRef.check(c, item, f"{path}[{i}]") for i, item in enumerate(raw))
+    ids = [r.id for r in records]
+    if len(set(ids)) != len(ids):
+        c.fail(path, "distinct backbone ids", ids)
+    return records
+
+
+def check_metric_backbones(c: Checker, metrics: Mapping[str, Metric], primary: BackboneRef | None,
+                           records: tuple[BackboneRef, ...] | None, path: str = "backbones") -> None:
+    """Every backbone a metric names has its record (so each metric's weights sha256 is known), and
+    the primary ``backbone`` is one of the records."""
+    known = [r.id for r in records] if records is not None else [primary.id] if primary else []
+    if records is not None and primary is not None and primary not in records:
+        c.fail(path, "the primary backbone's record among them", known)
+    for name, m in metrics.items():
+        unknown = [b for b in m.backbones or () if b not in known]
+        if unknown:
+            if records is None:
+                c.fail(path, "a record of every backbone the metrics name", unknown[0])
+            c.fail(f"metrics.{name}.backbones", f"ids recorded in backbones ({', '.join(known) or 'none'})",
+                   unknown[0])
+
+
 # --- the result's own parts -----------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -272,30 +321,35 @@ class ResultError:
     message: str
     hint: str
     detail: str | None
+    facts: Mapping[str, Any] = field(default_factory=dict)  # typed, as its code declares (error_text.py)
 
     @classmethod
     def check(cls, c: Checker, raw: Any, path: str) -> "ResultError":
-        c.mapping(raw, path, ("code", "message", "hint", "detail"))
+        c.mapping(raw, path, ("code", "message", "hint", "detail"), ("facts",))
         c.match(raw["code"], f"{path}.code", ERROR_CODE_RE, "an E_ code")
         c.text(raw["message"], f"{path}.message", _SHORT, least=0)
         c.text(raw["hint"], f"{path}.hint", _SHORT, least=0)
         if raw["detail"] is not None:
             c.text(raw["detail"], f"{path}.detail", 120, least=0)
-        return cls(raw["code"], raw["message"], raw["hint"], raw["detail"])
+        facts = raw.get("facts", {})
+        if not isinstance(raw["code"], str) or fact_problem(raw["code"], facts) is not None:
+            c.fail(f"{path}.facts", "the typed facts its code declares (evaluator/error_text.py)", facts)
+        return cls(raw["code"], raw["message"], raw["hint"], raw["detail"], facts)
 
     @classmethod
     def of(cls, error: EaselError) -> "ResultError":
         raw = error.as_dict()
-        return cls(raw["code"], raw["message"], raw["hint"], raw["detail"])
+        return cls(raw["code"], raw["message"], raw["hint"], raw["detail"], raw["facts"])
 
     def to_json(self) -> dict:
-        return {"code": self.code, "message": self.message, "hint": self.hint, "detail": self.detail}
+        out = {"code": self.code, "message": self.message, "hint": self.hint, "detail": self.detail}
+        return {**out, "facts": dict(self.facts)} if self.facts else out
 
 
 @dataclass(frozen=True)
 class SubmissionRef:
     """Who and what was scored; ``pr`` and ``commit`` are set by the binding step
-    (evaluator/github/binding.py) and written only once set."""
+    (evaluator/binding.py) and written only once set."""
 
     team: str
     model: str
@@ -387,6 +441,7 @@ class Result:
     split: str = "public"
     dataset: DatasetRef | None = None
     backbone: BackboneRef | None = None
+    backbones: tuple[BackboneRef, ...] | None = None  # every backbone used; None: the key is absent
     metrics: dict[str, Metric] = field(default_factory=dict)
     extra: dict = field(default_factory=dict)
     notes: tuple[str, ...] | None = None  # None: the key is absent (files from before notes)
@@ -403,7 +458,7 @@ class Result:
         This is the one check of result.json: every reader of the file comes through here.
         """
         c = Checker(source, "E_RESULT_SCHEMA")
-        c.mapping(obj, "", _TOP, ("notes",))
+        c.mapping(obj, "", _TOP, ("notes", "backbones"))
         c.choice(obj["schema"], "schema", (SCHEMA_VERSION,))
         status = c.choice(obj["status"], "status", STATUSES)
         split = c.choice(obj["split"], "split", SPLITS)
@@ -420,6 +475,8 @@ class Result:
         track = parts["track"]
         if status == "ok" and track is not None and track.metric not in metrics:
             c.fail("metrics", f"the track's ranking metric {track.metric!r}", sorted(metrics))
+        backbones = None if obj.get("backbones") is None else check_backbones(c, obj["backbones"])
+        check_metric_backbones(c, metrics, parts["backbone"], backbones)
         extra = check_extra(c, obj["extra"])
         notes = None
         if "notes" in obj:
@@ -431,6 +488,7 @@ class Result:
         c.number(run["seconds"], "evaluator.seconds")
         c.time(obj["created"], "created")
         return cls(status=status, errors=errors, split=split, metrics=metrics, extra=extra, notes=notes,
+                   backbones=backbones,
                    evaluator=EvaluatorRun(run["version"], run["seconds"]), created=obj["created"], **parts)
 
     @classmethod
@@ -464,7 +522,16 @@ class Result:
         }
         if self.notes is not None:
             out["notes"] = list(self.notes)
+        if self.backbones is not None:
+            out["backbones"] = [b.to_json() for b in self.backbones]
         return out
+
+    @property
+    def all_backbones(self) -> tuple[BackboneRef, ...]:
+        """Every backbone record: ``backbones`` when recorded, else the one ``backbone`` (or none)."""
+        if self.backbones:
+            return self.backbones
+        return (self.backbone,) if self.backbone is not None else ()
 
     def refused(self, error: EaselError, status: str) -> "Result":
         """This result turned into a refusal: ``status`` with ``error``, no scores."""

@@ -32,7 +32,6 @@ STYLE_KINDS = ("unpaired", "example")      # tracks judged on style, not on a kn
 TEST_SPLITS = ("public", "private")        # the two halves of a held-out test set
 ORDERS = ("asc", "desc")                   # asc: lower is better
 RESIZE_MODES = ("clean", "legacy_tensorflow")
-MODEL_FORMATS = ("saved_model", "keras", "onnx")
 DEVICE_KINDS = ("gpu", "cpu")              # efficiency.device.kind
 
 # --- markers ---------------------------------------------------------------

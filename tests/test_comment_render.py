@@ -15,7 +15,7 @@ import pytest
 from cmarkgfm.cmark import Options
 
 from evaluator.config import default_competition_path, load_competition
-from evaluator.errors import CODES, error_dict
+from evaluator.errors import CODES, EaselError, error_dict
 from evaluator.report import MARKER, code, render_comment
 from evaluator.result import new_result
 from test_report import board, ok_result
@@ -132,7 +132,7 @@ def test_stand_in_backbone_alert_holds_only_its_own_text():
     page = read(render_comment(ok_result(offline=True)))
     [alert] = alerts(page)
     assert alert.startswith("[!WARNING] Offline stand-in backbone inception_v3_random_seed0:")
-    assert alert.endswith("never with published FIDs.")
+    assert alert.endswith("never with published scores.")
     assert "Dataset" not in alert and "Easel" not in alert
     assert "inception_v3_random_seed0" in page.codes  # whole, no backslashes
     # The footer lines follow the alert as their own paragraph.
@@ -174,19 +174,32 @@ def invalid(*errors, status="invalid"):
     return r
 
 
+def _produced(fn, *args) -> dict:
+    """The result.json form of the error a real producer raises on bad input."""
+    with pytest.raises(EaselError) as info:
+        fn(*args)
+    return info.value.as_dict()
+
+
 def test_invalid_submission_lists_codes_details_and_fixes():
-    page = read(render_comment(invalid(error_dict("E_KERAS_LAYER", "Lambda"),
-                                       error_dict("E_SIGNATURE", "input_0_batch"),
+    from evaluator.models import check_input_shapes
+    from evaluator.models.keras_format import check_config
+
+    lambda_model = {"module": "keras", "class_name": "Functional", "registered_name": None, "config": {
+        "layers": [{"module": "keras.layers", "class_name": "Lambda", "registered_name": None,
+                    "config": {"name": "lambda_1"}}]}}
+    page = read(render_comment(invalid(_produced(check_config, lambda_model),
+                                       _produced(check_input_shapes, [(None, 40, 40, 3)], 1, 32),
                                        error_dict("E_MODEL_MISSING", "model.path"))))
     [table] = page.tables
     assert table[0] == ["code", "problem", "how to fix"]
     codes = [row[0] for row in table[1:]]
     assert codes == ["E_KERAS_LAYER", "E_SIGNATURE", "E_MODEL_MISSING"]
-    assert {"E_KERAS_LAYER", "E_SIGNATURE", "Lambda", "model.path"} <= set(page.codes)
-    problems = {row[0]: row[1] for row in table[1:]}
-    # The same allowlisted fact the local output gives, as a fixed sentence with the identifier.
-    assert "input 0 has a fixed batch size" in problems["E_SIGNATURE"]
-    assert "layer class Lambda" in problems["E_KERAS_LAYER"]
+    assert {"E_KERAS_LAYER", "E_SIGNATURE", "Lambda", "lambda_1", "model.path"} <= set(page.codes)
+    problems = {row[0]: " ".join(row[1].split()) for row in table[1:]}
+    # The producers' typed facts, as each code's sentence (evaluator/error_text.py).
+    assert "input 0 is fixed at 40 px; this track feeds 32 px images" in problems["E_SIGNATURE"]
+    assert "layer lambda_1 is a Keras layer class Lambda" in problems["E_KERAS_LAYER"]
     assert "model.path" in problems["E_MODEL_MISSING"]
 
 

@@ -196,8 +196,17 @@ def test_site_reads_at_phone_and_laptop_widths(tmp_path, width):
             assert _on_screen(_boxes(page, f"#board tbody tr {team_where}"), width)
             lead = page.locator("p.lead").first
             assert lead.locator("code").inner_text() == "CycleGAN" and lead.locator("strong").inner_text() == "unpaired"
+            # The cue that more columns sit to the right: shown exactly when some lie outside the table's box.
             hint = page.locator(".scroll-hint")
-            assert hint.is_visible() is (width == PHONE)  # the cue that more columns sit to the right
+            box = page.locator("#board").evaluate(VISIBLE_BOX)
+            outside = [name for name, *rect in page.eval_on_selector_all(
+                "#board thead th", "ths => ths.map(th => { const r = th.getBoundingClientRect();"
+                " return [th.querySelector('button').textContent.trim(), r.left, r.right, r.width, r.height]; })")
+                if rect[2] > 0 and not _inside([rect], box)]
+            assert hint.is_visible() is bool(outside)
+            assert width == LAPTOP or outside  # a phone never holds the whole table
+            for name in outside:
+                assert name in hint.inner_text()
             page.screenshot(path=str(shots / f"track-{width}.png"), full_page=True)
 
             page.goto((index.parent / "tracks/ink/acme--a1.html").as_uri())
@@ -241,3 +250,147 @@ def test_open_data_links_lead_to_the_json_and_csv_a_browser_opens(tmp_path):
     assert data["schema_version"] == 1
     rows = list(csv.DictReader(open(url2pathname(urlsplit(csv_href).path), newline="", encoding="utf-8")))
     assert [(r["team"], r["model"]) for r in rows] == [("acme", "a1"), ("zeta", "z")]
+
+
+# --- the real competition's tracks: every metric column, the score with its interval, captions ------------
+
+def _real_result(team, model, track, metrics, baseline=False, content="a"):
+    """An ok result for a track of the shipped competition.yaml: metrics {name: (value, ci95 | None)}."""
+    import yaml
+
+    from evaluator.metrics import METRICS
+
+    raw = yaml.safe_load((Path(__file__).resolve().parents[1] / "competition.yaml").read_text())
+    spec = next(t for t in raw["tracks"] if t["id"] == track)
+    r = make_result(team, model, 0.1, content=content, baseline=baseline)
+    r["submission"]["track"] = track
+    r["track"] = {"id": track, "kind": spec["kind"], "ranking": spec["ranking"]}
+    r["dataset"]["id"] = spec["dataset"]
+    r["metrics"] = {name: {"value": v, "ci95": list(ci) if ci else None, "order": METRICS[name].order, "n": 30}
+                    for name, (v, ci) in metrics.items()}
+    return r
+
+
+def _dev_cup_site(tmp_path):
+    """The demo's board (baselines README figures): oracle rows with negative KID intervals, six metrics on
+    photo2ink, and anystyle with baselines only (its index row shows the best baseline)."""
+    import yaml
+
+    def ink(kid, kci, fid, fci, cd, cs):
+        return {"kid": (kid, kci), "fid": (fid, fci), "artfid": ((1 + cd) * (1 + fid), None), "mifid": (fid, None),
+                "content_distance": (cd, None), "content_ssim": (cs, None)}
+
+    def style(kid, kci, fid, fci, cd, cs):
+        return {"kid": (kid, kci), "fid": (fid, fci), "artfid": ((1 + cd) * (1 + fid), None),
+                "content_distance": (cd, None), "content_ssim": (cs, None)}
+
+    results = [
+        _real_result("oracle", "ideal", "photo2ink", ink(-0.008, (-0.073, 0.043), 3.02, (1.4, 6.1), 0.4666, 0.288),
+                     baseline=True, content="1"),
+        _real_result("baseline", "cyclegan", "photo2ink", ink(0.017, (-0.068, 0.164), 4.28, (2.0, 12.7), 0.35, 0.343),
+                     baseline=True, content="2"),
+        _real_result("baseline", "identity", "photo2ink", ink(3.751, (3.163, 4.46), 432.9, (364.7, 524.4), 0.0, 1.0),
+                     baseline=True, content="3"),
+        _real_result("acme", "inkgan", "photo2ink", ink(0.5123, (0.3012, 0.7456), 50.12, (40.1, 60.3), 0.2, 0.6),
+                     content="4"),
+        _real_result("oracle", "ideal", "anystyle", style(-0.057, (-0.224, 0.174), 1.94, (0.0, 31.8), 0.644, 0.41),
+                     baseline=True, content="5"),
+        _real_result("baseline", "color_transfer", "anystyle",
+                     style(0.038, (-0.099, 0.328), 16.0, (0.71, 58.7), 0.17, 0.903), baseline=True, content="6"),
+        _real_result("baseline", "identity", "anystyle", style(0.352, (0.102, 0.934), 92.1, (39.4, 162.4), 0.0, 1.0),
+                     baseline=True, content="7"),
+    ]
+    comp = parse_competition(yaml.safe_load((Path(__file__).resolve().parents[1] / "competition.yaml").read_text()),
+                             "competition.yaml")
+    return build_site(board_with(*results), comp, tmp_path / "site", now=BEFORE, progress=False), comp
+
+
+VISIBLE_BOX = """table => { const wrap = table.closest('.table-wrap'); const r = wrap.getBoundingClientRect();
+  const left = r.left + wrap.clientLeft; return [left, left + wrap.clientWidth]; }"""
+
+
+def _inside(boxes, box):
+    left, right = box
+    return all(w > 0 and h > 0 and bl >= left - 0.5 and br <= right + 0.5 for bl, br, w, h in boxes)
+
+
+@pytest.mark.parametrize("width", [PHONE, LAPTOP])
+def test_every_metric_column_is_shown_or_named_and_the_score_is_never_clipped(tmp_path, width):
+    executable = _require_browser()
+    from playwright.sync_api import sync_playwright
+
+    index, comp = _dev_cup_site(tmp_path)
+    shots = artifacts_dir(tmp_path)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=executable, args=ARGS)
+        try:
+            page = browser.new_page(viewport={"width": width, "height": 900})
+            for track in comp.tracks:
+                page.goto((index.parent / f"tracks/{track.id}/index.html").as_uri())
+                assert page.evaluate("document.documentElement.scrollWidth") <= width
+                table = page.locator("#board")
+                if not table.count():
+                    continue  # photo2sketch: no entries
+                box = table.evaluate(VISIBLE_BOX)
+                # The ranking value with its interval, in every row (the oracle's long badge included),
+                # lies inside the table's visible box: nothing to scroll to, nothing clipped (issue 23.7).
+                for selector in (".score", ".ci"):
+                    boxes = _boxes(page, f"#board tbody tr td {selector}")
+                    assert len(boxes) == table.locator("tbody tr").count() and _inside(boxes, box), \
+                        (track.id, selector, boxes, box)
+                # Every metric column: on screen, or named by the hint above the table.
+                hint = page.locator(f"[data-more-columns='board']")
+                named = hint.inner_text() if hint.is_visible() else ""
+                heads = page.eval_on_selector_all(
+                    "#board thead th.metric", "ths => ths.map(th => { const r = th.getBoundingClientRect();"
+                    " return [th.querySelector('button').textContent.trim(), r.left, r.right, r.width, r.height]; })")
+                assert [h[0] for h in heads] == list(track.metrics)
+                for name, *rect in heads:
+                    assert _inside([rect], box) or name in named, (track.id, width, name, named)
+                if width == LAPTOP:  # the shipped tracks' metrics all fit a laptop: nothing to scroll for
+                    assert all(_inside([rect], box) for _, *rect in heads), heads
+                if named:
+                    assert "More columns to the right" in named
+                page.screenshot(path=str(shots / f"board-{track.id}-{width}.png"), full_page=True)
+            # Scrolled to the end, the hint names the columns now to the left instead.
+            page.goto((index.parent / "tracks/photo2ink/index.html").as_uri())
+            page.locator(".table-wrap").first.evaluate("w => { w.scrollLeft = w.scrollWidth; }")
+            page.wait_for_function("() => document.querySelector(\"[data-more-columns='board']\")"
+                                   ".textContent.includes('to the left')")
+            assert "Rank" in page.locator("[data-more-columns='board']").inner_text()
+        finally:
+            browser.close()
+
+
+@pytest.mark.parametrize("width", [PHONE, LAPTOP])
+def test_every_caption_shows_what_it_promises(tmp_path, width):
+    executable = _require_browser()
+    from playwright.sync_api import sync_playwright
+
+    index, comp = _dev_cup_site(tmp_path)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=executable, args=ARGS)
+        try:
+            page = browser.new_page(viewport={"width": width, "height": 900})
+            page.goto(index.as_uri())
+            caption = page.locator("#tracks-caption").inner_text()
+            assert "95% interval" in caption and "best baseline" in caption
+            # Each track with a score shows it with its interval, participant leader or best baseline alike.
+            cells = page.eval_on_selector_all(".tracks td[data-label='Leader']", "tds => tds.map(td => "
+                                              "[td.querySelector('.score')?.innerText, td.querySelector('.ci')?.innerText])")
+            assert cells[0] == ["0.5123", "[0.3012, 0.7456]"]  # photo2ink: acme/inkgan leads
+            assert cells[1] == [None, None]  # photo2sketch: no entries yet
+            assert cells[2] == ["0.038", "[-0.099, 0.328]"]  # anystyle: the best baseline, with its interval
+            boxes = _boxes(page, ".tracks td[data-label='Leader'] .ci")
+            assert _on_screen(boxes, width)
+            # The history chart's caption names only what the chart draws.
+            page.goto((index.parent / "tracks/anystyle/index.html").as_uri())
+            caption = page.locator(".chart figcaption").inner_text()
+            assert "hollow diamonds" in caption and "(line)" not in caption  # baselines only, no line yet
+            page.goto((index.parent / "tracks/photo2ink/index.html").as_uri())
+            caption = page.locator(".chart figcaption").inner_text()
+            assert "(line)" in caption and "hollow diamonds" in caption
+        finally:
+            browser.close()
+    svg = (index.parent / "tracks/photo2ink/history.svg").read_text()
+    assert svg.count("best so far") == 1  # the legend of the step line that the caption promises

@@ -29,6 +29,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from ..error_text import is_name
 from ..errors import EaselError
 from ..fsutil import atomic_write_json, canonical_json, sha256_bytes, sha256_file
 from ..vocab import TEST_SPLITS
@@ -89,7 +90,17 @@ class Manifest:
     def files_dict(self) -> dict[str, dict]:
         return {path: entry.to_dict() for path, entry in sorted(self.files.items())}
 
-    def to_dict(self) -> dict:
+    @classmethod
+    def from_json(cls, raw: Any) -> "Manifest":
+        """The record of a decoded manifest.json, checked (:func:`parse_manifest`: schema and own sha256).
+
+        Its refusals name the file at fault as their detail (a test file without a split, a
+        path outside the dataset), which the PR comment shows; so this schema stays its own
+        rather than a key-path :class:`~evaluator.schema.Checker`.
+        """
+        return parse_manifest(raw)
+
+    def to_json(self) -> dict:
         return {"schema": SCHEMA, "dataset": self.dataset, "kind": self.kind,
                 "image_size": self.image_size, "source": self.source,
                 "files": self.files_dict(), "sha256": self.sha256}
@@ -156,7 +167,7 @@ def write_manifest(dataset_dir: str | Path, kind: str, image_size: int, source: 
     manifest = Manifest(dataset=dataset_id or dataset_dir.name, kind=kind, image_size=int(image_size),
                         sha256="", files=files, source=dict(source))
     manifest.sha256 = files_sha256(manifest.files_dict())
-    atomic_write_json(dataset_dir / MANIFEST_NAME, manifest.to_dict())
+    atomic_write_json(dataset_dir / MANIFEST_NAME, manifest.to_json())
     return manifest
 
 
@@ -289,7 +300,9 @@ def check_split_sizes(counts: Mapping[str, Mapping[str, int]], minimum: int, adv
             if n < minimum:
                 raise EaselError("E_DATA_TOO_SMALL", f"{folder} {split} split has {n} image(s), fewer than the "
                                  f"minimum of {minimum} test images per split; {advice}",
-                                 detail=f"{folder}:{split}")
+                                 detail=f"{folder}:{split}",
+                                 facts={"folder": folder, "split": split, "count": int(n), "minimum": int(minimum)}
+                                 if is_name(folder) else {})
 
 
 TOO_SMALL_ADVICE = ("rebuild it from more images or with another --test-fraction (`easel data prepare`), "

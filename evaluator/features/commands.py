@@ -34,7 +34,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers) -> None:
+def register(subparsers, settings=None) -> None:
     """`easel weights fetch [--backbone ID] [--cache DIR] [--archive FILE]` and `easel weights list [--cache DIR]`."""
     sub = command_group(subparsers, "weights", "fetch and list feature-backbone weights")
     fetch = sub.add_parser("fetch", help="download and verify a backbone's weights (needs network, or --archive)",

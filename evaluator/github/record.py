@@ -21,6 +21,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from ..schema import parse_time
 from ..vocab import COMMENT_MARKER, HEX40_RE, ID_RE, LOGIN_RE, RECORD_PREFIX
 
 WINDOW = dt.timedelta(hours=24)
@@ -39,15 +40,15 @@ def iso(when: dt.datetime) -> str:
     return when.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def parse_time(text: Any) -> dt.datetime | None:
-    """An ISO 8601 time (UTC if no zone) or None for anything else."""
-    if not isinstance(text, str) or len(text) > 40:
+def time_or_none(text: Any) -> dt.datetime | None:
+    """An ISO 8601 time string as an aware UTC datetime (:func:`evaluator.schema.parse_time`; no zone
+    means UTC), or None for anything else: a hostile record entry is dropped, never an error."""
+    if not isinstance(text, str):
         return None
     try:
-        when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return parse_time(text)
     except ValueError:
         return None
-    return when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)
 
 
 def approval_key(head_sha: str | None, run_id: int | None) -> str | None:
@@ -58,7 +59,7 @@ def approval_key(head_sha: str | None, run_id: int | None) -> str | None:
 
 
 @dataclass
-class Evaluation:
+class ApprovedEvaluation:
     """One approved evaluation: approval time, its key, whether it counts, and why not."""
 
     at: dt.datetime
@@ -76,19 +77,19 @@ class Evaluation:
 
 
 class Record:
-    """The evaluations recorded on one PR: team, PR author and :class:`Evaluation` list."""
+    """The evaluations recorded on one PR: team, PR author and :class:`ApprovedEvaluation` list."""
 
     def __init__(self, team: str | None = None, author: str | None = None, times=(),
-                 evaluations: list[Evaluation] | None = None):
+                 evaluations: list[ApprovedEvaluation] | None = None):
         self.team, self.author = team, author
-        self.evaluations = list(evaluations) if evaluations is not None else [Evaluation(t) for t in times]
+        self.evaluations = list(evaluations) if evaluations is not None else [ApprovedEvaluation(t) for t in times]
 
     @property
     def times(self) -> list[dt.datetime]:
         """Approval times that count towards the limit, oldest first."""
         return sorted(e.at for e in self.evaluations if e.counted)
 
-    def find(self, key: str | None) -> Evaluation | None:
+    def find(self, key: str | None) -> ApprovedEvaluation | None:
         return next((e for e in self.evaluations if key and e.key == key), None)
 
     def line(self) -> str:
@@ -98,15 +99,15 @@ class Record:
         return RECORD_PREFIX + json.dumps(data, sort_keys=True, separators=(",", ":")) + " -->"
 
 
-def _evaluation(raw: Any) -> Evaluation | None:
+def _evaluation(raw: Any) -> ApprovedEvaluation | None:
     if not isinstance(raw, dict):
         return None
-    at = parse_time(raw.get("at"))
+    at = time_or_none(raw.get("at"))
     if at is None:
         return None
     key = raw.get("key") if isinstance(raw.get("key"), str) and _KEY_RE.match(raw["key"]) else None
     why = raw.get("why") if isinstance(raw.get("why"), str) and _WHY_RE.match(raw["why"]) else None
-    return Evaluation(at, key, raw.get("counted") is not False, why)
+    return ApprovedEvaluation(at, key, raw.get("counted") is not False, why)
 
 
 def parse_record(body: str | None) -> Record | None:
@@ -126,7 +127,7 @@ def parse_record(body: str | None) -> Record | None:
         evaluations = [e for e in map(_evaluation, data["evals"][:MAX_TIMES]) if e is not None]
         return Record(team, author, evaluations=sorted(evaluations, key=lambda e: e.at))
     raw = data.get("times") if isinstance(data.get("times"), list) else []
-    times = sorted(t for t in (parse_time(x) for x in raw[:MAX_TIMES]) if t is not None)
+    times = sorted(t for t in (time_or_none(x) for x in raw[:MAX_TIMES]) if t is not None)
     return Record(team, author, times)
 
 
@@ -154,5 +155,5 @@ def in_window(times: list[dt.datetime], now: dt.datetime) -> list[dt.datetime]:
     return [t for t in times if now - WINDOW < t <= now]
 
 
-__all__ = ["WINDOW", "Evaluation", "Record", "approval_key", "in_window", "iso", "next_allowed", "parse_record",
-           "parse_time", "utc_now", "with_record"]
+__all__ = ["WINDOW", "ApprovedEvaluation", "Record", "approval_key", "in_window", "iso", "next_allowed", "parse_record",
+           "time_or_none", "utc_now", "with_record"]

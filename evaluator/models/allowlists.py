@@ -56,6 +56,14 @@ KERAS_INITIALIZERS = frozenset({
     "LecunUniform", "LecunNormal", "RandomUniform", "RandomNormal", "TruncatedNormal",
     "VarianceScaling", "Orthogonal", "Identity", "IdentityInitializer", "STFT",
 })
+# TensorFlow's own initializers (tf.random_normal_initializer and friends, as the TensorFlow
+# pix2pix and CycleGAN tutorials use them) are saved from module init_ops_v2 with their
+# class name as registered_name; Keras loads each as its keras.initializers namesake. An
+# initializer only fills weights when a layer is built, and the archive's weights replace them.
+TF_INITIALIZERS = frozenset({
+    "Zeros", "Ones", "Constant", "RandomUniform", "RandomNormal", "TruncatedNormal", "VarianceScaling",
+    "Orthogonal", "Identity", "GlorotUniform", "GlorotNormal",
+})
 KERAS_REGULARIZERS = frozenset({"L1", "L2", "L1L2", "OrthogonalRegularizer"})
 KERAS_CONSTRAINTS = frozenset({"MaxNorm", "MinMaxNorm", "NonNeg", "UnitNorm"})
 KERAS_ACTIVATIONS = frozenset({
@@ -79,6 +87,7 @@ KERAS_CLASSES: dict[str, frozenset[str]] = {
     "keras.initializers": KERAS_INITIALIZERS,
     "keras.regularizers": KERAS_REGULARIZERS,
     "keras.constraints": KERAS_CONSTRAINTS,
+    "tensorflow.python.ops.init_ops_v2": TF_INITIALIZERS,
 }
 # Plain-value wrappers Keras writes with no module (tensors and constants).
 KERAS_VALUE_CLASSES = frozenset({"__keras_tensor__", "__tensor__", "__numpy__"})

@@ -17,6 +17,7 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
+from ..error_text import is_name
 from ..errors import EaselError
 from . import LoadedModel, ModelFacts, _as_shape, check_declared_inputs, threads
 from .allowlists import (KERAS_ACTIVATIONS, KERAS_CLASSES, KERAS_COMPILE_MODULES,
@@ -82,7 +83,8 @@ def inspect_zip(path: Path, expected_members: frozenset[str] | None) -> dict[str
     with archive:
         infos = archive.infolist()
         if len(infos) > MAX_MEMBERS:
-            raise EaselError("E_ZIP_BOMB", f"{len(infos)} members, limit {MAX_MEMBERS}", detail=f"members:{len(infos)}")
+            raise EaselError("E_ZIP_BOMB", f"{len(infos)} members, limit {MAX_MEMBERS}", detail="members",
+                             facts={"members": len(infos), "limit": MAX_MEMBERS})
         members: dict[str, zipfile.ZipInfo] = {}
         total = 0
         for info in infos:
@@ -142,36 +144,93 @@ def _looks_like_path(text: str) -> bool:
     return any(mark in text for mark in ("/", "\\", "://", "~", ".."))
 
 
-def _check_object(obj: dict, in_compile: bool, seen: set[str]) -> None:
+# Where an object sits in a layer's config says what it is (for the refusal's facts and hint).
+_ROLE_SUFFIXES = (("_initializer", "initializer"), ("_regularizer", "regularizer"), ("_constraint", "constraint"))
+
+
+def _role(key: str | None) -> str:
+    """What an object under ``key`` is: a layer (an item of a ``layers`` list), an initializer, ..."""
+    if key == "layers":
+        return "layer"
+    if key in ("activation", "recurrent_activation"):
+        return "activation"
+    for suffix, role in _ROLE_SUFFIXES:
+        if isinstance(key, str) and key.endswith(suffix):
+            return role
+    return "object"
+
+
+def _origin(module: object, registered: object) -> str:
+    """Where a refused class comes from, as its config says: keras, tensorflow, custom or unknown."""
+    if isinstance(registered, str) and ">" in registered:
+        return "custom"
+    if not isinstance(module, str):
+        return "unknown"
+    top = module.split(".", 1)[0]
+    return {"keras": "keras", "tensorflow": "tensorflow", "tf_keras": "tensorflow"}.get(top, "custom")
+
+
+class _Where:
+    """The layer an object sits in (the first one at fault is named), and what the object is there."""
+
+    def __init__(self, layer: str | None = None, layer_class: str | None = None, role: str = "object"):
+        self.layer, self.layer_class, self.role = layer, layer_class, role
+
+    def inside(self, obj: dict, key: str | None) -> "_Where":
+        """The context for the children of ``obj`` (itself a layer when it is an item of ``layers``)."""
+        if _role(key) == "layer":
+            config = obj.get("config") if isinstance(obj.get("config"), dict) else {}
+            name = config.get("name", obj.get("name"))
+            return _Where(name if is_name(name) else None, _ident(obj.get("class_name")))
+        return self
+
+    def refuse(self, obj: dict, message: str) -> EaselError:
+        class_name = obj.get("class_name")
+        shown = _ident(class_name) or "class_name"
+        facts = {"found": self.role, "object_class": shown, "origin": _origin(obj.get("module"),
+                                                                              obj.get("registered_name"))}
+        if self.role == "layer":
+            facts["layer"] = self.layer or shown
+        elif self.layer:
+            facts["layer"] = self.layer
+            if self.layer_class:
+                facts["layer_class"] = self.layer_class
+        return EaselError("E_KERAS_LAYER", message, detail=shown, facts=facts)
+
+
+def _check_object(obj: dict, in_compile: bool, seen: set[str], where: _Where) -> None:
     class_name = obj.get("class_name")
     module = obj.get("module")
     registered = obj.get("registered_name")
     if not isinstance(class_name, str):
-        raise EaselError("E_KERAS_LAYER", "a class_name is not a string", detail="class_name")
+        raise EaselError("E_KERAS_LAYER", "a class_name is not a string", detail="class_name",
+                         facts={"found": where.role, "object_class": "class_name", "origin": "unknown"})
     if class_name in KERAS_VALUE_CLASSES and module is None:
         return
     if registered is not None and registered != class_name:
         # Custom objects are saved as registered_name "package>Class".
-        raise EaselError("E_KERAS_LAYER", f"custom registered object in place of {class_name}",
-                         detail=_ident(class_name) or "registered_name")
+        raise where.refuse(obj, f"custom registered object in place of {class_name}")
     if class_name == "function":
         config = obj.get("config")
         if module in KERAS_FUNCTION_MODULES and config in KERAS_ACTIVATIONS:
             seen.add(f"function:{config}")
             return
         raise EaselError("E_KERAS_LAYER", "a serialized function outside keras.activations",
-                         detail=_ident(config) or "function")
+                         detail=_ident(config) or "function",
+                         facts={"found": "activation", "object_class": _ident(config) or "function",
+                                "origin": _origin(module, registered),
+                                **({"layer": where.layer} if where.layer else {})})
     if in_compile and isinstance(module, str) and module in KERAS_COMPILE_MODULES and registered is None:
         # Never deserialized: the loader passes compile=False.
         if _ident(class_name) is None:
             raise EaselError("E_KERAS_LAYER", "an optimizer/loss class name is not an identifier",
-                             detail="class_name")
+                             detail="class_name", facts={"found": "object", "object_class": "class_name",
+                                                         "origin": "unknown"})
         return
     allowed = KERAS_CLASSES.get(module) if isinstance(module, str) else None
     if allowed is None or class_name not in allowed:
-        where = module if isinstance(module, str) and _IDENT.match(module.replace(".", "_")) else "unknown module"
-        raise EaselError("E_KERAS_LAYER", f"class {class_name!r} from {where} is not allowed",
-                         detail=_ident(class_name) or "class_name")
+        origin = module if isinstance(module, str) and _IDENT.match(module.replace(".", "_")) else "unknown module"
+        raise where.refuse(obj, f"class {class_name!r} from {origin} is not allowed")
     seen.add(class_name)
 
 
@@ -180,24 +239,31 @@ def check_config(config: object) -> tuple[str, ...]:
 
     Refuses E_KERAS_LAYER (a class outside the allowlist, a custom
     registered object, a non-Keras module) and E_KERAS_PATH_ARG (a string key
-    or value containing '/', '\\\\', '://', '~' or '..').
+    or value containing '/', '\\\\', '://', '~' or '..'). The walk goes in
+    document order, so the refusal names the first layer at fault; its facts
+    say what was found there (a layer class, an initializer, ...) and where.
     """
     seen: set[str] = set()
     # Iterative walk: a hostile config may nest deeper than Python's recursion limit.
-    stack: list[tuple[object, bool, int]] = [(config, False, 0)]
+    # Items: (node, in_compile, depth, the key it sits under, the layer it sits in).
+    stack: list[tuple[object, bool, int, str | None, _Where]] = [(config, False, 0, None, _Where())]
     while stack:
-        node, in_compile, depth = stack.pop()
+        node, in_compile, depth, key, where = stack.pop()
         if depth > MAX_DEPTH:
             raise EaselError("E_KERAS_ARCHIVE", "config.json nests too deeply", detail="config.json")
         if isinstance(node, dict):
+            inner = where.inside(node, key)
             if "class_name" in node:
-                _check_object(node, in_compile, seen)
-            for key, value in node.items():
-                if _looks_like_path(key):
+                _check_object(node, in_compile, seen, _Where(where.layer, where.layer_class, _role(key))
+                              if _role(key) != "layer" else _Where(inner.layer, inner.layer_class, "layer"))
+            children = []
+            for child_key, value in node.items():
+                if _looks_like_path(child_key):
                     raise EaselError("E_KERAS_PATH_ARG", "a config key looks like a path", detail="config_key")
-                stack.append((value, in_compile or key == "compile_config", depth + 1))
+                children.append((value, in_compile or child_key == "compile_config", depth + 1, child_key, inner))
+            stack.extend(reversed(children))  # popped in document order
         elif isinstance(node, list):
-            stack.extend((item, in_compile, depth + 1) for item in node)
+            stack.extend(reversed([(item, in_compile, depth + 1, key, where) for item in node]))
         elif isinstance(node, str):
             if _looks_like_path(node):
                 raise EaselError("E_KERAS_PATH_ARG", "a layer argument looks like a file path or URL",
@@ -294,7 +360,9 @@ def check(path: Path) -> ModelFacts:
     seen = check_config(config)
     if config["class_name"] not in ("Functional", "Sequential", "Model"):
         raise EaselError("E_KERAS_LAYER", "the top-level object is not a Keras model",
-                         detail=_ident(config["class_name"]) or "class_name")
+                         detail=_ident(config["class_name"]) or "class_name",
+                         facts={"found": "object", "object_class": _ident(config["class_name"]) or "class_name",
+                                "origin": _origin(config.get("module"), config.get("registered_name"))})
     check_declared_inputs(declared_inputs(config))
     check_weights_h5(path)
     return ModelFacts(format="keras", bytes=path.stat().st_size, ops_or_layers=seen)
@@ -317,13 +385,15 @@ class KerasModel(LoadedModel):
         import tensorflow as tf
 
         if len(inputs) != self.n_inputs:
-            raise EaselError("E_SIGNATURE", f"{len(inputs)} inputs given, the model takes {self.n_inputs}")
+            raise EaselError("E_SIGNATURE", f"{len(inputs)} inputs given, the model takes {self.n_inputs}",
+                             detail="inputs", facts={"dimension": "inputs", "expected": len(inputs),
+                                                     "got": self.n_inputs})
         tensors = [tf.convert_to_tensor(np.asarray(x, dtype=np.float32)) for x in inputs]
         out = self._fn(tensors if self.n_inputs > 1 else tensors[0])
         if isinstance(out, (list, tuple)):
             if len(out) != 1:
                 raise EaselError("E_SIGNATURE", f"the model returns {len(out)} outputs, expected 1",
-                                 detail=f"outputs:{len(out)}")
+                                 detail="outputs", facts={"dimension": "outputs", "expected": 1, "got": len(out)})
             out = out[0]
         return np.asarray(out)
 

@@ -154,6 +154,9 @@ def external_locations(path: Path) -> tuple[str, ...]:
     return tuple(sorted(found))
 
 
+companions = external_locations  # the files the sandbox copies with the model (ModelFormat.companions)
+
+
 def _real_inputs(model):
     """Graph inputs that are not initializers (old exporters list weights as inputs too)."""
     weights = {t.name for t in model.graph.initializer}
@@ -169,7 +172,8 @@ class OnnxModel(LoadedModel):
         self._output = session.get_outputs()[0].name
         if len(session.get_outputs()) != 1:
             raise EaselError("E_SIGNATURE", f"the model has {len(session.get_outputs())} outputs, expected 1",
-                             detail=f"outputs:{len(session.get_outputs())}")
+                             detail="outputs", facts={"dimension": "outputs", "expected": 1,
+                                                      "got": len(session.get_outputs())})
         self.n_inputs = len(self._inputs)
         self.input_shapes = [tuple(d if isinstance(d, int) and d >= 0 else None for d in i.shape)
                              for i in session.get_inputs()]
@@ -177,7 +181,9 @@ class OnnxModel(LoadedModel):
 
     def __call__(self, inputs: list[np.ndarray]) -> np.ndarray:
         if len(inputs) != self.n_inputs:
-            raise EaselError("E_SIGNATURE", f"{len(inputs)} inputs given, the model takes {self.n_inputs}")
+            raise EaselError("E_SIGNATURE", f"{len(inputs)} inputs given, the model takes {self.n_inputs}",
+                             detail="inputs", facts={"dimension": "inputs", "expected": len(inputs),
+                                                     "got": self.n_inputs})
         feed = {name: np.ascontiguousarray(x, dtype=np.float32) for name, x in zip(self._inputs, inputs)}
         return np.asarray(self._session.run([self._output], feed)[0])
 

@@ -191,18 +191,19 @@ def _signature_inputs(meta_graph) -> tuple[str, ...]:
     names = sorted(signature.inputs)
     if len(signature.outputs) != 1:
         raise EaselError("E_SIGNATURE", f"serving_default has {len(signature.outputs)} outputs, expected 1",
-                         detail=f"outputs:{len(signature.outputs)}")
+                         detail="outputs", facts={"dimension": "outputs", "expected": 1,
+                                                  "got": len(signature.outputs)})
     if len(names) == 2:
         # A signature's inputs are a map: only names can say which is content.
         if set(names) != {"content", "style"}:
             raise EaselError("E_SIGNATURE", "two-input SavedModels must name their inputs 'content' and 'style'",
-                             detail="input_names")
+                             detail="input_names", facts={"dimension": "input_names"})
         names = ["content", "style"]
     elif len(names) != 1:
         raise EaselError("E_SIGNATURE", f"serving_default has {len(names)} inputs, expected 1 or 2",
-                         detail=f"inputs:{len(names)}")
+                         detail="inputs", facts={"dimension": "inputs", "got": len(names)})
     declared = []
-    for name in names:
+    for i, name in enumerate(names):
         info = signature.inputs[name]
         if info.dtype != DT_FLOAT:
             from tensorflow.core.framework import types_pb2
@@ -210,9 +211,12 @@ def _signature_inputs(meta_graph) -> tuple[str, ...]:
             dtype = types_pb2.DataType.Name(info.dtype).removeprefix("DT_").lower() \
                 if info.dtype in types_pb2.DataType.values() else "unknown"
             raise EaselError("E_SIGNATURE", f"input {name} is {dtype}, the contract is float32 "
-                             "(export float32 inputs; cast inside the model)", detail="input_dtype")
+                             "(export float32 inputs; cast inside the model)", detail=f"input_{i}",
+                             facts={"dimension": "dtype", "input": i, "expected": "float32", "got": dtype})
         if not info.tensor_shape.unknown_rank and len(info.tensor_shape.dim) != 4:
-            raise EaselError("E_SIGNATURE", "inputs must be rank 4 (NHWC)", detail="input_rank")
+            raise EaselError("E_SIGNATURE", "inputs must be rank 4 (NHWC)", detail=f"input_{i}",
+                             facts={"dimension": "rank", "input": i, "expected": 4,
+                                    "got": len(info.tensor_shape.dim)})
         shape = None if info.tensor_shape.unknown_rank else tuple(
             d.size if d.size > 0 else None for d in info.tensor_shape.dim)
         declared.append(("float32", shape))
@@ -254,7 +258,9 @@ class SavedModelModel(LoadedModel):
         import tensorflow as tf
 
         if len(inputs) != self.n_inputs:
-            raise EaselError("E_SIGNATURE", f"{len(inputs)} inputs given, the model takes {self.n_inputs}")
+            raise EaselError("E_SIGNATURE", f"{len(inputs)} inputs given, the model takes {self.n_inputs}",
+                             detail="inputs", facts={"dimension": "inputs", "expected": len(inputs),
+                                                     "got": self.n_inputs})
         feed = {name: tf.convert_to_tensor(np.asarray(x, dtype=np.float32)) for name, x in zip(self._names, inputs)}
         out = self._fn(**feed)
         (value,) = out.values()  # the check allowed exactly one output

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..error_text import is_name
 from ..errors import EaselError
 
 RANGE_MARGIN = 1e-3
@@ -27,18 +28,24 @@ def validate_output(out: np.ndarray, expected_shape: tuple[int, ...]) -> np.ndar
     if not isinstance(out, np.ndarray):
         raise EaselError("E_PRED_DTYPE", "model output is not an array", detail=type(out).__name__)
     if tuple(out.shape) != tuple(expected_shape):
+        got = [int(d) for d in out.shape]
         raise EaselError("E_PRED_SHAPE", f"output shape {tuple(out.shape)}, expected {tuple(expected_shape)}",
-                         detail="x".join(str(int(d)) for d in out.shape) or "scalar")
+                         detail="x".join(map(str, got)) or "scalar",
+                         facts={"expected": [int(d) for d in expected_shape],
+                                **({"got": got} if len(got) <= 8 else {})})
     if out.dtype != np.float32:
-        raise EaselError("E_PRED_DTYPE", f"output dtype {out.dtype}, expected float32", detail=str(out.dtype))
+        raise EaselError("E_PRED_DTYPE", f"output dtype {out.dtype}, expected float32", detail=str(out.dtype),
+                         facts={"got": str(out.dtype) if is_name(str(out.dtype)) else "unknown"})
     finite = np.isfinite(out)
     if not finite.all():
         kind = "nan" if np.isnan(out).any() else "inf"
-        raise EaselError("E_PRED_NONFINITE", f"{int((~finite).sum())} non-finite output values", detail=kind)
+        raise EaselError("E_PRED_NONFINITE", f"{int((~finite).sum())} non-finite output values", detail=kind,
+                         facts={"kind": kind, "count": int((~finite).sum())})
     low, high = float(out.min()), float(out.max())
     if low < -1.0 - RANGE_MARGIN or high > 1.0 + RANGE_MARGIN:
         worst = max(abs(low), abs(high))
-        raise EaselError("E_PRED_RANGE", f"output range [{low:.4g}, {high:.4g}]", detail=f"{worst:.4g}")
+        raise EaselError("E_PRED_RANGE", f"output range [{low:.4g}, {high:.4g}]", detail=f"{worst:.4g}",
+                         facts={"low": low, "high": high})
     return np.clip(out, -1.0, 1.0)
 
 
@@ -48,7 +55,8 @@ def check_signature(input_shapes: list, n_inputs: int, image_size: int) -> None:
     from ..models import check_input_shapes
 
     if not isinstance(input_shapes, list) or not all(isinstance(s, list) for s in input_shapes):
-        raise EaselError("E_SIGNATURE", "the model's inputs could not be read", detail="inputs:unreadable")
+        raise EaselError("E_SIGNATURE", "the model's inputs could not be read", detail="inputs",
+                         facts={"dimension": "unreadable"})
     shapes = [[d if isinstance(d, int) and not isinstance(d, bool) and d >= 0 else None for d in shape]
               for shape in input_shapes]
     check_input_shapes(shapes, n_inputs, image_size)

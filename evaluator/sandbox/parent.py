@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import Limits
+from ..error_text import clean_facts, fact_problem
 from ..errors import CODES, SUBMISSION, EaselError
 from . import bwrap
 from .cgroup import MemoryCgroup
@@ -252,10 +253,11 @@ class SandboxedModel:
             self._oom_rss = self._cgroup.peak_bytes() or self._cgroup.limit_bytes
         if self._oom_rss is not None:
             return EaselError("E_OOM", f"child used {self._oom_rss >> 20} MiB, limit {self.limits.memory_mb} MiB",
-                              detail=f"{self._oom_rss >> 20}MiB")
+                              detail=f"{self._oom_rss >> 20}MiB",
+                              facts={"used_mb": int(self._oom_rss >> 20), "limit_mb": int(self.limits.memory_mb)})
         if self._timed_out or time.monotonic() >= self._deadline:
             return EaselError("E_TIMEOUT", f"no answer within limits.timeout_s={self.limits.timeout_s}",
-                              detail=f"{self.limits.timeout_s:g}s")
+                              detail=f"{self.limits.timeout_s:g}s", facts={"limit_s": float(self.limits.timeout_s)})
         sig = exit_signal(status, in_bwrap=self._spawned.init_pid is not None)
         if sig == "SIGXCPU":
             return EaselError("E_TIMEOUT", "child exceeded its CPU-time limit", detail=sig)
@@ -277,7 +279,8 @@ class SandboxedModel:
         detail = header.get("detail")
         self._dead = True
         self._kill()
-        return EaselError(code, f"the model process reported {code}", detail=detail if isinstance(detail, str) else None)
+        return EaselError(code, f"the model process reported {code}", detail=detail if isinstance(detail, str) else None,
+                          facts=clean_facts(code, header.get("facts")))  # untrusted: kept only when well-typed
 
     # -- framed I/O with the session deadline --
 
@@ -321,8 +324,10 @@ class SandboxedModel:
             got += k
         return out
 
-    def _recv(self, max_array_bytes: int) -> tuple[dict, list[np.ndarray]]:
-        """One frame from the child; arrays beyond ``max_array_bytes`` in total are refused unread."""
+    def _recv(self, max_array_bytes: int,
+              expected_shape: tuple[int, ...] | None = None) -> tuple[dict, list[np.ndarray]]:
+        """One frame from the child; arrays beyond ``max_array_bytes`` in total are refused unread
+        (E_PRED_SHAPE against ``expected_shape``, the output shape a predict frame should carry)."""
         if self._read_exact(4) != MAGIC:
             raise self._fail("bad_magic")
         (size,) = struct.unpack(">I", self._read_exact(4))
@@ -341,8 +346,14 @@ class SandboxedModel:
             # Reading it would let the child choose how much the parent buffers.
             self._dead = True
             self._kill()
+            shapes = header.get("shapes")  # the child's word for it, only ever shown as numbers
+            facts = {"expected": [int(d) for d in expected_shape or ()], "got_bytes": sum(sizes),
+                     "limit_bytes": max_array_bytes}
+            if isinstance(shapes, list) and len(shapes) == 1 \
+                    and fact_problem("E_PRED_SHAPE", {**facts, "got": shapes[0]}) is None:
+                facts["got"] = list(shapes[0])
             raise EaselError("E_PRED_SHAPE", f"output of {sum(sizes)} bytes, at most {max_array_bytes} expected",
-                             detail=f"{sum(sizes)}bytes")
+                             detail=f"{sum(sizes)}bytes", facts=facts)
         arrays = []
         for s in sizes:
             blob = self._read_exact(s)
@@ -369,7 +380,7 @@ class SandboxedModel:
         shape = self._check_inputs(inputs)
         self._send({"op": "predict"}, inputs)
         expected = int(np.prod(shape)) * 4
-        header, arrays = self._recv(2 * expected + 4096)  # room for a float64 output: E_PRED_DTYPE
+        header, arrays = self._recv(2 * expected + 4096, shape)  # room for a float64 output: E_PRED_DTYPE
         if "error" in header:
             raise self._child_error(header, "E_CRASH")
         if len(arrays) != 1:

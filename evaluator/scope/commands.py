@@ -6,7 +6,7 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
-from ..cli import command_group
+from ..cli import add_competition_option, add_leaderboard_option, add_teams_option, command_group
 from ..errors import EaselError
 from .check import check_scope
 from .fetch import error_result, fetch_pr
@@ -59,7 +59,7 @@ def _cmd_pending(args) -> int:
     return 0
 
 
-def register(subparsers) -> None:
+def register(subparsers, settings=None) -> None:
     """`easel scope check | pending` and `easel fetch-pr`."""
     sub = command_group(subparsers, "scope", "check that a PR changes only one submission directory")
     chk = sub.add_parser("check", help="diff merge-base(base, head)..head against the scope rule",
@@ -74,7 +74,7 @@ def register(subparsers) -> None:
                          description="Print one submissions/<team>/<model> per line whose tree hash is not "
                                      "in leaderboard.yaml yet (the publish workflow evaluates these).")
     pen.add_argument("--submissions", type=Path, default=Path("submissions"), help="folder of <team>/<model>/ folders")
-    pen.add_argument("--leaderboard", type=Path, default=Path("leaderboard.yaml"), help="entries already recorded")
+    add_leaderboard_option(pen, "the entries already recorded")
     pen.add_argument("--json", action="store_true", help="one JSON object per line")
     pen.set_defaults(func=_cmd_pending)
 
@@ -88,12 +88,10 @@ def register(subparsers) -> None:
     f.add_argument("--base", required=True, help="the PR's base commit (40 hex)")
     f.add_argument("--out", type=Path, required=True, help="folder to extract into")
     f.add_argument("--remote", default="origin", help="git remote that holds the PR ref")
-    f.add_argument("--competition", type=Path,
-                   help="competition.yaml for the size/file limits "
-                        "(default: ./competition.yaml, else the repository's)")
+    add_competition_option(f, "for the size and file limits")
     f.add_argument("--author", help="the PR author's GitHub login: checks team ownership against --teams "
                                    "(default: not checked)")
-    f.add_argument("--teams", type=Path, help="teams.yaml of the trusted checkout (default: ./ or the repo's)")
+    add_teams_option(f, "of the trusted checkout")
     f.add_argument("--result-on-error", type=Path, metavar="PATH",
                    help="on refusal, also write a result.json with the error here (for the PR comment; default: none)")
     f.add_argument("--json", action="store_true", help="print the outcome as JSON")

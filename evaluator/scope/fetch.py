@@ -63,7 +63,8 @@ def extract_submission(repo_dir: str | os.PathLike, commit: str, subdir: str, ou
     if max_files is not None and len(entries) > max_files:
         raise EaselError("E_FILE_COUNT", f"{len(entries)} files, limit {max_files}")
     if max_bytes is not None and total > max_bytes:
-        raise EaselError("E_SIZE", f"{total} bytes, limit {max_bytes}")
+        raise EaselError("E_SIZE", f"{total} bytes, limit {max_bytes}",
+                         facts={"got_bytes": total, "limit_bytes": int(max_bytes)})
     for oid, rel, size, _ in entries:
         if size < 1024:
             head = git(repo_dir, "cat-file", "blob", oid)

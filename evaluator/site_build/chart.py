@@ -61,6 +61,13 @@ def _tick_labels(ticks: list[dt.datetime], pattern: str) -> list[str]:
     return labels
 
 
+def plotted(rows: list[RankedEntry]) -> tuple[list[RankedEntry], list[RankedEntry]]:
+    """(participants, baselines) the history chart draws: the rows that rank (one scoring, plausible
+    values, no oracle). The chart's caption says what is drawn from the same lists."""
+    scored = [r for r in rows if r.eligible and not r.oracle]
+    return [r for r in scored if not r.baseline], [r for r in scored if r.baseline]
+
+
 def history_svg(rows: list[RankedEntry], metric: str, order: str, title: str) -> bytes | None:
     """Best score over time (step line over participants) and every entry as a point, as SVG bytes.
 
@@ -76,13 +83,13 @@ def history_svg(rows: list[RankedEntry], metric: str, order: str, title: str) ->
     from matplotlib.figure import Figure
     from matplotlib.ticker import FixedFormatter, FixedLocator, NullLocator
 
-    scored = [r for r in rows if r.eligible and not r.oracle]  # what ranks: one scoring, plausible values
+    participants, baselines = plotted(rows)  # what ranks: one scoring, plausible values
+    scored = participants + baselines
     if not scored:
         return None
     # Naive UTC datetimes: matplotlib then needs no timezone database lookup.
     when = {id(r): parse_time(r.entry["added"]).replace(tzinfo=None) for r in scored}
-    participants = sorted((r for r in scored if not r.baseline), key=lambda r: when[id(r)])
-    baselines = [r for r in scored if r.baseline]
+    participants = sorted(participants, key=lambda r: when[id(r)])
     left, right, ticks, labels = date_ticks(min(when.values()), max(when.values()))
     with matplotlib.rc_context({"svg.hashsalt": "easel-history", "svg.fonttype": "path",
                                 "font.size": 9, "axes.spines.top": False, "axes.spines.right": False}):
@@ -99,7 +106,9 @@ def history_svg(rows: list[RankedEntry], metric: str, order: str, title: str) ->
                     best = y
                     steps_x.append(x)
                     steps_y.append(y)
-            steps_x.append(max(when.values()))
+            # Hold the best to the axis' right edge, so a single entry (or a best set by the latest one)
+            # still shows the line the caption promises.
+            steps_x.append(right)
             steps_y.append(best)
             ax.step(steps_x, steps_y, where="post", color="#1f5fbf", linewidth=1.8, label="best so far", zorder=3)
             ax.plot(xs, ys, linestyle="none", marker="o", markersize=3.7, color="#1f5fbf", alpha=0.45,

@@ -52,8 +52,53 @@
     if (status) { status.textContent = "Sorted by " + button.textContent.trim() + ", " + direction + "."; }
   }
 
+  // The caption's hint names the columns outside the table's scroll box, so a reader at any width
+  // knows more metrics lie to the right (or left) instead of finding a cut-off column.
+  function columnName(th) {
+    var button = th.querySelector("button");
+    return (button || th).textContent.replace(/\s+/g, " ").trim();
+  }
+
+  function updateHint(table) {
+    var hint = document.querySelector("[data-more-columns='" + table.id + "']");
+    var wrap = table.parentNode;
+    if (!hint || !wrap) { return; }
+    var box = wrap.getBoundingClientRect();
+    var left = box.left + wrap.clientLeft, right = left + wrap.clientWidth;
+    var before = [], after = [];
+    Array.prototype.forEach.call(table.tHead.rows[0].cells, function (th) {
+      var r = th.getBoundingClientRect();
+      if (r.width === 0) { return; }  // a column the layout hides (the team column on a phone)
+      if (r.right > right + 1) { after.push(columnName(th)); }
+      else if (r.left < left - 1) { before.push(columnName(th)); }
+    });
+    var parts = [];
+    if (after.length) { parts.push("More columns to the right: " + after.join(", ")); }
+    if (before.length) { parts.push("to the left: " + before.join(", ")); }
+    if (parts.length) {
+      hint.textContent = parts.join("; ") + " (scroll the table sideways).";
+      hint.setAttribute("data-state", "more");
+    } else {
+      hint.textContent = "";
+      hint.setAttribute("data-state", "none");
+    }
+  }
+
+  function watchOverflow(table) {
+    var pending = false;
+    function later() {
+      if (pending) { return; }
+      pending = true;
+      window.requestAnimationFrame(function () { pending = false; updateHint(table); });
+    }
+    updateHint(table);
+    window.addEventListener("resize", later);
+    if (table.parentNode) { table.parentNode.addEventListener("scroll", later); }
+  }
+
   function init() {
     var tables = document.querySelectorAll("table.sortable");
+    Array.prototype.forEach.call(tables, watchOverflow);
     Array.prototype.forEach.call(tables, function (table) {
       var buttons = table.querySelectorAll("thead th button");
       Array.prototype.forEach.call(buttons, function (button) {
