@@ -66,7 +66,11 @@ def pix2pix_generator(width: int = 2):
     for up, skip in zip(up_stack, skips):
         x = up(x)
         x = tf.keras.layers.Concatenate()([x, skip])
-    return tf.keras.Model(inputs=inputs, outputs=last(x))
+    model = tf.keras.Model(inputs=inputs, outputs=last(x))
+    # N(0, 0.02) weights through fresh batch norms give a flat output (std 3e-3), where a trained generator
+    # spans [-1, 1]: scale the head so the exports are compared on a real image.
+    last.kernel.assign(last.kernel * 100.0)
+    return model
 
 
 # --- tensorflow.org/tutorials/generative/cyclegan (tensorflow_examples.models.pix2pix) ------------------
