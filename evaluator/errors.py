@@ -51,6 +51,11 @@ _code("E_META_SIZE", SUBMISSION, "A YAML file is larger than allowed.",
       "submission.yaml must stay under 64 KiB; move long text to a linked page.")
 _code("E_YAML_DEPTH", SUBMISSION, "A YAML file nests lists or mappings too deeply.",
       "Write the file flat, as in submissions/_template/submission.yaml; no value needs more than a few levels.")
+_code("E_BASELINE_EXISTS", CONFIG, "The baselines of this track already exist.",
+      "Pass --force to train and replace them, or delete the baselines/<model>/<track>/ folder named in the "
+      "message first.")
+_code("E_BASELINES_MISSING", CONFIG, "The baselines/ folder of an Easel checkout was not found.",
+      "Run the command from the competition repository (pip install -e . there), or pass --repo PATH.")
 _code("E_LEADERBOARD", CONFIG, "leaderboard.yaml does not match its schema.",
       "Restore the entry named in the message from git history; only the publish workflow writes this file.")
 

@@ -172,12 +172,18 @@ def _error_lines(result: dict) -> list[str]:
 def _metrics_table(result: dict, declared: tuple[str, ...] = ()) -> list[str]:
     ranking = result["track"]["ranking"]["metric"]
     names = metric_order(result["metrics"], ranking, declared)  # the site's order
-    lines = ["| metric | value | 95% interval | direction | n |", "| --- | ---: | :---: | --- | ---: |"]
+    # The backbone column appears once a result records per-metric backbones (older results do not).
+    per_metric = any("backbones" in m for m in result["metrics"].values())
+    lines = ["| metric | value | 95% interval | direction | n |" + (" backbone |" if per_metric else ""),
+             "| --- | ---: | :---: | --- | ---: |" + (" --- |" if per_metric else "")]
     for name in names:
         m = result["metrics"][name]
         ci = f"[{fmt(m['ci95'][0])}, {fmt(m['ci95'][1])}]" if m["ci95"] else "–"
         label = f"**{md(name)}** (ranking)" if name == ranking else md(name)
-        lines.append(f"| {label} | {fmt(m['value'])} | {ci} | {_ARROW[m['order']]} | {m['n']} |")
+        row = f"| {label} | {fmt(m['value'])} | {ci} | {_ARROW[m['order']]} | {m['n']} |"
+        if per_metric:
+            row += " " + (", ".join(code(b, cell=True) for b in m.get("backbones", ())) or "pixels") + " |"
+        lines.append(row)
     return lines + [""]
 
 
@@ -273,15 +279,17 @@ def _provenance_lines(result: dict) -> list[str]:
     """The warning alert (a paragraph of its own: a blank line ends it), then one fact per line."""
     lines = []
     bb = result["backbone"]
-    if bb and bb["offline_standin"]:
-        lines += ["> [!WARNING]",
-                  f"> **Offline stand-in backbone {code(bb['id'])}**: the standard FID Inception weights were "
-                  "not available, so features come from a seeded random-init network. Scores are comparable "
-                  "only with other results from this backbone, never with published FIDs.", ""]
+    records = result.get("backbones") or ([bb] if bb else [])
+    for record in records:
+        if record["offline_standin"]:
+            lines += ["> [!WARNING]",
+                      f"> **Offline stand-in backbone {code(record['id'])}**: the standard weights were "
+                      "not available, so features come from a seeded random-init network. Scores on it are "
+                      "comparable only with other results from this backbone, never with published scores.", ""]
     facts = []
-    if bb:
-        facts.append(f"Backbone {code(bb['id'])} (weights sha256 {code(bb['weights_sha256'][:12])}, "
-                     f"resize {md(bb['resize'])}).")
+    for record in records:
+        facts.append(f"Backbone {code(record['id'])} (weights sha256 {code(record['weights_sha256'][:12])}, "
+                     f"resize {md(record['resize'])}).")
     data = result["dataset"]
     if data:
         facts.append(f"Dataset {code(data['id'])} (manifest {code(data['manifest_sha256'][:12])}, "

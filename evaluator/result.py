@@ -21,7 +21,10 @@ Schema 1::
       "split": "public" | "private" | "all",
       "dataset": {"id": id, "manifest_sha256": hex64, "n_inputs": int} | null,
       "backbone": {"id": str, "weights_sha256": hex64, "resize": str, "offline_standin": bool} | null,
-      "metrics": {name: {"value": float, "ci95": [lo, hi] | null, "order": "asc" | "desc", "n": int}},
+                                      # the primary backbone: the ranking metric's (else the first used)
+      "backbones": [{"id", "weights_sha256", "resize", "offline_standin"}]   # optional: every backbone used
+      "metrics": {name: {"value": float, "ci95": [lo, hi] | null, "order": "asc" | "desc", "n": int,
+                         "backbones": [backbone id]}},   # optional: the backbones the value comes from
       "extra": {name: value}          # e.g. memorization flag and distance
       "notes": [code]                 # optional: allowlisted hints about the run (NOTE_CODES)
       "efficiency": {"images_per_s": float, "best_batch_size": int, "latency_ms_batch1": float,
@@ -66,6 +69,7 @@ _TOP = ("schema", "status", "errors", "submission", "track", "split", "dataset",
         "efficiency", "evaluator", "created")
 EFFICIENCY_FIELDS = ("images_per_s", "best_batch_size", "latency_ms_batch1", "parameters", "model_bytes")
 MAX_METRICS = 50
+MAX_BACKBONES = 8  # backbones one result may name (a track's metrics rarely need more than three)
 MAX_EXTRA = 20
 _SHORT = 500  # error message and hint
 _VERSION_TEXT = 40
@@ -73,6 +77,12 @@ _HEX = "a sha256 hex digest"
 
 
 # --- sub-records (shared with the leaderboard entry) ------------------------------
+
+def check_backbone_ids(c: Checker, raw: Any, path: str) -> tuple[str, ...]:
+    """A metric's ``backbones``: at most MAX_BACKBONES backbone ids."""
+    c.sequence(raw, path, most=MAX_BACKBONES)
+    return tuple(c.match(b, f"{path}[{i}]", BACKBONE_RE, "a backbone id") for i, b in enumerate(raw))
+
 
 @dataclass(frozen=True)
 class Metric:
@@ -90,8 +100,12 @@ class Metric:
     ci95: tuple[float, float] | None
     order: str
     n: int
+    # The ids of the backbones the value was computed on ([] for pixel metrics such as PSNR);
+    # None: not recorded (results from before metrics had their own backbones).
+    backbones: tuple[str, ...] | None = None
     KEYS: ClassVar[tuple[str, ...]] = ("value", "ci95", "order", "n")
-    OPTIONAL: ClassVar[dict[str, Callable[[Checker, Any, str], Any]]] = {}
+    OPTIONAL: ClassVar[dict[str, Callable[[Checker, Any, str], Any]]] = {
+        "backbones": lambda c, raw, path: check_backbone_ids(c, raw, path)}
 
     @classmethod
     def check(cls, c: Checker, raw: Any, path: str) -> "Metric":
@@ -112,7 +126,8 @@ class Metric:
         for key in self.OPTIONAL:
             if getattr(self, key) is not None:
                 value = getattr(self, key)
-                out[key] = value.to_json() if hasattr(value, "to_json") else value
+                out[key] = value.to_json() if hasattr(value, "to_json") else \
+                    list(value) if isinstance(value, tuple) else value
         return out
 
 
@@ -270,6 +285,32 @@ class BackboneRef:
         return {key: getattr(self, key) for key in self.KEYS}
 
 
+def check_backbones(c: Checker, raw: Any, path: str = "backbones") -> tuple[BackboneRef, ...]:
+    """A list of at most MAX_BACKBONES backbone records with distinct ids."""
+    c.sequence(raw, path, most=MAX_BACKBONES)
+    records = tuple(BackboneRef.check(c, item, f"{path}[{i}]") for i, item in enumerate(raw))
+    ids = [r.id for r in records]
+    if len(set(ids)) != len(ids):
+        c.fail(path, "distinct backbone ids", ids)
+    return records
+
+
+def check_metric_backbones(c: Checker, metrics: Mapping[str, Metric], primary: BackboneRef | None,
+                           records: tuple[BackboneRef, ...] | None, path: str = "backbones") -> None:
+    """Every backbone a metric names has its record (so each metric's weights sha256 is known), and
+    the primary ``backbone`` is one of the records."""
+    known = [r.id for r in records] if records is not None else [primary.id] if primary else []
+    if records is not None and primary is not None and primary not in records:
+        c.fail(path, "the primary backbone's record among them", known)
+    for name, m in metrics.items():
+        unknown = [b for b in m.backbones or () if b not in known]
+        if unknown:
+            if records is None:
+                c.fail(path, "a record of every backbone the metrics name", unknown[0])
+            c.fail(f"metrics.{name}.backbones", f"ids recorded in backbones ({', '.join(known) or 'none'})",
+                   unknown[0])
+
+
 # --- the result's own parts -----------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -400,6 +441,7 @@ class Result:
     split: str = "public"
     dataset: DatasetRef | None = None
     backbone: BackboneRef | None = None
+    backbones: tuple[BackboneRef, ...] | None = None  # every backbone used; None: the key is absent
     metrics: dict[str, Metric] = field(default_factory=dict)
     extra: dict = field(default_factory=dict)
     notes: tuple[str, ...] | None = None  # None: the key is absent (files from before notes)
@@ -416,7 +458,7 @@ class Result:
         This is the one check of result.json: every reader of the file comes through here.
         """
         c = Checker(source, "E_RESULT_SCHEMA")
-        c.mapping(obj, "", _TOP, ("notes",))
+        c.mapping(obj, "", _TOP, ("notes", "backbones"))
         c.choice(obj["schema"], "schema", (SCHEMA_VERSION,))
         status = c.choice(obj["status"], "status", STATUSES)
         split = c.choice(obj["split"], "split", SPLITS)
@@ -433,6 +475,8 @@ class Result:
         track = parts["track"]
         if status == "ok" and track is not None and track.metric not in metrics:
             c.fail("metrics", f"the track's ranking metric {track.metric!r}", sorted(metrics))
+        backbones = None if obj.get("backbones") is None else check_backbones(c, obj["backbones"])
+        check_metric_backbones(c, metrics, parts["backbone"], backbones)
         extra = check_extra(c, obj["extra"])
         notes = None
         if "notes" in obj:
@@ -444,6 +488,7 @@ class Result:
         c.number(run["seconds"], "evaluator.seconds")
         c.time(obj["created"], "created")
         return cls(status=status, errors=errors, split=split, metrics=metrics, extra=extra, notes=notes,
+                   backbones=backbones,
                    evaluator=EvaluatorRun(run["version"], run["seconds"]), created=obj["created"], **parts)
 
     @classmethod
@@ -477,7 +522,16 @@ class Result:
         }
         if self.notes is not None:
             out["notes"] = list(self.notes)
+        if self.backbones is not None:
+            out["backbones"] = [b.to_json() for b in self.backbones]
         return out
+
+    @property
+    def all_backbones(self) -> tuple[BackboneRef, ...]:
+        """Every backbone record: ``backbones`` when recorded, else the one ``backbone`` (or none)."""
+        if self.backbones:
+            return self.backbones
+        return (self.backbone,) if self.backbone is not None else ()
 
     def refused(self, error: EaselError, status: str) -> "Result":
         """This result turned into a refusal: ``status`` with ``error``, no scores."""

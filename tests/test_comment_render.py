@@ -132,7 +132,7 @@ def test_stand_in_backbone_alert_holds_only_its_own_text():
     page = read(render_comment(ok_result(offline=True)))
     [alert] = alerts(page)
     assert alert.startswith("[!WARNING] Offline stand-in backbone inception_v3_random_seed0:")
-    assert alert.endswith("never with published FIDs.")
+    assert alert.endswith("never with published scores.")
     assert "Dataset" not in alert and "Easel" not in alert
     assert "inception_v3_random_seed0" in page.codes  # whole, no backslashes
     # The footer lines follow the alert as their own paragraph.

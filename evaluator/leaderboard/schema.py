@@ -11,9 +11,10 @@ Schema 1 (keys marked * were added later; files without them still load, with th
       added: ISO UTC (when the entry, or this version of it, entered the board)
       content_sha256: hex64                      # tree_sha256 of the submission directory
       dataset: {id, manifest_sha256}
-      backbone: {id, weights_sha256, resize, offline_standin}
+      backbone: {id, weights_sha256, resize, offline_standin}   # the primary (ranking metric's) backbone
+      backbones*: [{id, weights_sha256, resize, offline_standin}]  # every backbone, written when more than one
       meta: {authors: [str], description: str, license: str, links: {name: url}}  # untrusted text
-      public: {metrics: {name: {value, ci95, order, n}}, extra: {...}, efficiency: {...} | null,
+      public: {metrics: {name: {value, ci95, order, n, backbones*: [id]}}, extra: {...}, efficiency: {...} | null,
                evaluated: ISO UTC, evaluator*: version | null}
       private: {metrics, extra, evaluated, evaluator*} | null   # filled only by `reveal`
       history*: [{evaluated, evaluator, backbone, dataset, metrics}]  # earlier public results, newest first
@@ -26,8 +27,8 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from ..result import (EFFICIENCY_FIELDS, BackboneRef, DatasetRef, Efficiency, Metric, Result, check_extra,
-                      check_metrics, device_label, metrics_json)
+from ..result import (EFFICIENCY_FIELDS, BackboneRef, DatasetRef, Efficiency, Metric, Result, check_backbones,
+                      check_extra, check_metric_backbones, check_metrics, device_label, metrics_json)
 from ..schema import Checker, is_number, parse_time
 from ..vocab import DEVICE_LABEL_RE, HEX40_RE, HEX64_RE, ID_RE
 
@@ -35,8 +36,8 @@ SCHEMA_VERSION = 1
 MAX_BOARD_BYTES = 512 << 20  # 10,000 entries take ~15 MB; this only stops absurd files
 EFFICIENCY_KEYS = EFFICIENCY_FIELDS  # the result's own figures (evaluator/result.py)
 ENTRY_KEYS = ("team", "model", "track", "baseline", "oracle", "final", "local", "pr", "commit", "added",
-              "content_sha256", "dataset", "backbone", "meta", "public", "private", "history")
-OPTIONAL_ENTRY_KEYS = {"oracle": False, "final": False, "local": False, "history": []}
+              "content_sha256", "dataset", "backbone", "backbones", "meta", "public", "private", "history")
+OPTIONAL_ENTRY_KEYS = {"oracle": False, "final": False, "local": False, "backbones": [], "history": []}
 ORACLE_TEAM, ORACLE_MODEL = "oracle", "ideal"  # docs/contracts.md: the reserved identity of oracle rows
 
 # Untrusted metadata is stored length-limited; the site escapes it on render.
@@ -71,7 +72,10 @@ def empty_board() -> dict:
 
 def make_entry(**fields: Any) -> dict:
     """An entry dict in the file's fixed key order (optional keys take their defaults)."""
-    return {key: fields[key] if key in fields else _default(key) for key in ENTRY_KEYS}
+    entry = {key: fields[key] if key in fields else _default(key) for key in ENTRY_KEYS}
+    if not entry["backbones"]:
+        del entry["backbones"]  # written only for an entry whose metrics used more than one backbone
+    return entry
 
 
 def _default(key: str) -> Any:
@@ -232,6 +236,7 @@ class Entry:
     public: Scores
     private: Scores | None = None
     history: tuple[EarlierScores, ...] = ()
+    backbones: tuple[BackboneRef, ...] = ()  # every backbone when the metrics used more than ``backbone``
     oracle: bool = False
     final: bool = False
     local: bool = False
@@ -263,7 +268,11 @@ class Entry:
             private=None if raw["private"] is None else Scores.check(c, raw["private"], f"{p}.private",
                                                                      public=False),
             history=tuple(EarlierScores.check(c, item, f"{p}.history[{i}]") for i, item in enumerate(history)),
+            backbones=check_backbones(c, raw.get("backbones", []), f"{p}.backbones"),
         )
+        for scores in (entry.public, entry.private):
+            if scores is not None:
+                check_metric_backbones(c, scores.metrics, entry.backbone, entry.backbones or None, f"{p}.backbones")
         if entry.oracle and (entry.team, entry.model, entry.baseline) != (ORACLE_TEAM, ORACLE_MODEL, True):
             c.fail(f"{p}.oracle", f"true only for the baseline {ORACLE_TEAM}/{ORACLE_MODEL}", True)
         return entry
@@ -278,6 +287,7 @@ class Entry:
                 "oracle": self.oracle, "final": self.final, "local": self.local, "pr": self.pr,
                 "commit": self.commit, "added": self.added, "content_sha256": self.content_sha256,
                 "dataset": self.dataset.to_json(), "backbone": self.backbone.to_json(),
+                **({"backbones": [b.to_json() for b in self.backbones]} if self.backbones else {}),
                 "meta": self.meta.to_json(), "public": self.public.to_json(public=True),
                 "private": None if self.private is None else self.private.to_json(public=False),
                 "history": [h.to_json() for h in self.history]}

@@ -70,6 +70,23 @@ def _ordered(metrics: dict, track) -> list[tuple[str, dict]]:
     return [(name, metrics[name]) for name in metric_order(metrics, track.ranking.metric, track.metrics)]
 
 
+def _backbones(entry: dict) -> list[dict]:
+    """Every backbone record of a leaderboard entry, the primary first (one for entries of one backbone)."""
+    primary = entry.get("backbone")
+    records = list(entry.get("backbones") or ([primary] if primary else []))
+    return sorted(records, key=lambda r: r != primary)
+
+
+def standin_backbone(entry: dict | None) -> dict | None:
+    """The first offline stand-in among an entry's backbones (None when every backbone is the real one)."""
+    return next((r for r in _backbones(entry) if r["offline_standin"]), None) if entry else None
+
+
+def _metrics_on(entry: dict, backbone_id: str) -> list[str]:
+    """The public metrics of an entry computed on ``backbone_id`` (for results that record it)."""
+    return [name for name, m in entry["public"]["metrics"].items() if backbone_id in m.get("backbones", ())]
+
+
 def environment(templates: Path | None = None):
     """The Jinja2 environment (compiled templates are cached and reused for every page)."""
     import jinja2
@@ -85,7 +102,8 @@ def environment(templates: Path | None = None):
         )
         env.filters.update(fmt=format_value, interval=format_interval, safe_url=safe_url,
                            digits=_group_digits, day=_day, minute=_minute, rate=_rate, ordered=_ordered,
-                           breakable=_breakable)
+                           breakable=_breakable, backbones=_backbones, standin=standin_backbone,
+                           metrics_on=_metrics_on)
         from ..metrics import describe
 
         env.globals["describe_metric"] = describe  # metric descriptions come from the registry
