@@ -20,6 +20,7 @@ LOGIN_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}(\[bot\])?$")  # a GitHub 
 REPO_RE = re.compile(r"^[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}$")  # owner/name
 DEVICE_NAME_RE = re.compile(r"^[A-Za-z0-9 ._()@+,:/-]{1,64}$")  # efficiency.device.name: a GPU or CPU model
 DEVICE_LABEL_RE = re.compile(r"^[A-Za-z0-9 ._()@+,:;/-]{1,160}$")  # result.device_label: one line on the board
+ONNX_PROVIDER_RE = re.compile(r"^[A-Za-z]{1,40}ExecutionProvider$")  # efficiency.device.provider
 VERSION_RE = re.compile(r"^[0-9A-Za-z.+-]{1,32}$")               # TensorFlow, CUDA, cuDNN versions
 
 # --- hashes ----------------------------------------------------------------

@@ -34,6 +34,7 @@ import sys
 import time
 
 from .device import detect as detect_device
+from .device import for_onnx
 from .protocol import NOBODY, Channel
 
 _CLONE_NEWUSER = 0x10000000
@@ -278,6 +279,8 @@ def main(argv: list[str] | None = None) -> int:
     if fmt is not None:
         try:
             model = load_model(fmt, model_path)
+            if fmt == "onnx":  # where onnxruntime really runs it: CUDA, or the CPU it fell back to
+                device = for_onnx(device, str(getattr(model, "provider", "CPUExecutionProvider")))
             hello = {"ok": True, "n_inputs": int(model.n_inputs),
                      "input_shapes": [[d if isinstance(d, int) else None for d in s] for s in model.input_shapes],
                      "parameters": int(model.parameters)}
