@@ -234,8 +234,10 @@ def error_frame(exc: BaseException, default: str) -> dict:
     code = getattr(exc, "code", None)
     if not isinstance(code, str) or not code.startswith("E_"):
         code = "E_OOM" if allocation_failed(exc) else default
-    return {"error": code, "detail": getattr(exc, "detail", None) or name,
-            "facts": getattr(exc, "facts", None) or {}, "reason": f"{name}: {exc}"[:REASON_CHARS]}
+    frame = {"error": code, "detail": getattr(exc, "detail", None) or name,
+             "reason": f"{name}: {exc}"[:REASON_CHARS]}
+    facts = getattr(exc, "facts", None)
+    return {**frame, "facts": dict(facts)} if facts else frame  # the parent re-checks them (clean_facts)
 
 
 def main(argv: list[str] | None = None) -> int:
