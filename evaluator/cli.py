@@ -1,7 +1,10 @@
 """The `easel` console script: one entry point, one subcommand group per stage.
 
-Each module in :data:`COMMAND_MODULES` defines ``register(subparsers)``, adding
-its subcommands with a ``func(args) -> int`` default. Modules import heavy
+Each module in :data:`COMMAND_MODULES` defines ``register(subparsers, settings=None)``,
+adding its subcommands with a ``func(args) -> int`` default. The environment is read
+once per run into a :class:`~evaluator.settings.Settings` (``args.settings``); options
+shared by several commands (``--competition``, ``--leaderboard``, ``--teams``) are
+defined once, below. Modules import heavy
 libraries (TensorFlow) inside their handlers so `easel --help` stays instant.
 
 Every parser is an :class:`EaselParser` (subparsers inherit the class), so
@@ -29,8 +32,11 @@ import tempfile
 import traceback
 import warnings
 
+from pathlib import Path
+
 from . import __version__
 from .errors import EXIT_ERROR, EaselError
+from .settings import Settings
 
 # Adding a command group touches this list and the module itself.
 COMMAND_MODULES = (
@@ -42,11 +48,11 @@ COMMAND_MODULES = (
     "evaluator.site_build.commands",   # easel site build
     "evaluator.github.commands",       # easel bot comment | gate | bind | find-pr
     "evaluator.scope.commands",        # easel scope check | pending, easel fetch-pr
+    "evaluator.baseline_commands",     # easel baselines add
 )
 
 
 VERBOSE_FLAGS = ("-v", "--verbose")
-VERBOSE_ENV = "EASEL_VERBOSE"
 
 
 class HelpFormatter(argparse.HelpFormatter):
@@ -92,15 +98,52 @@ def command_group(subparsers, name: str, help: str):
     return actions
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(settings: Settings | None = None) -> argparse.ArgumentParser:
+    """The whole CLI; ``settings`` (read from the environment when None) give the env-backed defaults
+    and reach every handler as ``args.settings``."""
+    settings = settings or Settings.from_environ()
     parser = EaselParser(
         prog="easel", description="Easel: git-native GAN style-transfer competitions.")
     parser.add_argument("--version", action="version", version=f"easel {__version__}")
+    parser.set_defaults(settings=settings)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in COMMAND_MODULES:
-        importlib.import_module(name).register(sub)
+        importlib.import_module(name).register(sub, settings)
     return parser
+
+
+# --- options shared by several commands: one definition each --------------------------
+
+DEFAULT_FILE = "./{name}, else the repository's"
+
+
+def add_competition_option(parser, purpose: str = "", absent: str | None = None) -> None:
+    """``--competition FILE``; :func:`competition_of` loads it. ``purpose`` says what the command uses it
+    for; ``absent`` replaces the default's wording where leaving it out means something else."""
+    what = f"competition.yaml{' ' + purpose if purpose else ''}"
+    parser.add_argument("--competition", type=Path, default=None, metavar="FILE",
+                        help=f"{what} (default: {absent or DEFAULT_FILE.format(name='competition.yaml')})")
+
+
+def competition_of(args):
+    """The competition ``--competition`` names (or the default file), loaded and checked."""
+    from .config import default_competition_path, load_competition
+
+    return load_competition(args.competition or default_competition_path())
+
+
+def add_leaderboard_option(parser, purpose: str = "the board") -> None:
+    """``--leaderboard FILE`` (default ./leaderboard.yaml)."""
+    parser.add_argument("--leaderboard", type=Path, default=Path("leaderboard.yaml"), metavar="FILE",
+                        help=f"leaderboard.yaml: {purpose} (default: %(default)s)")
+
+
+def add_teams_option(parser, purpose: str = "") -> None:
+    """``--teams FILE``: teams.yaml (default ./teams.yaml, else the repository's)."""
+    parser.add_argument("--teams", type=Path, default=None, metavar="FILE",
+                        help=f"teams.yaml{' ' + purpose if purpose else ''} "
+                             f"(default: {DEFAULT_FILE.format(name='teams.yaml')})")
 
 
 def report_error(exc: EaselError) -> None:
@@ -205,9 +248,9 @@ class _OncePerMessage(logging.Handler):
         self.say(str(message), "warning")
 
 
-def wants_verbose(argv: list[str]) -> bool:
+def wants_verbose(argv: list[str], settings: Settings | None = None) -> bool:
     """True when ``-v``/``--verbose`` is among the arguments or EASEL_VERBOSE is set to 1."""
-    return os.environ.get(VERBOSE_ENV) == "1" or any(arg in VERBOSE_FLAGS for arg in argv)
+    return (settings or Settings.from_environ()).verbose or any(arg in VERBOSE_FLAGS for arg in argv)
 
 
 @contextlib.contextmanager
@@ -237,12 +280,13 @@ def quiet_output(verbose: bool):
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    with quiet_output(wants_verbose(argv)):
-        return _run(argv)
+    settings = Settings.from_environ()  # the one read of the environment in this run
+    with quiet_output(wants_verbose(argv, settings)):
+        return _run(argv, settings)
 
 
-def _run(argv: list[str]) -> int:
-    parser = build_parser()
+def _run(argv: list[str], settings: Settings) -> int:
+    parser = build_parser(settings)
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)

@@ -6,27 +6,28 @@ to evaluator.cli.main, which prints its code, sentence and hint.
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
-from .config import default_competition_path, load_competition
+from .cli import add_competition_option, add_leaderboard_option, competition_of
+from .config import default_competition_path
 from .demo import run_demo
 from .evaluate import evaluate_submission, exit_code_for, summary_line
 from .fsutil import atomic_write_bytes, atomic_write_json, atomic_write_text
 from .report import render_comment
 from .result import load_result
+from .settings import Settings
 
 
-def register(sub) -> None:
+def register(sub, settings: Settings | None = None) -> None:
     """`easel evaluate`, `easel report` and `easel demo`."""
-    _register_evaluate(sub)
+    _register_evaluate(sub, settings or Settings.from_environ())
     _register_report(sub)
     _register_demo(sub)
 
 
 def _cmd_evaluate(args) -> int:
-    competition = load_competition(args.competition or default_competition_path())
+    competition = competition_of(args)
     grid_paths = [p for p in (args.gallery, args.samples) if p is not None]
     # A URL model comes from --model-cache only (no download here) when one is given.
     result = evaluate_submission(args.submission_dir, args.data, competition, split=args.split,
@@ -45,7 +46,9 @@ def _cmd_evaluate(args) -> int:
     return exit_code_for(result)
 
 
-def _register_evaluate(sub) -> None:
+def _register_evaluate(sub, settings: Settings) -> None:
+    from .submission_commands import add_model_cache_option
+
     p = sub.add_parser("evaluate", help="score a submission on held-out data",
                        description="Validate, verify the dataset, run the model in the sandbox, compute the "
                                    "track's metrics with 95% intervals and write result.json atomically. "
@@ -62,19 +65,16 @@ def _register_evaluate(sub) -> None:
     p.add_argument("--samples", type=Path,
                    help="the same gallery PNG, at a second path (the site's sample grid; default: none)")
     p.add_argument("--batch-size", type=int, help="inference batch size (default: competition.yaml)")
-    p.add_argument("--competition", type=Path,
-                   help="competition.yaml (default: ./competition.yaml, else the repository's)")
-    p.add_argument("--require-gpu", action="store_true", default=os.environ.get("EASEL_REQUIRE_GPU") == "1",
+    add_competition_option(p)
+    p.add_argument("--require-gpu", action="store_true", default=settings.require_gpu,
                    help="refuse (E_NO_GPU, exit 3) unless TensorFlow sees a GPU (default: EASEL_REQUIRE_GPU=1)")
-    p.add_argument("--model-cache", type=Path, default=None,
-                   help="folder filled by `easel fetch-model`: a URL model is read from it and never "
-                        "downloaded (default: $EASEL_MODEL_CACHE, else download)")
+    add_model_cache_option(p, settings)
     p.set_defaults(func=_cmd_evaluate)
 
 
 def _cmd_report(args) -> int:
     result = load_result(args.result)
-    competition = load_competition(args.competition or default_competition_path())
+    competition = competition_of(args)
     board = None
     if args.leaderboard and Path(args.leaderboard).is_file():
         from .leaderboard import load_leaderboard
@@ -89,10 +89,8 @@ def _register_report(sub) -> None:
                        description="Print the PR comment (Markdown) for a result.json: metrics with 95% "
                                    "intervals, standing on the leaderboard, efficiency, backbone, errors.")
     p.add_argument("result", type=Path, help="result.json written by `easel evaluate`")
-    p.add_argument("--leaderboard", type=Path, default=Path("leaderboard.yaml"),
-                   help="where the result would rank (skipped when the file is absent)")
-    p.add_argument("--competition", type=Path,
-                   help="competition.yaml (default: ./competition.yaml, else the repository's)")
+    add_leaderboard_option(p, "where the result would rank (skipped when the file is absent)")
+    add_competition_option(p)
     p.add_argument("--head-sha", help="the evaluated commit (40 hex; default: not named)")
     p.set_defaults(func=_cmd_report)
 
@@ -108,8 +106,7 @@ def _register_demo(sub) -> None:
                                    "print each PR comment, update a local leaderboard and build the site.")
     p.add_argument("--out", type=Path, default=Path("demo-out"),
                    help="folder for the data, results, comments, leaderboard and site")
-    p.add_argument("--competition", type=Path,
-                   help="competition.yaml (default: ./competition.yaml, else the repository's)")
+    add_competition_option(p)
     p.add_argument("--size", type=int, default=64, help="dev image size in pixels")
     p.add_argument("--count", type=int, default=120, help="training images per domain")
     p.add_argument("--seed", type=int, default=0, help="seed of the synthesized dev data")

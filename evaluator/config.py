@@ -69,6 +69,14 @@ class Track:
     title: str = ""
     description: str = ""
     min_test_images: int = DEFAULT_MIN_TEST_IMAGES  # per split; data prepare, data verify and evaluate enforce it
+    # (metric, backbone id) pairs replacing a metric's own backbone on this track (competition.yaml
+    # ``backbones: {metric: backbone}``); a metric not named here reads its registered backbone.
+    backbones: tuple[tuple[str, str], ...] = ()
+
+    def backbone_for(self, spec, default: str) -> str:
+        """The backbone id whose features ``spec`` (a MetricSpec that reads features) is computed on
+        here: the track's choice for it, else the metric's own, else ``default`` (evaluation.backbone)."""
+        return dict(self.backbones).get(spec.name) or spec.backbone or default
 
 
 @dataclass(frozen=True)
@@ -155,6 +163,31 @@ def _known_backbones() -> dict:
     return BACKBONES
 
 
+def _track_backbones(c: _Checker, raw: Any, path: str, names: list[str], backbones: dict
+                     ) -> tuple[tuple[str, str], ...]:
+    """A track's ``backbones: {metric: backbone id}``: listed metrics that read features, registered
+    backbones; also checks that every listed metric's own backbone is registered."""
+    from .metrics import SPECS, resolve
+
+    for spec in resolve(names):
+        if spec.backbone is not None and spec.backbone not in backbones:
+            c.fail(f"{path}.metrics", f"metrics whose backbone is registered ({spec.name} reads "
+                   f"{spec.backbone}, which this Easel does not have)", spec.name)
+    choices = c.mapping(raw, f"{path}.backbones", (), tuple(names)) if raw else {}
+    pairs = []
+    for name, backbone in choices.items():
+        spec = SPECS[name]
+        if spec.combine == "derived":
+            c.fail(f"{path}.backbones.{name}", "a metric that reads features itself (a derived metric follows "
+                   f"its sources: {', '.join(spec.derives_from)})", name)
+        if not spec.reads_features:
+            c.fail(f"{path}.backbones.{name}", "a metric that reads backbone features", name)
+        if backbone not in backbones:
+            c.choice(backbone, f"{path}.backbones.{name}", tuple(sorted(backbones)))
+        pairs.append((name, backbone))
+    return tuple(pairs)
+
+
 def parse_competition(raw: Any, source: str = "competition.yaml") -> Competition:
     """Validate a parsed competition.yaml and build a :class:`Competition`."""
     c = _Checker(source)
@@ -209,7 +242,8 @@ def parse_competition(raw: Any, source: str = "competition.yaml") -> Competition
     tracks = []
     for i, item in enumerate(tracks_raw):
         p = f"tracks[{i}]"
-        c.mapping(item, p, ("id", "kind", "dataset", "image_size", "metrics", "ranking"), ("title", "description", "min_test_images"))
+        c.mapping(item, p, ("id", "kind", "dataset", "image_size", "metrics", "ranking"),
+                  ("title", "description", "min_test_images", "backbones"))
         kind = c.choice(item["kind"], f"{p}.kind", TRACK_KINDS)
         size = c.typed(item["image_size"], f"{p}.image_size", "an integer between 16 and 1024",
                        lambda v: isinstance(v, int) and not isinstance(v, bool) and 16 <= v <= 1024)
@@ -220,6 +254,7 @@ def parse_competition(raw: Any, source: str = "competition.yaml") -> Competition
                 c.choice(name, f"{p}.metrics[{j}]", tuple(sorted(metrics_registry)))
             if kind not in metrics_registry[name].kinds:
                 c.fail(f"{p}.metrics[{j}]", f"a metric defined for {kind} tracks", name)
+        chosen = _track_backbones(c, item.get("backbones", {}), p, names, backbones)
         rank = c.mapping(item["ranking"], f"{p}.ranking", ("metric", "order"))
         ranking = Ranking(c.choice(rank["metric"], f"{p}.ranking.metric", tuple(names)),
                           c.choice(rank["order"], f"{p}.ranking.order", ORDERS))
@@ -234,6 +269,7 @@ def parse_competition(raw: Any, source: str = "competition.yaml") -> Competition
             min_test_images=c.typed(item.get("min_test_images", DEFAULT_MIN_TEST_IMAGES), f"{p}.min_test_images",
                                     "an integer of at least 2",
                                     lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 2),
+            backbones=chosen,
         ))
     if len({t.id for t in tracks}) != len(tracks):
         c.fail("tracks", "unique track ids", [t.id for t in tracks])

@@ -92,18 +92,114 @@ def _batches(n: int, size: int) -> Iterator[slice]:
 
 
 @dataclass
+class TrackBackbones:
+    """The backbones one track's metrics read, each loaded once and run once per image set.
+
+    by_id: requested backbone id (competition.yaml's name) -> the loaded Backbone
+    (an offline stand-in when the weights are absent; its ``id`` says so).
+    of_metric: metric name -> requested id, for every metric (helpers included)
+    that reads features. primary: the requested id recorded as ``result["backbone"]``
+    (the ranking metric's, else the first one used). maps: requested id -> the
+    map needs (input_maps, output_maps, target_maps) of its per-image metrics.
+    pool: requested ids whose output/reference pool features a set metric reads;
+    train: those whose training target-domain features one reads.
+    """
+
+    by_id: dict
+    of_metric: dict[str, str]
+    primary: str
+    maps: dict[str, set[str]] = field(default_factory=dict)
+    pool: set[str] = field(default_factory=set)
+    train: set[str] = field(default_factory=set)
+
+    @classmethod
+    def single(cls, backbone, metric_names, cache_dir: Path | None = None) -> "TrackBackbones":
+        """``backbone`` (loaded) as the track default (tests, benchmarks): a metric that names its own
+        backbone (LPIPS' ``lpips_alex``) still reads that one, loaded here (offline stand-in allowed)."""
+        from .features import load_backbone
+
+        plan = cls._plan(metric_names, lambda spec: spec.backbone or "default", {"default": backbone}, None)
+        for bid in plan.used:
+            if bid not in plan.by_id:
+                plan.by_id[bid] = load_backbone(bid, resize=backbone.resize, cache_dir=cache_dir)
+        return plan
+
+    @classmethod
+    def _plan(cls, metric_names, backbone_for, by_id: dict, ranking: str | None) -> "TrackBackbones":
+        from .metrics import SPECS, backbones_of, resolve
+
+        of_metric, maps, pool, train = {}, {}, set(), set()
+        for spec in resolve(list(metric_names)):
+            if spec.combine == "derived" or not spec.reads_features:
+                continue
+            bid = of_metric[spec.name] = backbone_for(spec)
+            maps.setdefault(bid, set()).update(n for n in spec.needs if n.endswith("_maps"))
+            if spec.combine == "set":
+                pool.add(bid)
+            if "train_features" in spec.needs:
+                train.add(bid)
+        ranked = backbones_of(ranking, backbone_for) if ranking in SPECS else []
+        primary = (ranked or list(dict.fromkeys(of_metric.values())) or list(by_id))[0]
+        return cls(by_id, of_metric, primary, maps, pool, train)
+
+    @property
+    def used(self) -> list[str]:
+        """Requested ids in first-use order (the primary first)."""
+        return list(dict.fromkeys([self.primary, *self.of_metric.values()]))
+
+    def metric_backbones(self, name: str) -> list[str]:
+        """The ids actually used (stand-ins included) behind metric ``name``: [] for pixel metrics."""
+        from .metrics import backbones_of
+
+        return [self.by_id[b].id for b in backbones_of(name, lambda spec: self.of_metric[spec.name])]
+
+    def records(self) -> tuple[BackboneRef, ...]:
+        """One record per backbone used, the primary first (result.json's ``backbones``)."""
+        seen: dict[str, BackboneRef] = {}
+        for bid in self.used:
+            record = BackboneRef(**self.by_id[bid].describe())
+            seen.setdefault(record.id, record)
+        return tuple(seen.values())
+
+    def standin(self, name: str) -> bool:
+        """Whether metric ``name`` (one that reads features) is computed on an offline stand-in."""
+        return self.by_id[self.of_metric[name]].offline_standin
+
+
+def load_track_backbones(track: Track, competition: Competition, cache_dir: Path | None) -> TrackBackbones:
+    """Load every backbone ``track``'s metrics read, once each: a metric's track choice
+    (``tracks[i].backbones``), else its registered backbone, else ``evaluation.backbone``.
+    A track whose metrics read no features still loads the default, so every result names one."""
+    from .features import load_backbone
+
+    ev = competition.evaluation
+    plan = TrackBackbones._plan(track.metrics, lambda spec: track.backbone_for(spec, ev.backbone),
+                                {ev.backbone: None}, track.ranking.metric)
+    plan.by_id = {bid: load_backbone(bid, resize=ev.resize, cache_dir=cache_dir) for bid in plan.used}
+    return plan
+
+
+@dataclass
 class Collected:
     """Everything kept from inference: features, per-image scores and value ranges, not images.
 
+    features: requested backbone id -> pool features float32 [b, d] of the
+    outputs, one array per batch (every backbone run on the outputs).
     output_low: the lowest model output over the whole test set (model range
     [-1, 1]); input_low, input_high: the range of the inputs sent.
     """
 
-    out_feats: list[np.ndarray] = field(default_factory=list)
+    features: dict[str, list[np.ndarray]] = field(default_factory=dict)
     per_image: dict[str, list[np.ndarray]] = field(default_factory=dict)
     output_low: float = np.inf
     input_low: float = np.inf
     input_high: float = -np.inf
+    primary: str | None = None
+
+    @property
+    def out_feats(self) -> list[np.ndarray]:
+        """The primary backbone's output features (one array per batch)."""
+        return self.features.get(self.primary, [])
 
     def add(self, name: str, values: np.ndarray) -> None:
         self.per_image.setdefault(name, []).append(np.asarray(values, np.float64))
@@ -114,22 +210,27 @@ class Collected:
         self.output_low = min(self.output_low, float(np.min(outputs)))
 
 
-def run_inference(model, backbone, data_dir: Path, tests: TestSet, track: Track, batch_size: int,
+def run_inference(model, backbones, data_dir: Path, tests: TestSet, track: Track, batch_size: int,
                   watch: Stopwatch) -> Collected:
     """Stream inputs through the sandboxed model; reduce outputs to features and scores.
 
-    Returns features float32 [n, d] (as a list of batches) and per-image
-    float64 [n] scores of every ``mean`` metric the track's metrics need
-    (each spec's ``per_image`` on a :class:`~evaluator.metrics.Batch`).
+    ``backbones``: a :class:`TrackBackbones` (or one Backbone for every metric).
+    Each backbone runs once on each batch of outputs (pool and maps together),
+    and on the inputs and targets only when one of its metrics reads their maps.
+    Returns pool features float32 [n, d] per backbone (as lists of batches) and
+    per-image float64 [n] scores of every ``mean`` metric the track's metrics
+    need (each spec's ``per_image`` on a :class:`~evaluator.metrics.Batch`
+    holding the maps of that metric's own backbone).
     """
     from tqdm import tqdm
 
     from .data.images import load_rgb_uint8, to_model_range, to_uint8
-    from .metrics import Batch, needs_of, resolve
+    from .metrics import Batch, resolve
 
+    if not isinstance(backbones, TrackBackbones):
+        backbones = TrackBackbones.single(backbones, track.metrics)
     specs = [spec for spec in resolve(track.metrics) if spec.combine == "mean"]
-    needs = needs_of(specs)
-    got = Collected()
+    got = Collected(primary=backbones.primary)
     n = len(tests.inputs)
     with tqdm(total=n, desc=f"{track.id}: inference", unit="img", file=sys.stderr, leave=False) as bar:
         for sl in _batches(n, batch_size):
@@ -146,17 +247,23 @@ def run_inference(model, backbone, data_dir: Path, tests: TestSet, track: Track,
                 y = model.predict(model_inputs)
                 got.note_ranges(model_inputs[0], y)
                 y8 = to_uint8(y)
+            batches = {}
             with watch("features"):
-                f_out = backbone.features(y8)
-                got.out_feats.append(f_out.pool)
-                batch = Batch(input=x8, output=y8, style=s8, target=t8, output_maps=f_out.maps)
-                if "input_maps" in needs:
-                    batch.input_maps = backbone.features(x8).maps
-                if "target_maps" in needs and t8 is not None:
-                    batch.target_maps = backbone.features(t8).maps
+                for bid in dict.fromkeys([*backbones.pool, *backbones.maps]):
+                    backbone, needs = backbones.by_id[bid], backbones.maps.get(bid, set())
+                    f_out = backbone.features(y8, maps="output_maps" in needs)
+                    # The pool comes with the same forward pass; kept for every backbone run on outputs.
+                    got.features.setdefault(bid, []).append(f_out.pool)
+                    batch = batches[bid] = Batch(input=x8, output=y8, style=s8, target=t8, output_maps=f_out.maps)
+                    if "input_maps" in needs:
+                        batch.input_maps = backbone.features(x8).maps
+                    if "target_maps" in needs and t8 is not None:
+                        batch.target_maps = backbone.features(t8).maps
             with watch("metrics"):
+                plain = Batch(input=x8, output=y8, style=s8, target=t8)
                 for spec in specs:
-                    got.add(spec.name, spec.per_image(batch))
+                    bid = backbones.of_metric.get(spec.name)
+                    got.add(spec.name, spec.per_image(plain if bid is None else batches[bid]))
             bar.update(len(x8))
     return got
 
@@ -220,7 +327,6 @@ def _evaluate_into(result: Result, root: Path, data_root: Path, competition: Com
     track = competition.track(meta.track)
     result.track = TrackRef.of(track)
 
-    from .features import load_backbone
     from .gallery import write_gallery
     from .sandbox import SandboxedModel
     from .sandbox import require_gpu as refuse_without_gpu
@@ -230,9 +336,8 @@ def _evaluate_into(result: Result, root: Path, data_root: Path, competition: Com
 
     data = open_track_data(data_root, track, split)
     result.dataset = data.dataset
-    backbone = load_backbone(competition.evaluation.backbone, resize=competition.evaluation.resize,
-                             cache_dir=cache_dir)
-    result.backbone = BackboneRef(**backbone.describe())
+    backbones = load_track_backbones(track, competition, cache_dir)
+    result.backbone, result.backbones = backbones.records()[0], backbones.records()
 
     with contextlib.ExitStack() as stack:
         with watch("sandbox_start"):  # spawn, load, signature check, probe batch
@@ -243,7 +348,7 @@ def _evaluate_into(result: Result, root: Path, data_root: Path, competition: Com
         missing = ", ".join(sorted(k for k, on in model.isolation.items() if not on))
         print(f"sandbox isolation in effect: {in_effect}" + (f"; not in effect: {missing}" if missing else ""),
               file=sys.stderr)
-        collected = run_inference(model, backbone, data.folder, data.tests, track, batch_size, watch)
+        collected = run_inference(model, backbones, data.folder, data.tests, track, batch_size, watch)
         with watch("efficiency"):
             efficiency = model.efficiency(_efficiency_probe(data.folder, data.tests, batch_size))
         if samples_path is not None:
@@ -257,7 +362,7 @@ def _evaluate_into(result: Result, root: Path, data_root: Path, competition: Com
         model_bytes=validation.model_bytes,
         device=Device(**model.device),  # measured in the child, where the model runs
     )
-    scored = score_collected(collected, backbone, data, track, competition, split, cache_dir, watch)
+    scored = score_collected(collected, backbones, data, track, competition, split, cache_dir, watch)
     result.metrics, result.extra, result.notes = scored.metrics, scored.extra, scored.notes
 
 
@@ -295,36 +400,42 @@ class Scored:
     notes: tuple[str, ...] | None
 
 
-def score_collected(collected: Collected, backbone, data: TrackData, track: Track, competition: Competition,
-                    split: str, cache_dir: Path | None, watch: Stopwatch) -> Scored:
-    """Reference features, then the track's metrics with intervals.
+def score_collected(collected: Collected, backbones: TrackBackbones, data: TrackData, track: Track,
+                    competition: Competition, split: str, cache_dir: Path | None, watch: Stopwatch) -> Scored:
+    """Reference features of every backbone a set metric reads, then the track's metrics with
+    intervals, each naming the backbones behind it.
 
     Shared by submissions and the oracle rows (evaluator/oracle.py), so both are scored alike.
     """
-    from .metrics import needs_of, resolve
-    from .scoring import TrackSample, score_track
+    from .scoring import FeatureSet, TrackSample, score_track
 
     data_dir, manifest, tests = data.folder, data.manifest, data.tests
+    sets = {}
     with watch("reference"):
-        ref = _reference(backbone, data_dir, manifest, tests.reference_folder, tests.reference, split,
-                         cache_dir, track.image_size)
-        train_ref = None
-        if "train_features" in needs_of(resolve(track.metrics)):
-            train_ref = _reference(backbone, data_dir, manifest, "train/B", tests.train_reference, "train",
-                                   cache_dir, track.image_size)
+        for bid in dict.fromkeys([*backbones.pool, *backbones.train]):
+            backbone = backbones.by_id[bid]
+            ref = _reference(backbone, data_dir, manifest, tests.reference_folder, tests.reference, split,
+                             cache_dir, track.image_size)
+            train_ref = None
+            if bid in backbones.train:
+                train_ref = _reference(backbone, data_dir, manifest, "train/B", tests.train_reference, "train",
+                                       cache_dir, track.image_size)
+            sets[bid] = FeatureSet(np.concatenate(collected.features[bid]), ref, train_ref)
     sample = TrackSample(
-        out_feats=np.concatenate(collected.out_feats), ref_feats=ref, train_feats=train_ref,
+        out_feats=None, ref_feats=None, sets=sets, backbone_of=dict(backbones.of_metric),
         per_image={k: np.concatenate(v) for k, v in collected.per_image.items()},
         paired=tests.targets is not None)  # the references are the per-input targets
     ev = competition.evaluation
+    # The memorization distances mean something only on a real backbone's features.
+    meaningful = "memorization" not in backbones.of_metric or not backbones.standin("memorization")
     with watch("metrics"):
         metrics, extra = score_track(list(track.metrics), sample, n_resamples=ev.bootstrap, seed=ev.seed,
-                                     memorization_eps=ev.memorization_eps,
-                                     memorization_meaningful=not backbone.offline_standin)
+                                     memorization_eps=ev.memorization_eps, memorization_meaningful=meaningful)
     notes = output_range_notes(collected)
     return Scored(
         metrics={name: Metric(value=m["value"], ci95=None if m["ci95"] is None else tuple(m["ci95"]),
-                              order=m["order"], n=m["n"]) for name, m in metrics.items()},
+                              order=m["order"], n=m["n"], backbones=tuple(backbones.metric_backbones(name)))
+                 for name, m in metrics.items()},
         extra={k: (bool(v) if isinstance(v, (bool, np.bool_)) else _round(v)) for k, v in extra.items()},
         notes=tuple(notes) if notes else None)
 

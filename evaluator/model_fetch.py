@@ -33,11 +33,12 @@ from urllib.parse import urljoin, urlsplit
 
 from .errors import EaselError
 from .fsutil import sha256_file
+from .models import URL_SUFFIXES  # {format: suffix} of the formats a URL may carry (single files only)
+from .settings import MODEL_CACHE_ENV
 from .vocab import HEX64_RE
 
 log = logging.getLogger(__name__)
 
-URL_SUFFIXES = {"keras": ".keras", "onnx": ".onnx"}   # saved_model folders are not fetched by URL
 CONNECT_TIMEOUT_S = 10.0
 READ_TIMEOUT_S = 30.0
 DEADLINE_S = 600.0       # whole download, headers included
@@ -46,7 +47,7 @@ CHUNK = 1 << 16
 # Test-only: this variable set to exactly "127.0.0.1" lets http://127.0.0.1:PORT through the URL
 # rules so tests can serve files locally. Nothing else widens the production rules.
 INSECURE_TEST_ENV = "EASEL_ALLOW_INSECURE_MODEL_URL_FOR_TESTS"
-PREFETCHED_ENV = "EASEL_MODEL_CACHE"
+PREFETCHED_ENV = MODEL_CACHE_ENV  # the CLI reads it once (evaluator.settings); nothing here does
 
 
 def _test_loopback(parts) -> bool:

@@ -8,7 +8,7 @@ paired oracle output equals its target byte for byte). The oracle runs in
 process (it is Easel's own code, not a participant's) through the same
 inference loop and the same scoring as a submission, and is written as an
 ordinary result.json: team ``oracle``, model ``ideal``, ``baseline: true``
-(CONTRACTS.md). Datasets made by `easel data prepare` have no known ideal
+(docs/contracts.md). Datasets made by `easel data prepare` have no known ideal
 output: ``oracle_result`` refuses them (E_ORACLE_UNAVAILABLE) rather than pretend.
 """
 
@@ -129,9 +129,8 @@ def oracle_result(data_root: str | Path, competition: Competition, track_id: str
     synthesized, and the data faults of `easel evaluate` (missing or changed
     dataset, a split below min_test_images).
     """
-    from .evaluate import Stopwatch, open_track_data, run_inference, score_collected
+    from .evaluate import Stopwatch, load_track_backbones, open_track_data, run_inference, score_collected
     from .gallery import write_gallery
-    from .features import load_backbone
 
     started = time.perf_counter()
     track = competition.track(track_id)
@@ -141,16 +140,16 @@ def oracle_result(data_root: str | Path, competition: Competition, track_id: str
     content = hashlib.sha256(canonical_json({"oracle": track.id, "manifest_sha256": data.manifest.sha256})
                              .encode("utf-8")).hexdigest()
     ev = competition.evaluation
-    backbone = load_backbone(ev.backbone, resize=ev.resize, cache_dir=cache_dir)
+    backbones = load_track_backbones(track, competition, cache_dir)
     watch = Stopwatch()
-    collected = run_inference(oracle, backbone, data.folder, data.tests, track, ev.batch_size, watch)
+    collected = run_inference(oracle, backbones, data.folder, data.tests, track, ev.batch_size, watch)
     if samples_path is not None:
         write_gallery(oracle, data.folder, data.manifest, track, ev.batch_size, samples_path)
-    scored = score_collected(collected, backbone, data, track, competition, split, cache_dir, watch)
+    scored = score_collected(collected, backbones, data, track, competition, split, cache_dir, watch)
     result = Result(split=split, track=TrackRef.of(track), dataset=data.dataset,
                     submission=SubmissionRef(team=ORACLE_TEAM, model=ORACLE_MODEL, track=track.id, baseline=True,
                                              format=None, content_sha256=content),
-                    backbone=BackboneRef(**backbone.describe()), metrics=scored.metrics, extra=scored.extra,
+                    backbone=backbones.records()[0], backbones=backbones.records(), metrics=scored.metrics, extra=scored.extra,
                     notes=scored.notes,
                     evaluator=EvaluatorRun(seconds=round(time.perf_counter() - started, 3)))
     return Result.from_json(result.to_json())

@@ -10,6 +10,9 @@ checked by rendering with GitHub's own cmark-gfm in tests/test_comment_render.py
   nothing inside is parsed (no links, HTML, emphasis or @mentions);
 - :func:`md`: plain text with Markdown punctuation backslash-escaped and
   autolink/mention triggers broken by a word joiner.
+
+Both pass the text through :func:`~evaluator.vocab.neutralise_markers` first, so no value can
+form an HTML comment, and hence no imitation of the bot's markers, in the comment's source.
 """
 
 from __future__ import annotations
@@ -23,10 +26,10 @@ from .errors import CODES, EaselError
 from .errors import _identifier as allowlisted_identifier
 from .leaderboard.ranking import format_value, metric_order, standing
 from .result import Result, as_result, device_label
+from .vocab import COMMENT_MARKER as MARKER
+from .vocab import WORD_JOINER, neutralise_markers
 
-MARKER = "<!-- easel:score-comment -->"
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
-_WORD_JOINER = "\u2060"  # invisible; stops GitHub turning `@name` into a mention and `x://` into a link
 _LINK_TRIGGERS = re.compile(r"(@|:(?=//))")
 _BACKTICK_RUN = re.compile(r"`+")
 _SPACES = re.compile(r"\s+")
@@ -35,8 +38,9 @@ _ARROW = {"asc": "↓ lower is better", "desc": "↑ higher is better"}
 
 def md(text: object) -> str:
     """Plain text for Markdown: shown as written, never markup, a link or a mention; one line."""
-    escaped = _MD_SPECIAL.sub(r"\\\1", html.escape(_SPACES.sub(" ", str(text)), quote=False))
-    return _LINK_TRIGGERS.sub(lambda m: m.group(1) + _WORD_JOINER, escaped)
+    escaped = _MD_SPECIAL.sub(r"\\\1", html.escape(neutralise_markers(_SPACES.sub(" ", str(text))), quote=False))
+    # The word joiner stops GitHub turning `@name` into a mention and `x://` into a link.
+    return _LINK_TRIGGERS.sub(lambda m: m.group(1) + WORD_JOINER, escaped)
 
 
 def code(text: object, cell: bool = False) -> str:
@@ -47,7 +51,7 @@ def code(text: object, cell: bool = False) -> str:
     (CommonMark strips one such space). ``cell=True`` escapes ``|`` for a GFM
     table cell (the table parser unescapes it before the code span is read).
     """
-    value = " ".join(str(text).split()) or "-"
+    value = neutralise_markers(" ".join(str(text).split())) or "-"
     fence = "`" * (1 + max((len(run) for run in _BACKTICK_RUN.findall(value)), default=0))
     pad = " " if value[0] == "`" or value[-1] == "`" else ""
     span = f"{fence}{pad}{value}{pad}{fence}"
@@ -172,12 +176,18 @@ def _error_lines(result: dict) -> list[str]:
 def _metrics_table(result: dict, declared: tuple[str, ...] = ()) -> list[str]:
     ranking = result["track"]["ranking"]["metric"]
     names = metric_order(result["metrics"], ranking, declared)  # the site's order
-    lines = ["| metric | value | 95% interval | direction | n |", "| --- | ---: | :---: | --- | ---: |"]
+    # The backbone column appears once a result records per-metric backbones (older results do not).
+    per_metric = any("backbones" in m for m in result["metrics"].values())
+    lines = ["| metric | value | 95% interval | direction | n |" + (" backbone |" if per_metric else ""),
+             "| --- | ---: | :---: | --- | ---: |" + (" --- |" if per_metric else "")]
     for name in names:
         m = result["metrics"][name]
         ci = f"[{fmt(m['ci95'][0])}, {fmt(m['ci95'][1])}]" if m["ci95"] else "–"
         label = f"**{md(name)}** (ranking)" if name == ranking else md(name)
-        lines.append(f"| {label} | {fmt(m['value'])} | {ci} | {_ARROW[m['order']]} | {m['n']} |")
+        row = f"| {label} | {fmt(m['value'])} | {ci} | {_ARROW[m['order']]} | {m['n']} |"
+        if per_metric:
+            row += " " + (", ".join(code(b, cell=True) for b in m.get("backbones", ())) or "pixels") + " |"
+        lines.append(row)
     return lines + [""]
 
 
@@ -273,15 +283,17 @@ def _provenance_lines(result: dict) -> list[str]:
     """The warning alert (a paragraph of its own: a blank line ends it), then one fact per line."""
     lines = []
     bb = result["backbone"]
-    if bb and bb["offline_standin"]:
-        lines += ["> [!WARNING]",
-                  f"> **Offline stand-in backbone {code(bb['id'])}**: the standard FID Inception weights were "
-                  "not available, so features come from a seeded random-init network. Scores are comparable "
-                  "only with other results from this backbone, never with published FIDs.", ""]
+    records = result.get("backbones") or ([bb] if bb else [])
+    for record in records:
+        if record["offline_standin"]:
+            lines += ["> [!WARNING]",
+                      f"> **Offline stand-in backbone {code(record['id'])}**: the standard weights were "
+                      "not available, so features come from a seeded random-init network. Scores on it are "
+                      "comparable only with other results from this backbone, never with published scores.", ""]
     facts = []
-    if bb:
-        facts.append(f"Backbone {code(bb['id'])} (weights sha256 {code(bb['weights_sha256'][:12])}, "
-                     f"resize {md(bb['resize'])}).")
+    for record in records:
+        facts.append(f"Backbone {code(record['id'])} (weights sha256 {code(record['weights_sha256'][:12])}, "
+                     f"resize {md(record['resize'])}).")
     data = result["dataset"]
     if data:
         facts.append(f"Dataset {code(data['id'])} (manifest {code(data['manifest_sha256'][:12])}, "

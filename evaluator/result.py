@@ -21,15 +21,18 @@ Schema 1::
       "split": "public" | "private" | "all",
       "dataset": {"id": id, "manifest_sha256": hex64, "n_inputs": int} | null,
       "backbone": {"id": str, "weights_sha256": hex64, "resize": str, "offline_standin": bool} | null,
-      "metrics": {name: {"value": float, "ci95": [lo, hi] | null, "order": "asc" | "desc", "n": int}},
+                                      # the primary backbone: the ranking metric's (else the first used)
+      "backbones": [{"id", "weights_sha256", "resize", "offline_standin"}]   # optional: every backbone used
+      "metrics": {name: {"value": float, "ci95": [lo, hi] | null, "order": "asc" | "desc", "n": int,
+                         "backbones": [backbone id]}},   # optional: the backbones the value comes from
       "extra": {name: value}          # e.g. memorization flag and distance
       "notes": [code]                 # optional: allowlisted hints about the run (NOTE_CODES)
       "efficiency": {"images_per_s": float, "best_batch_size": int, "latency_ms_batch1": float,
                      "parameters": int, "model_bytes": int,
                      "device": {"kind": "gpu" | "cpu", "name": str, "cores": int | null,   # optional
                                 "tensorflow": str, "cuda": str | null, "cudnn": str | null}} | null,
-      "evaluator": {"version": str, "seconds": float},
-      "created": ISO-8601 UTC time,
+      "evaluator": {"version": Easel version (vocab.EASEL_VERSION_RE), "seconds": float >= 0},
+      "created": ISO-8601 UTC time, at most CLOCK_SKEW after the time of reading,
     }
 
 Keys added after schema 1 first shipped are optional, so older files still validate.
@@ -45,14 +48,15 @@ import datetime as dt
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Mapping
+from typing import Any, Callable, ClassVar, Mapping
 
 from . import __version__
 from .error_text import fact_problem
 from .errors import EaselError
 from .schema import Checker, is_number
-from .vocab import (BACKBONE_RE, DEVICE_KINDS, DEVICE_NAME_RE, ERROR_CODE_RE, HEX40_RE, HEX64_RE, ID_RE, METRIC_RE, ONNX_PROVIDER_RE,
-                    MODEL_FORMATS, ORDERS, RESIZE_MODES, TRACK_KINDS, VERSION_RE)
+from .models import MODEL_FORMATS
+from .vocab import (BACKBONE_RE, DEVICE_KINDS, DEVICE_NAME_RE, EASEL_VERSION_RE, ERROR_CODE_RE, HEX40_RE, HEX64_RE,
+                    ID_RE, METRIC_RE, ONNX_PROVIDER_RE, ORDERS, RESIZE_MODES, TRACK_KINDS, VERSION_RE)
 
 SCHEMA_VERSION = 1
 STATUSES = ("ok", "invalid", "error")
@@ -65,13 +69,23 @@ _TOP = ("schema", "status", "errors", "submission", "track", "split", "dataset",
         "efficiency", "evaluator", "created")
 EFFICIENCY_FIELDS = ("images_per_s", "best_batch_size", "latency_ms_batch1", "parameters", "model_bytes")
 MAX_METRICS = 50
+MAX_BACKBONES = 8  # backbones one result may name (a track's metrics rarely need more than three)
 MAX_EXTRA = 20
 _SHORT = 500  # error message and hint
-_VERSION_TEXT = 40
+# How far a result's `created` may lie ahead of the reader's clock: the GPU runner and the hosted jobs
+# reading its result keep NTP time, so minutes cover any honest drift. A later time is refused: the
+# leaderboard keeps the newest evaluation of a submission, so a far-future one would freeze its entry.
+CLOCK_SKEW = dt.timedelta(minutes=5)
 _HEX = "a sha256 hex digest"
 
 
 # --- sub-records (shared with the leaderboard entry) ------------------------------
+
+def check_backbone_ids(c: Checker, raw: Any, path: str) -> tuple[str, ...]:
+    """A metric's ``backbones``: at most MAX_BACKBONES backbone ids."""
+    c.sequence(raw, path, most=MAX_BACKBONES)
+    return tuple(c.match(b, f"{path}[{i}]", BACKBONE_RE, "a backbone id") for i, b in enumerate(raw))
+
 
 @dataclass(frozen=True)
 class Metric:
@@ -79,26 +93,35 @@ class Metric:
     the metric's ``order`` (asc: lower is better) and ``n``, the images it was computed on.
 
     A field added later (say a per-metric backbone identity) is optional: give it a
-    default of None, add it to :attr:`OPTIONAL` and it is written only when set, so
-    files without it keep their bytes.
+    default of None and put its check in :attr:`OPTIONAL` (``name: check(checker, value,
+    path) -> value``, e.g. ``BackboneRef.check``); it is read and checked with the others,
+    written only when set (through its ``to_json`` if it has one), so files without it keep
+    their bytes. The leaderboard entry stores metrics through this record too.
     """
 
     value: float
     ci95: tuple[float, float] | None
     order: str
     n: int
+    # The ids of the backbones the value was computed on ([] for pixel metrics such as PSNR);
+    # None: not recorded (results from before metrics had their own backbones).
+    backbones: tuple[str, ...] | None = None
     KEYS: ClassVar[tuple[str, ...]] = ("value", "ci95", "order", "n")
-    OPTIONAL: ClassVar[tuple[str, ...]] = ()
+    OPTIONAL: ClassVar[dict[str, Callable[[Checker, Any, str], Any]]] = {
+        "backbones": lambda c, raw, path: check_backbone_ids(c, raw, path)}
 
     @classmethod
     def check(cls, c: Checker, raw: Any, path: str) -> "Metric":
-        c.mapping(raw, path, cls.KEYS, cls.OPTIONAL)
+        c.mapping(raw, path, cls.KEYS, tuple(cls.OPTIONAL))
         value = c.number(raw["value"], f"{path}.value")
         ci = raw["ci95"]
         if ci is not None and not (isinstance(ci, list) and len(ci) == 2 and all(is_number(v) for v in ci)):
             c.fail(f"{path}.ci95", "null or [lo, hi] (two finite numbers)", ci)
+        later = {key: check(c, raw[key], f"{path}.{key}") for key, check in cls.OPTIONAL.items()
+                 if raw.get(key) is not None}
         return cls(value=value, ci95=None if ci is None else (ci[0], ci[1]),
-                   order=c.choice(raw["order"], f"{path}.order", ORDERS), n=c.count(raw["n"], f"{path}.n"))
+                   order=c.choice(raw["order"], f"{path}.order", ORDERS), n=c.count(raw["n"], f"{path}.n"),
+                   **later)
 
     def to_json(self) -> dict:
         out = {"value": self.value, "ci95": None if self.ci95 is None else list(self.ci95), "order": self.order,
@@ -106,7 +129,8 @@ class Metric:
         for key in self.OPTIONAL:
             if getattr(self, key) is not None:
                 value = getattr(self, key)
-                out[key] = value.to_json() if hasattr(value, "to_json") else value
+                out[key] = value.to_json() if hasattr(value, "to_json") else \
+                    list(value) if isinstance(value, tuple) else value
         return out
 
 
@@ -269,6 +293,32 @@ class BackboneRef:
         return {key: getattr(self, key) for key in self.KEYS}
 
 
+def check_backbones(c: Checker, raw: Any, path: str = "backbones") -> tuple[BackboneRef, ...]:
+    """A list of at most MAX_BACKBONES backbone records with distinct ids."""
+    c.sequence(raw, path, most=MAX_BACKBONES)
+    records = tuple(BackboneRef.check(c, item, f"{path}[{i}]") for i, item in enumerate(raw))
+    ids = [r.id for r in records]
+    if len(set(ids)) != len(ids):
+        c.fail(path, "distinct backbone ids", ids)
+    return records
+
+
+def check_metric_backbones(c: Checker, metrics: Mapping[str, Metric], primary: BackboneRef | None,
+                           records: tuple[BackboneRef, ...] | None, path: str = "backbones") -> None:
+    """Every backbone a metric names has its record (so each metric's weights sha256 is known), and
+    the primary ``backbone`` is one of the records."""
+    known = [r.id for r in records] if records is not None else [primary.id] if primary else []
+    if records is not None and primary is not None and primary not in records:
+        c.fail(path, "the primary backbone's record among them", known)
+    for name, m in metrics.items():
+        unknown = [b for b in m.backbones or () if b not in known]
+        if unknown:
+            if records is None:
+                c.fail(path, "a record of every backbone the metrics name", unknown[0])
+            c.fail(f"metrics.{name}.backbones", f"ids recorded in backbones ({', '.join(known) or 'none'})",
+                   unknown[0])
+
+
 # --- the result's own parts -----------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -307,7 +357,7 @@ class ResultError:
 @dataclass(frozen=True)
 class SubmissionRef:
     """Who and what was scored; ``pr`` and ``commit`` are set by the binding step
-    (evaluator/github/binding.py) and written only once set."""
+    (evaluator/binding.py) and written only once set."""
 
     team: str
     model: str
@@ -384,6 +434,15 @@ class EvaluatorRun:
         return {"version": self.version, "seconds": self.seconds}
 
 
+def _check_created(c: Checker, value: Any, now: dt.datetime | None) -> None:
+    created = c.time(value, "created")
+    latest = (now or dt.datetime.now(dt.timezone.utc)) + CLOCK_SKEW
+    if created > latest:
+        c.fail("created", f"a time no later than {latest.replace(microsecond=0).isoformat()} (the time of reading "
+                          f"plus {int(CLOCK_SKEW.total_seconds()) // 60} minutes of clock skew)", value,
+               code="E_RESULT_TIME")
+
+
 def _now_text() -> str:
     return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
 
@@ -399,6 +458,7 @@ class Result:
     split: str = "public"
     dataset: DatasetRef | None = None
     backbone: BackboneRef | None = None
+    backbones: tuple[BackboneRef, ...] | None = None  # every backbone used; None: the key is absent
     metrics: dict[str, Metric] = field(default_factory=dict)
     extra: dict = field(default_factory=dict)
     notes: tuple[str, ...] | None = None  # None: the key is absent (files from before notes)
@@ -408,14 +468,16 @@ class Result:
 
     # -- reading --------------------------------------------------------------------
     @classmethod
-    def from_json(cls, obj: Any, source: str = SOURCE) -> "Result":
+    def from_json(cls, obj: Any, source: str = SOURCE, now: dt.datetime | None = None) -> "Result":
         """Check an untrusted result document; the record, or E_RESULT_SCHEMA naming the key path, e.g.
         ``result.json: metrics.fid.ci95: expected null or [lo, hi] (two finite numbers), got [0.1]``.
+        ``created`` later than ``now`` (the time of reading, default: the clock) plus :data:`CLOCK_SKEW`
+        is E_RESULT_TIME.
 
         This is the one check of result.json: every reader of the file comes through here.
         """
         c = Checker(source, "E_RESULT_SCHEMA")
-        c.mapping(obj, "", _TOP, ("notes",))
+        c.mapping(obj, "", _TOP, ("notes", "backbones"))
         c.choice(obj["schema"], "schema", (SCHEMA_VERSION,))
         status = c.choice(obj["status"], "status", STATUSES)
         split = c.choice(obj["split"], "split", SPLITS)
@@ -432,6 +494,8 @@ class Result:
         track = parts["track"]
         if status == "ok" and track is not None and track.metric not in metrics:
             c.fail("metrics", f"the track's ranking metric {track.metric!r}", sorted(metrics))
+        backbones = None if obj.get("backbones") is None else check_backbones(c, obj["backbones"])
+        check_metric_backbones(c, metrics, parts["backbone"], backbones)
         extra = check_extra(c, obj["extra"])
         notes = None
         if "notes" in obj:
@@ -439,15 +503,16 @@ class Result:
             notes = tuple(c.choice(note, f"notes[{i}]", NOTE_CODES) for i, note in enumerate(obj["notes"]))
         run = obj["evaluator"]
         c.mapping(run, "evaluator", ("version", "seconds"))
-        c.text(run["version"], "evaluator.version", _VERSION_TEXT, least=0)
-        c.number(run["seconds"], "evaluator.seconds")
-        c.time(obj["created"], "created")
+        c.match(run["version"], "evaluator.version", EASEL_VERSION_RE, "an Easel version such as 0.1.0")
+        c.number(run["seconds"], "evaluator.seconds", low=0)
+        _check_created(c, obj["created"], now)
         return cls(status=status, errors=errors, split=split, metrics=metrics, extra=extra, notes=notes,
+                   backbones=backbones,
                    evaluator=EvaluatorRun(run["version"], run["seconds"]), created=obj["created"], **parts)
 
     @classmethod
-    def load(cls, path: str | Path) -> "Result":
-        """Read and check a result.json written by anyone (it is untrusted)."""
+    def load(cls, path: str | Path, now: dt.datetime | None = None) -> "Result":
+        """Read and check a result.json written by anyone (it is untrusted); ``now``: the time of reading."""
         path = Path(path)
         c = Checker(str(path), "E_RESULT_SCHEMA")
         try:
@@ -458,7 +523,7 @@ class Result:
             raise EaselError("E_RESULT_SCHEMA", f"{path}: file not found") from None
         except (UnicodeDecodeError, json.JSONDecodeError):
             c.fail("(file)", "valid UTF-8 JSON", "undecodable bytes")
-        return cls.from_json(obj)
+        return cls.from_json(obj, now=now)
 
     # -- writing --------------------------------------------------------------------
     def to_json(self) -> dict:
@@ -476,7 +541,16 @@ class Result:
         }
         if self.notes is not None:
             out["notes"] = list(self.notes)
+        if self.backbones is not None:
+            out["backbones"] = [b.to_json() for b in self.backbones]
         return out
+
+    @property
+    def all_backbones(self) -> tuple[BackboneRef, ...]:
+        """Every backbone record: ``backbones`` when recorded, else the one ``backbone`` (or none)."""
+        if self.backbones:
+            return self.backbones
+        return (self.backbone,) if self.backbone is not None else ()
 
     def refused(self, error: EaselError, status: str) -> "Result":
         """This result turned into a refusal: ``status`` with ``error``, no scores."""
@@ -493,9 +567,9 @@ def new_result(status: str = "ok") -> dict:
     return Result(status=status).to_json()
 
 
-def validate_result(obj: Any) -> dict:
+def validate_result(obj: Any, now: dt.datetime | None = None) -> dict:
     """Check a result document (see :meth:`Result.from_json`); return it unchanged or raise E_RESULT_SCHEMA."""
-    Result.from_json(obj)
+    Result.from_json(obj, now=now)
     return obj
 
 
@@ -515,6 +589,6 @@ def device_label(device: "Device | dict | None") -> str | None:
     return device.label
 
 
-def load_result(path: str | Path) -> Result:
+def load_result(path: str | Path, now: dt.datetime | None = None) -> Result:
     """Read and check a result.json written by anyone (it is untrusted): :meth:`Result.load`."""
-    return Result.load(path)
+    return Result.load(path, now)

@@ -54,6 +54,16 @@ _KidBootstrap = M.KidBootstrap
 
 
 @dataclass
+class FeatureSet:
+    """One backbone's features of a test set: out float [n, d] (outputs), ref float [m, d] (the
+    held-out references), train float [k, d] (training target-domain images, MiFID) or None."""
+
+    out: np.ndarray
+    ref: np.ndarray
+    train: np.ndarray | None = None
+
+
+@dataclass
 class TrackSample:
     """Everything a track's scores are computed from.
 
@@ -63,13 +73,25 @@ class TrackSample:
     per_image: name -> float64 [n], one value per output, aligned with out_feats rows
       (one entry per ``mean`` metric the track needs, by name).
     paired: the references are the per-input targets (m == n, row i with row i): a paired track.
+    sets, backbone_of: metrics on several backbones: backbone id -> :class:`FeatureSet`
+      (the same n outputs and m references in every set) and metric name -> the id
+      of its set, for every metric that reads features. Without them, every
+      metric reads out_feats/ref_feats/train_feats.
     """
 
-    out_feats: np.ndarray
-    ref_feats: np.ndarray
+    out_feats: np.ndarray | None
+    ref_feats: np.ndarray | None
     train_feats: np.ndarray | None = None
     per_image: dict[str, np.ndarray] = field(default_factory=dict)
     paired: bool = False
+    sets: dict[str, FeatureSet] | None = None
+    backbone_of: dict[str, str] | None = None
+
+    def feature_sets(self) -> tuple[dict[str, FeatureSet], dict[str, str] | None]:
+        """(sets, backbone_of); backbone_of None: every metric reads the one set "default"."""
+        if self.sets is not None:
+            return self.sets, dict(self.backbone_of or {})
+        return {"default": FeatureSet(self.out_feats, self.ref_feats, self.train_feats)}, None
 
 
 def _resample(group, idx: np.ndarray):
@@ -127,13 +149,37 @@ def _check_sample(names: list[str], specs: list, sample: TrackSample, n: int, m:
     for spec in specs:
         if spec.combine == "mean" and spec.name not in per_image:
             raise EaselError("E_INTERNAL", f"per-image values for {spec.name!r} were not computed", detail=spec.name)
-    if sample.train_feats is None:
-        for name in names:
-            if "train_features" in M.needs_of(M.resolve([name])):
-                raise EaselError("E_CONFIG", f"{name} needs training target-domain features", detail=name)
     if sample.paired and n != m:
         raise ValueError(f"a paired sample needs one reference per output, got {n} outputs and {m} references")
     return per_image
+
+
+def _set_data(specs: list, sample: TrackSample, options) -> tuple[dict, int, int]:
+    """SetData per spec name for every set statistic, and (n, m): outputs and references.
+
+    Every backbone's set holds the same n outputs and m references (features of
+    the same images), so one draw of rows resamples all of them alike.
+    """
+    sets, backbone_of = sample.feature_sets()
+    data = {key: M.SetData(np.asarray(fs.out, np.float64), np.asarray(fs.ref, np.float64),
+                           None if fs.train is None else np.asarray(fs.train, np.float64), sample.paired, options)
+            for key, fs in sets.items()}
+    sizes = {(len(d.out), len(d.ref)) for d in data.values()}
+    if len(sizes) > 1:
+        raise ValueError(f"feature sets of one track differ in size: {sorted(sizes)}")
+    lengths = {len(v) for v in sample.per_image.values()}
+    n, m = sizes.pop() if sizes else (lengths.pop() if lengths else 0, 0)
+    by_spec = {}
+    for spec in specs:
+        if spec.combine != "set":
+            continue
+        key = "default" if backbone_of is None else backbone_of.get(spec.name)
+        if key not in data:
+            raise EaselError("E_INTERNAL", f"no features were extracted for {spec.name!r}", detail=spec.name)
+        if "train_features" in spec.needs and data[key].train is None:
+            raise EaselError("E_CONFIG", f"{spec.name} needs training target-domain features", detail=spec.name)
+        by_spec[spec.name] = data[key]
+    return by_spec, n, m
 
 
 def score_track(metric_names: Sequence[str], sample: TrackSample, n_resamples: int = 200, seed: int = 0,
@@ -151,28 +197,25 @@ def score_track(metric_names: Sequence[str], sample: TrackSample, n_resamples: i
     distances mean nothing, the offline stand-in; then ``memorized`` is never set and
     MiFID equals FID) and ``memorized`` (bool). KID's value is the mean over 100 subsets of
     min(kid_subset_size, n, m) images (seeded). Resampling follows the track's
-    uncertainty model (see the module docstring; ``sample.paired``).
+    uncertainty model (see the module docstring; ``sample.paired``); metrics on
+    different backbones (``sample.sets``) share the same resamples.
     """
-    out = np.asarray(sample.out_feats, np.float64)
-    ref = np.asarray(sample.ref_feats, np.float64)
-    n, m = len(out), len(ref)
     unknown = [name for name in metric_names if name not in M.METRICS]
     if unknown:
         raise EaselError("E_CONFIG", f"unknown metric {unknown[0]!r}", detail=unknown[0])
     names = list(dict.fromkeys(metric_names))
     specs = M.resolve(names)
-    per_image = _check_sample(names, specs, sample, n, m)
-
     options = M.Options(seed=seed, kid_subset_size=kid_subset_size, memorization_eps=memorization_eps,
                         memorization_meaningful=memorization_meaningful)
-    data = M.SetData(out, ref, None if sample.train_feats is None else np.asarray(sample.train_feats, np.float64),
-                     sample.paired, options)
+    set_data, n, m = _set_data(specs, sample, options)
+    per_image = _check_sample(names, specs, sample, n, m)
+
     point: dict[str, float] = {}
     extra: dict[str, float | bool] = {}
     statistics = {}
     for spec in specs:
         if spec.combine == "set":
-            statistics[spec.name] = statistic = spec.statistic(data)
+            statistics[spec.name] = statistic = spec.statistic(set_data[spec.name])
             point[spec.name] = float(statistic.point)
             extra.update(statistic.extra)
         elif spec.combine == "mean":
@@ -180,7 +223,7 @@ def score_track(metric_names: Sequence[str], sample: TrackSample, n_resamples: i
         else:
             point[spec.name] = float(spec.derive(point, options))
 
-    stats = _bootstrap(specs, statistics, per_image, n, m, sample.paired, options, n_resamples)
+    stats = _bootstrap(specs, statistics, per_image, n, m or n, sample.paired, options, n_resamples)
     result = {}
     for name in names:
         spec = M.SPECS[name]

@@ -9,7 +9,6 @@ it finds in one run; the CLI handlers live in evaluator/submission_commands.py.
 from __future__ import annotations
 
 import difflib
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -21,7 +20,8 @@ from .errors import EaselError
 from .fsutil import load_yaml_file, tree_sha256, walk_tree
 from .model_fetch import url_shape_ok
 from .schema import Checker
-from .vocab import HEX64_RE, ID_RE, ID_RULE, META_FILE, MODEL_FORMATS
+from .models import MODEL_FORMATS
+from .vocab import HEX64_RE, ID_RE, ID_RULE, META_FILE
 
 META_MAX_BYTES = 64 * 1024
 LFS_PREFIX = b"version https://git-lfs.github.com/spec/"
@@ -275,7 +275,7 @@ def resolve_model_path(root: Path, fmt: str, path: str | None = None, url: str |
     """The model file or folder inside the submission, or the verified download of ``url``.
 
     ``model_cache``: a folder a trusted job filled with `easel fetch-model`
-    (default: $EASEL_MODEL_CACHE); when set, nothing is downloaded. Otherwise a
+    (the CLI's ``--model-cache``, default $EASEL_MODEL_CACHE); when set, nothing is downloaded. Otherwise a
     URL model is fetched into ``cache_dir`` under the URL rules of
     evaluator/model_fetch.py, its bytes counted with the folder's against
     ``limits.max_model_mb``.
@@ -285,8 +285,6 @@ def resolve_model_path(root: Path, fmt: str, path: str | None = None, url: str |
     limits = limits or Limits()
     if url:
         model_fetch.check_model_url(url, fmt, limits.model_url_hosts)
-        model_cache = model_cache or (Path(os.environ[model_fetch.PREFETCHED_ENV])
-                                      if os.environ.get(model_fetch.PREFETCHED_ENV) else None)
         if model_cache is not None:
             return model_fetch.prefetched_model(model_cache, sha256, fmt)
         return model_fetch.fetch_for_limits(url, sha256, fmt, limits, cache_dir or model_cache_dir(),
@@ -298,11 +296,6 @@ def resolve_model_path(root: Path, fmt: str, path: str | None = None, url: str |
         raise EaselError("E_MODEL_MISSING", f"model.path {path} not found: looked for {root.name}/{path}",
                          detail=path)
     return target
-
-
-def model_bytes(path: Path) -> int:
-    """Bytes of a model file, or of the regular files under a model folder."""
-    return folder_bytes(path) if path.is_dir() else path.stat().st_size
 
 
 def n_model_inputs(kind: str) -> int:
@@ -350,7 +343,7 @@ def validate_submission(root: str | Path, competition: Competition, probe: bool 
     if not problems:
         result.content_sha256 = tree_sha256(root)
     try:
-        from .models import check_model
+        from .models import check_model, model_bytes
 
         model_path = resolve_model_path(root, fields["format"], fields.get("path"), fields.get("url"),
                                         fields.get("sha256"), competition.limits, cache_dir, model_cache)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .config import Competition, default_competition_path, load_competition
+from .cli import add_competition_option, competition_of
+from .config import default_competition_path, load_competition
 from .errors import EXIT_OK, EaselError
+from .settings import Settings
 from .submission import Validation, folder_bytes, read_meta, validate_submission
 
 MIB = 1024 * 1024
@@ -30,12 +32,8 @@ def print_validation(v: Validation, out=None) -> None:
     print_problems(v.problems, out)
 
 
-def _competition(args) -> Competition:
-    return load_competition(args.competition or default_competition_path())
-
-
 def _cmd_validate(args) -> int:
-    v = validate_submission(args.submission_dir, _competition(args), probe=not args.no_probe,
+    v = validate_submission(args.submission_dir, competition_of(args), probe=not args.no_probe,
                             model_cache=args.model_cache)
     print_validation(v)
     return EXIT_OK if v.ok else max(p.exit_code for p in v.problems)
@@ -45,7 +43,7 @@ def _cmd_fetch_model(args) -> int:
     """Fetch and verify a URL model into --out (the hosted gate job; the GPU job reads it offline)."""
     from .model_fetch import fetch_for_limits
 
-    competition = _competition(args)
+    competition = competition_of(args)
     root = Path(args.submission_dir)
     meta, problems = read_meta(root)
     if problems:
@@ -88,19 +86,24 @@ def _cmd_check(args) -> int:
     return max((p.exit_code for p in failed), default=EXIT_OK)
 
 
-def register(sub) -> None:
-    competition_help = "competition.yaml to use (default: ./competition.yaml, else the repository's)"
+def add_model_cache_option(parser, settings: Settings) -> None:
+    """``--model-cache DIR`` (validate, evaluate): default $EASEL_MODEL_CACHE (from ``settings``)."""
+    parser.add_argument("--model-cache", type=Path, default=settings.model_cache, metavar="DIR",
+                        help="folder filled by `easel fetch-model`: a URL model is read from it and never "
+                             "downloaded (default: $EASEL_MODEL_CACHE, else download)")
+
+
+def register(sub, settings: Settings | None = None) -> None:
+    settings = settings or Settings.from_environ()
     p = sub.add_parser("validate", help="check a submission directory without data",
                        description="Check schema, names, folder, files, size, track and the model's format, "
                                    "graph and signature. Exit 0 when valid, 2 with every problem listed "
                                    "(code, where, fix).")
     p.add_argument("submission_dir", type=Path, help="submissions/<team>/<model>/")
-    p.add_argument("--competition", type=Path, help=competition_help)
+    add_competition_option(p)
     p.add_argument("--no-probe", action="store_true",
                    help="skip loading the model in the sandbox (static checks only; default: probe)")
-    p.add_argument("--model-cache", type=Path, default=None,
-                   help="folder filled by `easel fetch-model`: a URL model is read from it and never "
-                        "downloaded (default: $EASEL_MODEL_CACHE, else download)")
+    add_model_cache_option(p, settings)
     p.set_defaults(func=_cmd_validate)
 
     f = sub.add_parser("fetch-model", help="download and verify a submission's URL model",
@@ -109,14 +112,14 @@ def register(sub) -> None:
                                    "fetched or when the model is in the folder, 2 on any refusal.")
     f.add_argument("submission_dir", type=Path, help="submissions/<team>/<model>/")
     f.add_argument("--out", type=Path, required=True, help="model cache folder to fill (created if absent)")
-    f.add_argument("--competition", type=Path, help=competition_help)
+    add_competition_option(f, "for the model size limit and the allowed hosts")
     f.set_defaults(func=_cmd_fetch_model)
 
     c = sub.add_parser("check", help="check competition.yaml (and, with --data, each track's dataset)",
                        description="Validate competition.yaml alone, without a submission; with --data, "
                                    "also that each track's dataset exists, matches its manifest, its size "
                                    "and kind. Exit 0 when all is well, 3 otherwise.")
-    c.add_argument("--competition", type=Path, help=competition_help)
+    add_competition_option(c, "to check")
     c.add_argument("--data", type=Path, default=None,
                    help="dataset root holding one folder per dataset id (default: skip the data check)")
     c.set_defaults(func=_cmd_check)

@@ -65,3 +65,24 @@ def test_importing_the_registry_does_not_import_frameworks():
             "print(sorted(m for m in ('tensorflow', 'keras', 'onnx', 'onnxruntime') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_every_format_fact_comes_from_its_registry_entry(tmp_path):
+    # Adding a format is its module and one ModelFormat line: every other stage reads the registry.
+    from evaluator import model_fetch, result, submission
+    from evaluator.models import MODEL_FORMATS, TENSORFLOW_FORMATS, URL_SUFFIXES, sniff_format
+    from evaluator.sandbox import device
+
+    assert MODEL_FORMATS == tuple(FORMATS) and result.MODEL_FORMATS is MODEL_FORMATS
+    assert submission.MODEL_FORMATS is MODEL_FORMATS and device.TENSORFLOW_FORMATS is TENSORFLOW_FORMATS
+    assert model_fetch.URL_SUFFIXES is URL_SUFFIXES
+    assert URL_SUFFIXES == {name: f.suffix for name, f in FORMATS.items() if not f.directory}
+    for name, spec in FORMATS.items():
+        assert spec.module.startswith("evaluator.models.")
+        if spec.directory:
+            (tmp_path / name).mkdir()
+            (tmp_path / name / spec.marker).write_bytes(b"x")
+            assert sniff_format(tmp_path / name) == name
+        else:
+            (tmp_path / f"m{spec.suffix}").write_bytes(b"data")
+            assert sniff_format(tmp_path / f"m{spec.suffix}") == name

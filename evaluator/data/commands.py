@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..cli import command_group
+from ..cli import add_competition_option, command_group, competition_of
 from ..config import DEFAULT_MIN_TEST_IMAGES
 from ..errors import EaselError
 from .dedup import PHASH_MAX_DISTANCE
@@ -62,9 +62,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
     tracks = []
     if args.competition is not None or args.track is not None:
-        from ..config import default_competition_path, load_competition
-
-        competition = load_competition(args.competition or default_competition_path())
+        competition = competition_of(args)
         tracks = [competition.track(args.track)] if args.track else list(competition.tracks)
     for folder in dataset_folders(args.dir):
         manifest = verify_dataset(folder)
@@ -79,11 +77,10 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _cmd_oracle(args: argparse.Namespace) -> int:
-    from ..config import default_competition_path, load_competition
     from ..fsutil import atomic_write_json
     from ..oracle import oracle_result
 
-    competition = load_competition(args.competition or default_competition_path())
+    competition = competition_of(args)
     result = oracle_result(args.data, competition, args.track, split=args.split, samples_path=args.gallery)
     atomic_write_json(args.out, result.to_json())
     metric = result.track.metric
@@ -93,7 +90,7 @@ def _cmd_oracle(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers) -> None:
+def register(subparsers, settings=None) -> None:
     """Add `easel data {synth, prepare, verify, oracle}` to the CLI."""
     sub = command_group(subparsers, "data", "make, prepare and verify datasets")
 
@@ -139,8 +136,7 @@ def register(subparsers) -> None:
                             description="Recompute every file's sha256 against manifest.json. Exit 0 when all "
                                         "match, 3 with the first mismatching file named.")
     verify.add_argument("dir", type=Path, help="a dataset folder, or a folder of dataset folders")
-    verify.add_argument("--competition", type=Path,
-                        help="also check each track's min_test_images against the datasets it uses (default: no check)")
+    add_competition_option(verify, "whose tracks' min_test_images each dataset must meet", absent="no check")
     verify.add_argument("--track", metavar="ID", help="only this track (implies the default competition.yaml)")
     verify.set_defaults(func=_cmd_verify)
 
@@ -153,8 +149,7 @@ def register(subparsers) -> None:
     oracle.add_argument("--out", required=True, type=Path, help="where to write result.json")
     oracle.add_argument("--split", choices=("public", "private", "all"), default="public",
                         help="test split to score")
-    oracle.add_argument("--competition", type=Path,
-                        help="competition.yaml (default: ./competition.yaml, else the repository's)")
+    add_competition_option(oracle)
     oracle.add_argument("--gallery", type=Path,
                         help="also write the oracle's gallery PNG (showcase images; default: none)")
     oracle.set_defaults(func=_cmd_oracle)

@@ -90,7 +90,17 @@ class Manifest:
     def files_dict(self) -> dict[str, dict]:
         return {path: entry.to_dict() for path, entry in sorted(self.files.items())}
 
-    def to_dict(self) -> dict:
+    @classmethod
+    def from_json(cls, raw: Any) -> "Manifest":
+        """The record of a decoded manifest.json, checked (:func:`parse_manifest`: schema and own sha256).
+
+        Its refusals name the file at fault as their detail (a test file without a split, a
+        path outside the dataset), which the PR comment shows; so this schema stays its own
+        rather than a key-path :class:`~evaluator.schema.Checker`.
+        """
+        return parse_manifest(raw)
+
+    def to_json(self) -> dict:
         return {"schema": SCHEMA, "dataset": self.dataset, "kind": self.kind,
                 "image_size": self.image_size, "source": self.source,
                 "files": self.files_dict(), "sha256": self.sha256}
@@ -157,7 +167,7 @@ def write_manifest(dataset_dir: str | Path, kind: str, image_size: int, source: 
     manifest = Manifest(dataset=dataset_id or dataset_dir.name, kind=kind, image_size=int(image_size),
                         sha256="", files=files, source=dict(source))
     manifest.sha256 = files_sha256(manifest.files_dict())
-    atomic_write_json(dataset_dir / MANIFEST_NAME, manifest.to_dict())
+    atomic_write_json(dataset_dir / MANIFEST_NAME, manifest.to_json())
     return manifest
 
 

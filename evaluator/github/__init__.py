@@ -19,11 +19,13 @@ from ..vocab import RECORD_PREFIX
 from .api import DEFAULT_BOT_LOGIN, PER_PAGE, BotOptions, RateLimited, api_error, call_github, make_client, pr_of_commit
 from .gate import Decision, decide, gate, render, team_of_files, team_times
 from .outcome import Answer, answer, post_result
-from .record import WINDOW, Evaluation, Record, approval_key, iso, next_allowed, parse_record, utc_now, with_record
+from .record import (WINDOW, ApprovedEvaluation, Record, approval_key, iso, next_allowed, parse_record, utc_now,
+                     with_record)
 from .sticky import find_sticky, upsert_comment
 
 __all__ = ["MARKER", "RECORD_PREFIX", "DEFAULT_BOT_LOGIN", "PER_PAGE", "BotOptions", "RateLimited", "api_error",
            "call_github", "make_client", "pr_of_commit", "bind_result", "read_binding", "Decision", "decide", "gate", "render",
-           "team_of_files", "team_times", "Answer", "answer", "post_result", "WINDOW", "Evaluation", "Record",
+           "team_of_files", "team_times", "Answer", "answer", "post_result", "WINDOW",
+           "ApprovedEvaluation", "Record",
            "approval_key", "iso", "next_allowed", "parse_record", "utc_now", "with_record", "find_sticky",
            "upsert_comment"]

@@ -7,7 +7,6 @@ built from the HTTP status and the rate-limit headers only.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -121,7 +120,10 @@ def make_client(options: BotOptions, token: str | None = None):
     """
     from github import Auth, Github
 
-    token = token if token is not None else os.environ.get("GITHUB_TOKEN", "")
+    if token is None:  # a library caller; the CLI passes its settings' token
+        from ..settings import Settings
+
+        token = Settings.from_environ().github_token
     if not token.strip():
         raise EaselError("E_GITHUB_AUTH", "GITHUB_TOKEN is not set", detail="GITHUB_TOKEN")
     throttle = {} if options.throttle else {"seconds_between_requests": None, "seconds_between_writes": None}

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-from ..cli import command_group, report_error
-from ..errors import EXIT_INVALID, EaselError
 from ..binding import bind_result
+from ..cli import add_competition_option, add_leaderboard_option, add_teams_option, command_group, competition_of
+from ..cli import report_error
+from ..errors import EXIT_INVALID, EaselError
+from ..settings import Settings, settings_of
 from .api import DEFAULT_BOT_LOGIN, BotOptions, pr_of_commit
 from .gate import gate
 from .outcome import EVALUATION_RESULTS, post_result
@@ -23,20 +24,19 @@ def _cmd_comment(args) -> int:
     action, comment_id = post_result(args.repo, args.pr, args.result_json, _options(args), head_sha=args.head_sha,
                                      competition_path=args.competition, leaderboard_path=args.leaderboard,
                                      evaluation=args.evaluation, run_id=args.run_id,
-                                     gallery_url=args.gallery_url or None)
+                                     gallery_url=args.gallery_url or None, token=settings_of(args).github_token)
     print(f"{action} comment {comment_id} on {args.repo}#{args.pr}")
     return 0
 
 
 def _cmd_gate(args) -> int:
-    from ..config import default_competition_path, load_competition
     from ..teams import default_teams_path, load_teams
 
-    limit = load_competition(args.competition or default_competition_path()).limits.evaluations_per_day
+    limit = competition_of(args).limits.evaluations_per_day
     teams = load_teams(args.teams or default_teams_path())
     decision = gate(args.repo, args.pr, limit, _options(args), team=args.team, head_sha=args.head_sha,
                     remove_label=args.remove_label, teams=teams, run_id=args.run_id,
-                    retry_within_s=args.retry_within)
+                    retry_within_s=args.retry_within, token=settings_of(args).github_token)
     if decision.allowed:
         again = " (a re-run: not counted again)" if decision.repeat else ""
         print(f"evaluation {decision.used} of {limit} in 24 h: allowed{again}")
@@ -65,27 +65,28 @@ def _cmd_bind(args) -> int:
 
 
 def _cmd_find_pr(args) -> int:
-    number = pr_of_commit(args.repo, args.commit, _options(args))
+    number = pr_of_commit(args.repo, args.commit, _options(args), token=settings_of(args).github_token)
     if number is not None:
         print(number)
     return 0
 
 
-def register(subparsers) -> None:
+def register(subparsers, settings: Settings | None = None) -> None:
     """`easel bot comment | gate | bind | find-pr`."""
+    settings = settings or Settings.from_environ()
     sub = command_group(subparsers, "bot", "post the sticky PR comment; apply the daily evaluation limit")
 
     def common(q, pr=True):
         q.add_argument("--repo", required=True, help="OWNER/NAME")
         if pr:
             q.add_argument("--pr", type=int, required=True, help="pull request number")
-        q.add_argument("--api-url", default=os.environ.get("GITHUB_API_URL", "https://api.github.com"),
+        q.add_argument("--api-url", default=settings.api_url,
                        help="REST API root (GitHub Enterprise, tests); default $GITHUB_API_URL or api.github.com")
         q.add_argument("--head-sha", help="the evaluated commit (40 hex), named in the comment (default: none)")
         q.add_argument("--run-id", type=int,
                        help="the workflow run id: with --head-sha, keys this approval (default: none)")
-        q.add_argument("--competition", type=Path, help="competition.yaml (default: ./ or the repo's)")
-        q.add_argument("--bot-login", default=os.environ.get("EASEL_BOT_LOGIN", DEFAULT_BOT_LOGIN),
+        add_competition_option(q)
+        q.add_argument("--bot-login", default=settings.bot_login or DEFAULT_BOT_LOGIN,
                        help="login the token comments as; only its comments are edited or counted")
         q.add_argument("--retries", type=int, default=3, help="retries after a 5xx answer")
         q.add_argument("--backoff", type=float, default=2.0, help="seconds before the first retry (doubles)")
@@ -95,8 +96,7 @@ def register(subparsers) -> None:
                                    "(token from GITHUB_TOKEN).")
     c.add_argument("result_json", type=Path, metavar="RESULT_JSON", help="the result.json to report")
     common(c)
-    c.add_argument("--leaderboard", type=Path, default=Path("leaderboard.yaml"),
-                   help="where the result would rank (skipped when the file is absent)")
+    add_leaderboard_option(c, "where the result would rank (skipped when the file is absent)")
     c.add_argument("--evaluation", choices=EVALUATION_RESULTS,
                    help="how the evaluation job ended (needs.evaluate.result); RESULT_JSON may then be absent "
                         "(default: read RESULT_JSON only)")
@@ -110,7 +110,7 @@ def register(subparsers) -> None:
                                    "then remove the approval label.")
     common(g)
     g.add_argument("--team", help="team id (default: from teams.yaml and the PR's submissions/<team>/ files)")
-    g.add_argument("--teams", type=Path, help="teams.yaml (default: ./ or the repo's)")
+    add_teams_option(g)
     g.add_argument("--remove-label", help="approval label to remove once the decision is posted (default: none)")
     g.add_argument("--retry-within", type=float, default=0, metavar="S",
                    help="on a GitHub rate limit that lifts within S seconds, wait and retry once (default: 0, never)")

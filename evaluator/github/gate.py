@@ -28,7 +28,7 @@ from ..errors import CODES, EaselError
 from ..teams import Team, check_ownership
 from ..vocab import COMMENT_MARKER, ID_RE, LOGIN_RE, submission_of
 from .api import BotOptions, RateLimited, call_github, make_client
-from .record import (KEEP, WINDOW, Evaluation, Record, approval_key, in_window, iso, next_allowed, parse_record,
+from .record import (KEEP, WINDOW, ApprovedEvaluation, Record, approval_key, in_window, iso, next_allowed, parse_record,
                      utc_now, with_record)
 from .sticky import check_target, find_sticky, is_ours, upsert_comment
 
@@ -79,7 +79,7 @@ def decide(own: Record | None, others: list[dt.datetime], limit: int, now: dt.da
     later = next_allowed(counted, limit, now)
     if later is not None:
         return Decision(False, used=len(counted), later=later, **common)
-    record.evaluations = [e for e in record.evaluations if now - KEEP < e.at] + [Evaluation(now, key)]
+    record.evaluations = [e for e in record.evaluations if now - KEEP < e.at] + [ApprovedEvaluation(now, key)]
     return Decision(True, used=len(counted) + 1, **common)
 
 
@@ -87,10 +87,10 @@ def render(decision: Decision) -> str:
     """The sticky comment body for ``decision``, with the hidden record."""
     sha = f" `{decision.head_sha}`" if decision.head_sha else ""
     if decision.refusal is not None:
-        from ..report import md
+        from ..report import code, md
 
         info = CODES[decision.refusal.code]
-        detail = f" (`{decision.refusal.detail}`)" if decision.refusal.detail else ""
+        detail = f" ({code(decision.refusal.detail)})" if decision.refusal.detail else ""
         text = (f"⛔ **Not evaluated: {decision.refusal.code}**{detail}. {md(info.sentence)}\n\n"
                 f"**How to fix:** {md(info.hint)} (README, section *Teams*.)")
     elif decision.later is not None:

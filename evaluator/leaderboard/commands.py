@@ -6,25 +6,20 @@ import json
 from pathlib import Path
 
 from .. import __version__
-from ..cli import command_group
-from ..config import Competition, default_competition_path, load_competition
-from ..vocab import HEX64_RE
 from ..binding import check_data_binding, check_submission_binding
+from ..cli import add_competition_option, add_leaderboard_option, command_group, competition_of
 from ..folders import folders_by_content
-from .rules import entry_submission
+from ..vocab import HEX64_RE
 from .ranking import show_table
+from .rules import entry_submission
 from .update import add_result, rescore_list, reveal
 from .yamlio import load_leaderboard, save_leaderboard
-
-
-def _competition(args) -> Competition:
-    return load_competition(args.competition or default_competition_path())
 
 
 def _cmd_add(args) -> int:
     from ..result import load_result
 
-    competition = _competition(args)
+    competition = competition_of(args)
     result = load_result(args.result_json)
     meta, final = None, None
     sub = entry_submission(result)
@@ -56,7 +51,7 @@ def _cmd_add(args) -> int:
 
 
 def _cmd_reveal(args) -> int:
-    competition = _competition(args)
+    competition = competition_of(args)
     board = load_leaderboard(args.leaderboard)
     board, changed = reveal(board, args.private_results, competition)
     if changed:
@@ -66,7 +61,7 @@ def _cmd_reveal(args) -> int:
 
 
 def _cmd_show(args) -> int:
-    competition = _competition(args)
+    competition = competition_of(args)
     board = load_leaderboard(args.leaderboard)
     if args.track:
         competition.track(args.track)
@@ -82,7 +77,7 @@ def _cmd_rescore_list(args) -> int:
                          "`easel weights fetch` prints)", detail="weights-sha256")
     board = load_leaderboard(args.leaderboard, missing_ok=True)
     if args.track:
-        _competition(args).track(args.track)
+        competition_of(args).track(args.track)
     stale = rescore_list(board, evaluator=args.evaluator, track=args.track, weights_sha256=args.weights_sha256)
     folders = folders_by_content(args.search)
     for item in stale:
@@ -96,16 +91,14 @@ def _cmd_rescore_list(args) -> int:
     return 0
 
 
-def register(subparsers) -> None:
+def register(subparsers, settings=None) -> None:
     """`easel leaderboard add | reveal | show | rescore-list`."""
     sub = command_group(subparsers, "leaderboard",
                         "add results to leaderboard.yaml, reveal private scores, show it, list what to re-score")
 
     def common(q):
-        q.add_argument("--leaderboard", type=Path, default=Path("leaderboard.yaml"),
-                       help="leaderboard file (default: %(default)s)")
-        q.add_argument("--competition", type=Path, default=None,
-                       help="competition.yaml (default: ./competition.yaml, else the repository's)")
+        add_leaderboard_option(q, "the entries")
+        add_competition_option(q)
 
     add = sub.add_parser("add", help="record a public-split result.json (idempotent)",
                          description="Record a public-split result.json. A merged submission gives --pr and "

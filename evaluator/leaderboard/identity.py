@@ -30,6 +30,10 @@ def version_key(version: str | None) -> tuple:
     return tuple(parts)
 
 
+def _every(records) -> tuple[tuple[str, str, str], ...]:
+    return tuple(sorted(set(records)))
+
+
 @dataclass(frozen=True)
 class ScoringIdentity:
     """Who scored (``evaluator``: the Easel version, None when not recorded), with which backbone,
@@ -41,12 +45,16 @@ class ScoringIdentity:
     resize: str | None
     dataset_id: str | None
     manifest_sha256: str | None
+    # Every backbone behind any metric, (id, weights sha256, resize) sorted: no metric's column
+    # ever ranks values from different weights (a result from before per-metric backbones has one).
+    backbones: tuple[tuple[str, str, str], ...] = ()
 
     def fields(self) -> tuple[tuple[str, object], ...]:
         """(name, value) of every part, in the order a mismatch is reported."""
         return ((EVALUATOR, self.evaluator), ("backbone.id", self.backbone_id),
                 ("backbone.weights_sha256", self.weights_sha256), ("backbone.resize", self.resize),
-                ("dataset.id", self.dataset_id), ("dataset.manifest_sha256", self.manifest_sha256))
+                ("dataset.id", self.dataset_id), ("dataset.manifest_sha256", self.manifest_sha256),
+                ("backbones", self.backbones))
 
     # -- building ---------------------------------------------------------------------
     @classmethod
@@ -55,7 +63,8 @@ class ScoringIdentity:
         return cls(evaluator=result.evaluator.version,
                    backbone_id=backbone and backbone.id, weights_sha256=backbone and backbone.weights_sha256,
                    resize=backbone and backbone.resize,
-                   dataset_id=dataset and dataset.id, manifest_sha256=dataset and dataset.manifest_sha256)
+                   dataset_id=dataset and dataset.id, manifest_sha256=dataset and dataset.manifest_sha256,
+                   backbones=_every((b.id, b.weights_sha256, b.resize) for b in result.all_backbones))
 
     @classmethod
     def of_entry(cls, entry: dict, split: str = "public") -> "ScoringIdentity":
@@ -64,7 +73,9 @@ class ScoringIdentity:
         backbone, dataset = entry.get("backbone") or {}, entry.get("dataset") or {}
         return cls(evaluator=scores.get("evaluator"), backbone_id=backbone.get("id"),
                    weights_sha256=backbone.get("weights_sha256"), resize=backbone.get("resize"),
-                   dataset_id=dataset.get("id"), manifest_sha256=dataset.get("manifest_sha256"))
+                   dataset_id=dataset.get("id"), manifest_sha256=dataset.get("manifest_sha256"),
+                   backbones=_every((b["id"], b["weights_sha256"], b["resize"])
+                                    for b in entry.get("backbones") or ([backbone] if backbone else [])))
 
     # -- comparing --------------------------------------------------------------------
     def difference(self, other: "ScoringIdentity", ignore_evaluator: bool = False) -> str | None:

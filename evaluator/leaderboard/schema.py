@@ -11,9 +11,10 @@ Schema 1 (keys marked * were added later; files without them still load, with th
       added: ISO UTC (when the entry, or this version of it, entered the board)
       content_sha256: hex64                      # tree_sha256 of the submission directory
       dataset: {id, manifest_sha256}
-      backbone: {id, weights_sha256, resize, offline_standin}
+      backbone: {id, weights_sha256, resize, offline_standin}   # the primary (ranking metric's) backbone
+      backbones*: [{id, weights_sha256, resize, offline_standin}]  # every backbone, written when more than one
       meta: {authors: [str], description: str, license: str, links: {name: url}}  # untrusted text
-      public: {metrics: {name: {value, ci95, order, n}}, extra: {...}, efficiency: {...} | null,
+      public: {metrics: {name: {value, ci95, order, n, backbones*: [id]}}, extra: {...}, efficiency: {...} | null,
                evaluated: ISO UTC, evaluator*: version | null}
       private: {metrics, extra, evaluated, evaluator*} | null   # filled only by `reveal`
       history*: [{evaluated, evaluator, backbone, dataset, metrics}]  # earlier public results, newest first
@@ -26,25 +27,24 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from ..result import (EFFICIENCY_FIELDS, BackboneRef, DatasetRef, Efficiency, Metric, Result, check_extra,
-                      check_metrics, device_label, metrics_json)
+from ..result import (EFFICIENCY_FIELDS, BackboneRef, DatasetRef, Efficiency, Metric, Result, check_backbones,
+                      check_extra, check_metric_backbones, check_metrics, device_label, metrics_json)
 from ..schema import Checker, is_number, parse_time
-from ..vocab import DEVICE_LABEL_RE, HEX40_RE, HEX64_RE, ID_RE
+from ..vocab import DEVICE_LABEL_RE, EASEL_VERSION_RE, HEX40_RE, HEX64_RE, ID_RE
 
 SCHEMA_VERSION = 1
 MAX_BOARD_BYTES = 512 << 20  # 10,000 entries take ~15 MB; this only stops absurd files
 EFFICIENCY_KEYS = EFFICIENCY_FIELDS  # the result's own figures (evaluator/result.py)
 ENTRY_KEYS = ("team", "model", "track", "baseline", "oracle", "final", "local", "pr", "commit", "added",
-              "content_sha256", "dataset", "backbone", "meta", "public", "private", "history")
-OPTIONAL_ENTRY_KEYS = {"oracle": False, "final": False, "local": False, "history": []}
-ORACLE_TEAM, ORACLE_MODEL = "oracle", "ideal"  # CONTRACTS.md: the reserved identity of oracle rows
+              "content_sha256", "dataset", "backbone", "backbones", "meta", "public", "private", "history")
+OPTIONAL_ENTRY_KEYS = {"oracle": False, "final": False, "local": False, "backbones": [], "history": []}
+ORACLE_TEAM, ORACLE_MODEL = "oracle", "ideal"  # docs/contracts.md: the reserved identity of oracle rows
 
 # Untrusted metadata is stored length-limited; the site escapes it on render.
 MAX_TEXT = 2000
 MAX_SHORT = 200
 MAX_ITEMS = 20
 MAX_HISTORY = 20    # earlier results kept per entry (re-scorings are rare; this bounds the file)
-MAX_VERSION = 40
 _SAFE_ID = "a safe id (lowercase letters, digits, '-', '_')"
 _HEX = "a sha256 hex digest"
 
@@ -71,7 +71,10 @@ def empty_board() -> dict:
 
 def make_entry(**fields: Any) -> dict:
     """An entry dict in the file's fixed key order (optional keys take their defaults)."""
-    return {key: fields[key] if key in fields else _default(key) for key in ENTRY_KEYS}
+    entry = {key: fields[key] if key in fields else _default(key) for key in ENTRY_KEYS}
+    if not entry["backbones"]:
+        del entry["backbones"]  # written only for an entry whose metrics used more than one backbone
+    return entry
 
 
 def _default(key: str) -> Any:
@@ -129,7 +132,8 @@ class Meta:
         return cls(authors=tuple(str(a)[:MAX_SHORT] for a in list(authors)[:MAX_ITEMS]),
                    description=str(meta.get("description") or "")[:MAX_TEXT],
                    license=str(meta.get("license") or "")[:MAX_SHORT],
-                   links=tuple((str(k)[:MAX_SHORT], str(v)[:MAX_SHORT * 5]) for k, v in list(links.items())[:MAX_ITEMS]))
+                   links=tuple((str(k)[:MAX_SHORT], str(v)[:MAX_SHORT * 5])
+                               for k, v in list(links.items())[:MAX_ITEMS]))
 
     def to_json(self) -> dict:
         return {"authors": list(self.authors), "description": self.description, "license": self.license,
@@ -175,8 +179,8 @@ class Scores:
     def of_result(cls, result: Result, public: bool) -> "Scores":
         """The scores a checked result puts on the board (``evaluated`` = the result's ``created``)."""
         eff = result.efficiency if public else None
-        return cls(metrics=dict(result.metrics), extra=dict(result.extra), evaluated=iso_utc(parse_time(result.created)),
-                   evaluator=result.evaluator.version, efficiency=eff and Efficiency(**eff.figures_json()),
+        return cls(metrics=dict(result.metrics), extra=dict(result.extra),
+                   evaluated=iso_utc(parse_time(result.created)), evaluator=result.evaluator.version, efficiency=eff and Efficiency(**eff.figures_json()),
                    device=eff and device_label(eff.device))
 
     def to_json(self, public: bool) -> dict:
@@ -231,6 +235,7 @@ class Entry:
     public: Scores
     private: Scores | None = None
     history: tuple[EarlierScores, ...] = ()
+    backbones: tuple[BackboneRef, ...] = ()  # every backbone when the metrics used more than ``backbone``
     oracle: bool = False
     final: bool = False
     local: bool = False
@@ -262,7 +267,11 @@ class Entry:
             private=None if raw["private"] is None else Scores.check(c, raw["private"], f"{p}.private",
                                                                      public=False),
             history=tuple(EarlierScores.check(c, item, f"{p}.history[{i}]") for i, item in enumerate(history)),
+            backbones=check_backbones(c, raw.get("backbones", []), f"{p}.backbones"),
         )
+        for scores in (entry.public, entry.private):
+            if scores is not None:
+                check_metric_backbones(c, scores.metrics, entry.backbone, entry.backbones or None, f"{p}.backbones")
         if entry.oracle and (entry.team, entry.model, entry.baseline) != (ORACLE_TEAM, ORACLE_MODEL, True):
             c.fail(f"{p}.oracle", f"true only for the baseline {ORACLE_TEAM}/{ORACLE_MODEL}", True)
         return entry
@@ -277,6 +286,7 @@ class Entry:
                 "oracle": self.oracle, "final": self.final, "local": self.local, "pr": self.pr,
                 "commit": self.commit, "added": self.added, "content_sha256": self.content_sha256,
                 "dataset": self.dataset.to_json(), "backbone": self.backbone.to_json(),
+                **({"backbones": [b.to_json() for b in self.backbones]} if self.backbones else {}),
                 "meta": self.meta.to_json(), "public": self.public.to_json(public=True),
                 "private": None if self.private is None else self.private.to_json(public=False),
                 "history": [h.to_json() for h in self.history]}
@@ -287,7 +297,7 @@ def _when(c: Checker, value: Any, path: str) -> str:
 
 
 def _version(c: Checker, value: Any, path: str) -> str | None:
-    return None if value is None else c.text(value, path, MAX_VERSION)
+    return None if value is None else c.match(value, path, EASEL_VERSION_RE, "an Easel version such as 0.1.0")
 
 
 def validate_board(raw: Any, source: str = "leaderboard.yaml") -> dict:
@@ -314,9 +324,10 @@ def validate_board(raw: Any, source: str = "leaderboard.yaml") -> dict:
     if revealed is not None:
         check.mapping(revealed, "revealed", ("at", "evaluator"))
         revealed = {"at": _when(check, revealed["at"], "revealed.at"),
-                    "evaluator": check.text(revealed["evaluator"], "revealed.evaluator", MAX_VERSION)}
+                    "evaluator": check.match(revealed["evaluator"], "revealed.evaluator", EASEL_VERSION_RE,
+                                             "an Easel version such as 0.1.0")}
     return {"schema": SCHEMA_VERSION, "entries": entries, "revealed": revealed}
 
 
-__all__ = ["SCHEMA_VERSION", "EFFICIENCY_KEYS", "ENTRY_KEYS", "EarlierScores", "Entry", "Meta", "Scores", "empty_board", "entry_key", "iso_utc", "make_entry",
-           "parse_time", "utc", "validate_board"]
+__all__ = ["SCHEMA_VERSION", "EFFICIENCY_KEYS", "ENTRY_KEYS", "EarlierScores", "Entry", "Meta", "Scores",
+           "empty_board", "entry_key", "iso_utc", "make_entry", "parse_time", "utc", "validate_board"]

@@ -167,6 +167,8 @@ def add_result(board: dict, result: Result | dict, pr: int | None, commit: str |
         content_sha256=sub.content_sha256,
         dataset=result.dataset.without_count(),
         backbone=result.backbone,
+        # every backbone, stored only when the metrics used more than the primary one
+        backbones=() if result.all_backbones == (result.backbone,) else result.all_backbones,
         meta=Meta.clean(meta) if meta is not None or not same_content else old.meta,
         public=public,
         private=old.private if keep_private else None,

@@ -36,6 +36,7 @@ COMBINES = ("mean", "set", "derived")
 # What a per-image function may read from a Batch; "train_features" is for set statistics.
 BATCH_NEEDS = ("input", "style", "output", "target", "input_maps", "output_maps", "target_maps")
 NEEDS = BATCH_NEEDS + ("train_features",)
+FEATURE_NEEDS = ("input_maps", "output_maps", "target_maps", "train_features")  # read from the metric's backbone
 
 
 @dataclass
@@ -106,6 +107,10 @@ class MetricSpec:
     list it; low/high: the values it can take (intervals are clipped to them);
     listed: False for a helper quantity other metrics derive from, which a
     track cannot list (it is absent from :data:`METRICS`).
+    backbone: the id of the backbone whose features (pool, maps, training
+    features) the metric reads, e.g. "dinov2_vitl14"; None for the track's
+    default (competition.yaml ``evaluation.backbone``). A track may replace it
+    (``tracks[i].backbones``). Ignored for metrics that read no features.
     """
 
     name: str
@@ -121,6 +126,12 @@ class MetricSpec:
     low: float = -math.inf
     high: float = math.inf
     listed: bool = True
+    backbone: str | None = None
+
+    @property
+    def reads_features(self) -> bool:
+        """Whether the metric reads backbone features: a set statistic, or a per-image one on feature maps."""
+        return self.combine == "set" or any(need in FEATURE_NEEDS for need in self.needs)
 
     @property
     def value_range(self) -> tuple[float, float]:
@@ -177,6 +188,8 @@ def _problem(spec: MetricSpec) -> str | None:
         return f"derives from unknown metric {unknown[0]!r} (register it first)"
     if not spec.low <= spec.high:
         return "low must not exceed high"
+    if spec.backbone is not None and (spec.combine == "derived" or not spec.reads_features):
+        return "only a metric that reads features names a backbone (a derived one follows its sources)"
     return None
 
 
@@ -195,6 +208,17 @@ def resolve(names: Sequence[str]) -> list[MetricSpec]:
     for name in names:
         visit(name)
     return list(ordered.values())
+
+
+def backbones_of(name: str, backbone_for: Callable[[MetricSpec], str]) -> list[str]:
+    """The backbone ids a metric's value depends on, in first-use order: its own (``backbone_for(spec)``,
+    the track's choice for a metric that reads features), or for a derived metric those of its sources;
+    [] for a metric on pixels only (PSNR, SSIM)."""
+    found: dict[str, None] = {}
+    for spec in resolve([name]):
+        if spec.combine != "derived" and spec.reads_features:
+            found.setdefault(backbone_for(spec))
+    return list(found)
 
 
 def needs_of(specs: Sequence[MetricSpec]) -> set[str]:

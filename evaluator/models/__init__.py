@@ -78,50 +78,63 @@ class LoadedModel(abc.ABC):
 
 @dataclass(frozen=True)
 class ModelFormat:
-    name: str                                   # "saved_model" | "keras" | "onnx"
-    check: Callable[[Path], ModelFacts]          # trusted parent; parses files as data
-    load: Callable[[Path], LoadedModel]          # sandboxed child only
+    """One model format: everything the rest of Easel needs to know about it, in one place.
+
+    ``module`` implements it: ``check(path) -> ModelFacts`` (trusted parent, files read as
+    data), ``load(path) -> LoadedModel`` (sandboxed child only) and, optionally,
+    ``companions(path) -> tuple[str, ...]`` (files next to the model that belong to it).
+    ``directory``: the model is a folder (found by its ``marker`` file) rather than one file
+    ending in ``suffix``; ``magics``: leading bytes that identify its files; ``url``: may be
+    fetched by URL (single files only); ``tensorflow``: runs on TensorFlow (framework settings,
+    GPU placement); ``preload``: modules the sandbox child imports before dropping privileges;
+    ``archive_checked``: its own check walks the file as an archive (no generic nested-archive test).
+    """
+
+    name: str
+    module: str
+    directory: bool = False
+    suffix: str | None = None
+    marker: str | None = None
+    magics: tuple[bytes, ...] = ()
+    url: bool = True
+    tensorflow: bool = False
+    preload: tuple[str, ...] = ()
+    archive_checked: bool = False
+
+    def _implementation(self):
+        import importlib
+
+        return importlib.import_module(self.module)
+
+    def check(self, path: Path) -> ModelFacts:
+        return self._implementation().check(path)
+
+    def load(self, path: Path) -> LoadedModel:
+        return self._implementation().load(path)
+
+    def companions(self, path: Path) -> tuple[str, ...]:
+        companions = getattr(self._implementation(), "companions", None)
+        return tuple(companions(path)) if companions is not None else ()
 
 
-def _check_keras(path: Path) -> ModelFacts:
-    from . import keras_format
-    return keras_format.check(path)
-
-
-def _load_keras(path: Path) -> LoadedModel:
-    from . import keras_format
-    return keras_format.load(path)
-
-
-def _check_saved_model(path: Path) -> ModelFacts:
-    from . import saved_model_format
-    return saved_model_format.check(path)
-
-
-def _load_saved_model(path: Path) -> LoadedModel:
-    from . import saved_model_format
-    return saved_model_format.load(path)
-
-
-def _check_onnx(path: Path) -> ModelFacts:
-    from . import onnx_format
-    return onnx_format.check(path)
-
-
-def _load_onnx(path: Path) -> LoadedModel:
-    from . import onnx_format
-    return onnx_format.load(path)
-
-
-FORMATS: dict[str, ModelFormat] = {
-    "keras": ModelFormat("keras", _check_keras, _load_keras),
-    "saved_model": ModelFormat("saved_model", _check_saved_model, _load_saved_model),
-    "onnx": ModelFormat("onnx", _check_onnx, _load_onnx),
-}
-
-# Which formats are a single file and which a directory.
-FILE_FORMATS = ("keras", "onnx")
-DIR_FORMATS = ("saved_model",)
+# The registry: adding a format is its module (check, load) and one line here.
+FORMATS: dict[str, ModelFormat] = {f.name: f for f in (
+    ModelFormat("saved_model", "evaluator.models.saved_model_format", directory=True, marker="saved_model.pb",
+                url=False, tensorflow=True,
+                preload=("tensorflow.python.saved_model.load", "tensorflow.core.protobuf.saved_model_pb2",
+                         "tensorflow.core.protobuf.meta_graph_pb2", "tensorflow.core.framework.graph_pb2")),
+    ModelFormat("keras", "evaluator.models.keras_format", suffix=".keras", magics=ZIP_MAGICS, tensorflow=True,
+                archive_checked=True,
+                preload=("keras", "keras.src.saving.saving_lib", "keras.src.saving.serialization_lib",
+                         "keras.src.legacy.saving.legacy_h5_format", "h5py")),
+    ModelFormat("onnx", "evaluator.models.onnx_format", suffix=".onnx",
+                preload=("onnx", "onnx.checker", "onnx.shape_inference", "onnx.numpy_helper", "onnxruntime")),
+)}
+MODEL_FORMATS = tuple(FORMATS)  # the names submission.yaml and result.json accept
+TENSORFLOW_FORMATS = tuple(name for name, f in FORMATS.items() if f.tensorflow)
+URL_SUFFIXES = {name: f.suffix for name, f in FORMATS.items() if f.url and not f.directory and f.suffix}
+FILE_FORMATS = tuple(name for name, f in FORMATS.items() if not f.directory)
+DIR_FORMATS = tuple(name for name, f in FORMATS.items() if f.directory)
 
 
 def _format(fmt: str) -> ModelFormat:
@@ -142,17 +155,17 @@ def sniff_format(path: Path) -> str | None:
     """The format a model file or folder looks like, from names and magic bytes only; None if unclear."""
     path = Path(path)
     if path.is_dir():
-        return "saved_model" if (path / "saved_model.pb").is_file() else None
+        return next((f.name for f in FORMATS.values() if f.directory and (path / f.marker).is_file()), None)
     if not path.is_file() or path.stat().st_size == 0:  # an empty file looks like nothing
         return None
     with open(path, "rb") as handle:
         head = handle.read(4)
-    if path.suffix == ".keras" or (head in ZIP_MAGICS and path.suffix != ".onnx"):
-        return "keras"
-    if path.suffix == ".onnx":
-        return "onnx"
-    if path.name == "saved_model.pb":
-        return "saved_model"
+    for matches in (lambda f: f.suffix is not None and path.suffix == f.suffix,  # the name decides first,
+                    lambda f: head in f.magics,                                   # then the content,
+                    lambda f: f.directory and path.name == f.marker):             # then a folder's marker
+        found = next((f.name for f in FORMATS.values() if matches(f)), None)
+        if found is not None:
+            return found
     return None
 
 
@@ -227,7 +240,7 @@ def check_model(fmt: str, path: Path) -> ModelFacts:
     model_format = _format(fmt)
     path = Path(path)
     check_path(fmt, path)
-    if path.is_file() and fmt != "keras":  # keras_format.check walks its zip itself, after the HDF5 test
+    if path.is_file() and not model_format.archive_checked:  # keras walks its zip itself, after the HDF5 test
         refuse_nested_archive(path)
     return model_format.check(path)
 
@@ -360,15 +373,12 @@ def gpu_visible() -> bool:
 def model_companions(fmt: str, path: Path) -> tuple[str, ...]:
     """Files next to a checked model file that belong to it, relative to its folder.
 
-    An ONNX model's external-data files (confined to its folder by the check);
-    nothing for other formats. The sandbox copies these with the model.
+    An ONNX model's external-data files (confined to its folder by the check); whatever the
+    format's module lists (``companions``), nothing for most. The sandbox copies these with the model.
     """
-    if fmt != "onnx":
-        return ()
-    from .onnx_format import external_locations
-    return external_locations(Path(path))
+    return _format(fmt).companions(Path(path)) if fmt in FORMATS else ()
 
 
-__all__ = ["FORMATS", "ModelFacts", "ModelFormat", "LoadedModel", "check_model", "load_model",
+__all__ = ["FORMATS", "MODEL_FORMATS", "TENSORFLOW_FORMATS", "URL_SUFFIXES", "ModelFacts", "ModelFormat", "LoadedModel", "check_model", "load_model",
            "check_inputs", "check_input_shapes", "check_declared_inputs", "check_path", "model_bytes", "model_companions",
            "sniff_format", "threads", "cpu_allowance", "onnx_providers"]

@@ -154,6 +154,9 @@ def external_locations(path: Path) -> tuple[str, ...]:
     return tuple(sorted(found))
 
 
+companions = external_locations  # the files the sandbox copies with the model (ModelFormat.companions)
+
+
 def _real_inputs(model):
     """Graph inputs that are not initializers (old exporters list weights as inputs too)."""
     weights = {t.name for t in model.graph.initializer}

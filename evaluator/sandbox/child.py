@@ -115,8 +115,10 @@ def _drop_privileges() -> bool:
 
 
 def _configure_framework(fmt: str, threads: int) -> None:
-    if fmt not in ("keras", "saved_model"):
-        return  # ONNX runs in onnxruntime; TensorFlow is not needed at all
+    from ..models import TENSORFLOW_FORMATS
+
+    if fmt not in TENSORFLOW_FORMATS:
+        return  # e.g. ONNX runs in onnxruntime; TensorFlow is not needed at all
     import tensorflow as tf
 
     # The same settings as evaluator.models' loaders, so in-process runs match.
@@ -137,23 +139,19 @@ _PRELOAD_COMMON = (
     "platform", "importlib.metadata",
     "evaluator.models", "evaluator.models.allowlists", "evaluator.models.keras_format",
 )
-_PRELOAD = {
-    "keras": ("evaluator.models.keras_format", "keras", "keras.src.saving.saving_lib",
-              "keras.src.saving.serialization_lib", "keras.src.legacy.saving.legacy_h5_format", "h5py"),
-    "saved_model": ("evaluator.models.saved_model_format", "tensorflow.python.saved_model.load",
-                    "tensorflow.core.protobuf.saved_model_pb2", "tensorflow.core.protobuf.meta_graph_pb2",
-                    "tensorflow.core.framework.graph_pb2"),
-    "onnx": ("evaluator.models.onnx_format", "onnx", "onnx.checker", "onnx.shape_inference",
-             "onnx.numpy_helper", "onnxruntime"),
-}
 
 
 def _preload(fmt: str | None) -> list[str]:
-    """Import what a load of ``fmt`` needs; returns the names that failed to import."""
+    """Import what a load of ``fmt`` needs (its module and its registry ``preload`` list); returns the
+    names that failed to import."""
     import importlib
 
+    from ..models import FORMATS
+
+    spec = FORMATS.get(fmt or "")
+    own = (spec.module, *spec.preload) if spec is not None else ()
     failed = []
-    for name in (*_PRELOAD_COMMON, *_PRELOAD.get(fmt or "", ())):
+    for name in (*_PRELOAD_COMMON, *own):
         try:
             importlib.import_module(name)
         except Exception:  # noqa: BLE001 - optional: a loader may not need it

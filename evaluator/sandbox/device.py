@@ -23,10 +23,10 @@ import re
 import sys
 
 from ..errors import EaselError
+from ..models import TENSORFLOW_FORMATS
 from ..vocab import DEVICE_KINDS, DEVICE_NAME_RE, ONNX_PROVIDER_RE, VERSION_RE
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9 ._()@+,:/-]")  # the complement of DEVICE_NAME_RE's characters
-TENSORFLOW_FORMATS = ("keras", "saved_model")
 
 
 def _cpu_name() -> str:

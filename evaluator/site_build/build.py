@@ -27,7 +27,7 @@ import datetime as dt
 import os
 import shutil
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..config import Competition
@@ -36,7 +36,7 @@ from ..leaderboard import EFFICIENCY_KEYS, RankedEntry, iso_utc, rank_track, utc
 from ..vocab import SITE_MARKER
 from .chart import history_svg, plotted
 from .opendata import CSV_NAME, JSON_NAME, leaderboard_json, track_csv
-from .render import SITE_DIR, check_repo_url, entry_page_names, environment
+from .render import SITE_DIR, standin_backbone, check_repo_url, entry_page_names, environment
 
 MAX_SAMPLE_BYTES = 20 << 20
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -106,6 +106,8 @@ class TrackView:
     chart_participants: bool = False  # the history chart draws a best-so-far line and entry points
     chart_baselines: bool = False     # ... and baselines as diamonds (its caption says only what is drawn)
     scored_by: dict | None = None   # {evaluator, backbone} of the rows that rank
+    standin: dict | None = None     # the first offline stand-in backbone of the shown entry
+    metric_backbones: dict = field(default_factory=dict)  # metric -> backbone ids (shown entry)
     n_rescoring: int = 0            # rows scored otherwise: "needs re-scoring"
     n_implausible: int = 0          # rows holding a value outside its metric's range
     n_ranked: int = 0               # rows with a rank number
@@ -241,6 +243,10 @@ def _track_view(track, rows: list[RankedEntry]) -> TrackView:
                      chart_baselines=bool(plotted_baselines),
                      other_metrics=[m for m in track.metrics if m != track.ranking.metric],
                      scored_by=shown.scored_by if shown else None,
+                     standin=standin_backbone(shown.entry) if shown else None,
+                     metric_backbones={name: list(m["backbones"]) for name, m in
+                                       (shown.entry["public"]["metrics"] if shown else {}).items()
+                                       if "backbones" in m},
                      n_rescoring=sum(r.needs_rescoring for r in rows),
                      n_implausible=sum(not r.plausible for r in rows),
                      n_ranked=sum(r.rank is not None for r in rows))

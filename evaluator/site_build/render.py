@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -71,6 +70,23 @@ def _ordered(metrics: dict, track) -> list[tuple[str, dict]]:
     return [(name, metrics[name]) for name in metric_order(metrics, track.ranking.metric, track.metrics)]
 
 
+def _backbones(entry: dict) -> list[dict]:
+    """Every backbone record of a leaderboard entry, the primary first (one for entries of one backbone)."""
+    primary = entry.get("backbone")
+    records = list(entry.get("backbones") or ([primary] if primary else []))
+    return sorted(records, key=lambda r: r != primary)
+
+
+def standin_backbone(entry: dict | None) -> dict | None:
+    """The first offline stand-in among an entry's backbones (None when every backbone is the real one)."""
+    return next((r for r in _backbones(entry) if r["offline_standin"]), None) if entry else None
+
+
+def _metrics_on(entry: dict, backbone_id: str) -> list[str]:
+    """The public metrics of an entry computed on ``backbone_id`` (for results that record it)."""
+    return [name for name, m in entry["public"]["metrics"].items() if backbone_id in m.get("backbones", ())]
+
+
 def environment(templates: Path | None = None):
     """The Jinja2 environment (compiled templates are cached and reused for every page)."""
     import jinja2
@@ -86,7 +102,8 @@ def environment(templates: Path | None = None):
         )
         env.filters.update(fmt=format_value, interval=format_interval, safe_url=safe_url,
                            digits=_group_digits, day=_day, minute=_minute, rate=_rate, ordered=_ordered,
-                           breakable=_breakable)
+                           breakable=_breakable, backbones=_backbones, standin=standin_backbone,
+                           metrics_on=_metrics_on)
         from ..metrics import describe
 
         env.globals["describe_metric"] = describe  # metric descriptions come from the registry
@@ -111,12 +128,12 @@ def entry_page_names(rows: list[RankedEntry]) -> dict[tuple[str, str], str]:
     return names
 
 
-def default_repo_url() -> str | None:
-    """``$GITHUB_SERVER_URL/$GITHUB_REPOSITORY`` inside GitHub Actions, else None."""
-    server, repo = os.environ.get("GITHUB_SERVER_URL"), os.environ.get("GITHUB_REPOSITORY")
-    if server and repo:
-        return f"{server.rstrip('/')}/{repo}"
-    return None
+def default_repo_url(settings=None) -> str | None:
+    """``$GITHUB_SERVER_URL/$GITHUB_REPOSITORY`` inside GitHub Actions (:class:`~evaluator.settings.Settings`),
+    else None."""
+    from ..settings import Settings
+
+    return (settings or Settings.from_environ()).repo_url
 
 
 def check_repo_url(url: str | None) -> str | None:
