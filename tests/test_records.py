@@ -89,7 +89,7 @@ def test_rescore_list_names_the_field_that_differs():
 
     board = board_with(make_result("acme", "a", 0.1, content="1"), make_result("zeta", "z", 0.2, content="2"))
     board, _ = add_result(board, make_result("zeta", "z", 0.3, content="2", weights="9",
-                                             created="2027-01-11T00:00:00+00:00"), pr=None, commit=None,
+                                             created="2026-01-11T00:00:00+00:00"), pr=None, commit=None,
                           rescore=True)
     listed = {item["team"]: item for item in rescore_list(board, evaluator=__version__)}
     assert listed["acme"]["differs"] == "backbone.weights_sha256" and "zeta" not in listed
