@@ -29,7 +29,8 @@ def _cmd_list(args: argparse.Namespace) -> int:
         else:
             state = "present" if (root / spec.weights_file).is_file() else "absent"
         flags = " [offline stand-in]" if spec.offline_standin else ""
-        print(f"{spec.id:28s} {spec.input_size:4d}px d={spec.pool_dim:<5d} {state:9s}{flags}  {spec.description}")
+        size = f"{spec.input_size:4d}px" if spec.input_size else "native"
+        print(f"{spec.id:28s} {size} d={spec.pool_dim:<5d} {state:9s}{flags}  {spec.description}")
     print(f"cache: {root}")
     return 0
 
