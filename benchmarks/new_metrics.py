@@ -106,7 +106,7 @@ def main(argv=None) -> int:
         for k, v in t.items():
             print(f"  {k:52s} {v:8.3f}{'   (new)' if k in new_all else ''}")
         added_math = sum(t[k] for k in new_math)
-        print(f"  {'evaluation with today''s metrics':52s} {today:8.3f}")
+        print(f"  {'evaluation with the metrics of today':52s} {today:8.3f}")
         print(f"  {'evaluation with the new ones too':52s} {new:8.3f}   ({new / today:.2f}x)")
         print(f"  added metric math: {added_math:.3f} s = {100 * added_math / new:.1f} % of the new evaluation")
     print("\nk-NN point estimates, d = 64: peak extra memory (tracemalloc) by n")
