@@ -19,8 +19,11 @@ The jobs' Python is the test's own environment, so no job downloads TensorFlow:
 * ``actions/setup-python`` finds "3.11.x" in act's tool cache: a virtualenv there reads the test
   environment's packages (one .pth line) and has a pip.conf (no index, no build isolation); the jobs'
   own ``python -m pip install -e .`` steps then run as written and install this checkout of Easel offline;
-* the self-hosted jobs' ``.github/scripts/runner-venv.sh`` is switched by its documented runner variable
-  ``EASEL_RUNNER_VENV`` (a prepared environment on the runner) to the test environment;
+* the evaluation job's ``.github/scripts/prepared-env.sh`` finds its environment already built (a warm
+  runner): under ``EASEL_ENV_ROOT``, keyed by the lock file as the script keys it, a virtualenv reading the
+  test environment's packages with its ``.complete`` stamp; the script's own offline install of Easel runs;
+* the other self-hosted jobs' ``.github/scripts/runner-venv.sh`` is switched by its documented runner
+  variable ``EASEL_RUNNER_VENV`` (a prepared environment on the runner) to the test environment;
 * the GPU requirement of the evaluate job is relaxed only by the runner variable ``EASEL_ALLOW_CPU=1``,
   which a test sets explicitly (:meth:`StandIn.run` ``allow_cpu``); the job then warns and the result and
   comment say CPU.
@@ -129,19 +132,38 @@ def git(cwd: Path, *args: str, env: dict | None = None) -> str:
                           env=full).stdout.strip()
 
 
+def layered_venv(home: Path) -> Path:
+    """A virtualenv at ``home`` that reads this interpreter's packages (one .pth line), with no pip of its
+    own (``python -m pip`` is the test environment's) and a pip.conf: no index, no build isolation."""
+    base = getattr(sys, "_base_executable", sys.executable)
+    subprocess.run([base, "-m", "venv", "--without-pip", str(home)], check=True)
+    site = subprocess.run([str(home / "bin" / "python"), "-c",
+                           "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          check=True, capture_output=True, text=True).stdout.strip()
+    Path(site, "easel-test-environment.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    # pip reads <prefix>/pip.conf; `no-build-isolation = false` is pip's spelling of "no isolation".
+    (home / "pip.conf").write_text("[global]\nno-index = true\n[install]\nno-build-isolation = false\n")
+    return home
+
+
+def prepared_env_root(root: Path, lock: Path) -> Path:
+    """EASEL_ENV_ROOT of a warm GPU runner: the environment prepared-env.sh would have built for ``lock``."""
+    import hashlib
+
+    key = hashlib.sha256(lock.read_bytes()).hexdigest()[:16] + "-py%d.%d" % sys.version_info[:2]
+    env = root / "easel-env" / key
+    if not (env / ".complete").exists():
+        layered_venv(env)
+        (env / ".complete").touch()
+    return root / "easel-env"
+
+
 def tool_cache(cache: Path) -> Path:
     """act's tool cache with this interpreter's environment as Python 3.11.x (see the module docstring)."""
     version = ".".join(map(str, sys.version_info[:3]))
     home = cache / "tool_cache" / "Python" / version / "x64"
     if not (home.parent / "x64.complete").exists():
-        base = getattr(sys, "_base_executable", sys.executable)
-        subprocess.run([base, "-m", "venv", "--without-pip", str(home)], check=True)
-        site = subprocess.run([str(home / "bin" / "python"), "-c",
-                               "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                              check=True, capture_output=True, text=True).stdout.strip()
-        Path(site, "easel-test-environment.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-        # pip reads <prefix>/pip.conf; `no-build-isolation = false` is pip's spelling of "no isolation".
-        (home / "pip.conf").write_text("[global]\nno-index = true\n[install]\nno-build-isolation = false\n")
+        layered_venv(home)
         (home.parent / "x64.complete").touch()
     return home
 
@@ -204,6 +226,8 @@ class StandIn:
         self.work = root / "work"  # the harness's own clone: commits of participants and organizers
         self.cache = root / "act-cache"
         tool_cache(self.cache)
+        gpu_lock = REPO / "requirements" / "gpu.txt"
+        self.env_root = prepared_env_root(root, gpu_lock) if gpu_lock.exists() else root / "easel-env"
         self.timings: list[tuple[str, float]] = []
         self._app_key()
 
@@ -353,7 +377,8 @@ class StandIn:
         event_path.write_text(json.dumps(payload))
         env = {"GITHUB_SERVER_URL": self.server_url, "GITHUB_API_URL": self.fake.base,
                "GITHUB_RUN_ID": str(run_id), "GITHUB_RUN_ATTEMPT": str(attempt), "GITHUB_REF": ref,
-               "EASEL_CACHE": str(self.easel_cache), "EASEL_RUNNER_VENV": sys.prefix}
+               "EASEL_CACHE": str(self.easel_cache), "EASEL_RUNNER_VENV": sys.prefix,
+               "EASEL_ENV_ROOT": str(self.env_root)}
         if data:
             env["EASEL_DATA_ROOT"] = str(self.data_root)
         if allow_cpu:

@@ -9,6 +9,7 @@ result record all go through :data:`evaluator.features.BACKBONES`.
 
 from __future__ import annotations
 
-from . import convnet, inception_fid, keras_imagenet, random_inception
+from . import convnet, inception_fid, keras_imagenet, lpips_alex, random_inception
 
-BUILTIN = (inception_fid.SPEC, keras_imagenet.SPEC, random_inception.SPEC, convnet.SPEC)
+BUILTIN = (inception_fid.SPEC, keras_imagenet.SPEC, random_inception.SPEC, convnet.SPEC, lpips_alex.SPEC,
+           lpips_alex.STANDIN_SPEC)
