@@ -48,6 +48,7 @@ COMMAND_MODULES = (
     "evaluator.site_build.commands",   # easel site build
     "evaluator.github.commands",       # easel bot comment | gate | bind | find-pr
     "evaluator.scope.commands",        # easel scope check | pending, easel fetch-pr
+    "evaluator.baseline_commands",     # easel baselines add
 )
 
 

@@ -51,6 +51,11 @@ _code("E_META_SIZE", SUBMISSION, "A YAML file is larger than allowed.",
       "submission.yaml must stay under 64 KiB; move long text to a linked page.")
 _code("E_YAML_DEPTH", SUBMISSION, "A YAML file nests lists or mappings too deeply.",
       "Write the file flat, as in submissions/_template/submission.yaml; no value needs more than a few levels.")
+_code("E_BASELINE_EXISTS", CONFIG, "The baselines of this track already exist.",
+      "Pass --force to train and replace them, or delete the baselines/<model>/<track>/ folder named in the "
+      "message first.")
+_code("E_BASELINES_MISSING", CONFIG, "The baselines/ folder of an Easel checkout was not found.",
+      "Run the command from the competition repository (pip install -e . there), or pass --repo PATH.")
 _code("E_LEADERBOARD", CONFIG, "leaderboard.yaml does not match its schema.",
       "Restore the entry named in the message from git history; only the publish workflow writes this file.")
 
@@ -209,6 +214,8 @@ _code("E_TEAM_REGISTER_MIXED", SUBMISSION, "The pull request registers a team an
       "Register first: split it into a pull request that only changes teams.yaml and, after it is merged, one with the submission.")
 _code("E_TEAM_REGISTRATION", SUBMISSION, "The pull request changes teams.yaml: a registration is reviewed and merged by a maintainer, not evaluated.",
       "Wait for a maintainer to merge the registration, then open your submission pull request.")
+_code("E_OWNERSHIP_UNCHECKED", CONFIG, "`easel fetch-pr` was called without the team ownership check.",
+      "Pass --author with the pull request author's login and --teams with teams.yaml of the trusted checkout; --no-ownership-check is for tests only.")
 _code("E_RATE_LIMIT", SUBMISSION, "This team has used all of today's evaluations.",
       "Wait until the time in the comment; the daily limit is limits.evaluations_per_day in competition.yaml.")
 _code("E_GITHUB_AUTH", GITHUB, "GitHub refused the token (401).",
@@ -225,6 +232,8 @@ _code("E_EVAL_CANCELLED", EVALUATOR, "The evaluation job was cancelled, lost or 
       "It does not count towards your daily limit; a maintainer can approve the same commit again.")
 _code("E_RESULT_SCHEMA", EVALUATOR, "result.json does not match its schema.",
       "Produce it with `easel evaluate`; it is never edited by hand.")
+_code("E_RESULT_TIME", EVALUATOR, "The result's creation time lies in the future.",
+      "Do not publish this result; check the evaluation runner's clock and evaluate again with `easel evaluate` (a result may be at most 5 minutes ahead of the machine reading it).")
 _code("E_RESULT_BINDING", SUBMISSION, "The result does not belong to the merged submission or the current dataset.",
       "Re-evaluate the submission at the merged commit.")
 _code("E_RESULT_BACKBONE", CONFIG, "The result was scored with another Easel version, backbone or dataset than the track's current entries.",

@@ -10,6 +10,9 @@ checked by rendering with GitHub's own cmark-gfm in tests/test_comment_render.py
   nothing inside is parsed (no links, HTML, emphasis or @mentions);
 - :func:`md`: plain text with Markdown punctuation backslash-escaped and
   autolink/mention triggers broken by a word joiner.
+
+Both pass the text through :func:`~evaluator.vocab.neutralise_markers` first, so no value can
+form an HTML comment, and hence no imitation of the bot's markers, in the comment's source.
 """
 
 from __future__ import annotations
@@ -23,10 +26,10 @@ from .errors import CODES, EaselError
 from .errors import _identifier as allowlisted_identifier
 from .leaderboard.ranking import format_value, metric_order, standing
 from .result import Result, as_result, device_label
+from .vocab import COMMENT_MARKER as MARKER
+from .vocab import WORD_JOINER, neutralise_markers
 
-MARKER = "<!-- easel:score-comment -->"
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
-_WORD_JOINER = "\u2060"  # invisible; stops GitHub turning `@name` into a mention and `x://` into a link
 _LINK_TRIGGERS = re.compile(r"(@|:(?=//))")
 _BACKTICK_RUN = re.compile(r"`+")
 _SPACES = re.compile(r"\s+")
@@ -35,8 +38,9 @@ _ARROW = {"asc": "↓ lower is better", "desc": "↑ higher is better"}
 
 def md(text: object) -> str:
     """Plain text for Markdown: shown as written, never markup, a link or a mention; one line."""
-    escaped = _MD_SPECIAL.sub(r"\\\1", html.escape(_SPACES.sub(" ", str(text)), quote=False))
-    return _LINK_TRIGGERS.sub(lambda m: m.group(1) + _WORD_JOINER, escaped)
+    escaped = _MD_SPECIAL.sub(r"\\\1", html.escape(neutralise_markers(_SPACES.sub(" ", str(text))), quote=False))
+    # The word joiner stops GitHub turning `@name` into a mention and `x://` into a link.
+    return _LINK_TRIGGERS.sub(lambda m: m.group(1) + WORD_JOINER, escaped)
 
 
 def code(text: object, cell: bool = False) -> str:
@@ -47,7 +51,7 @@ def code(text: object, cell: bool = False) -> str:
     (CommonMark strips one such space). ``cell=True`` escapes ``|`` for a GFM
     table cell (the table parser unescapes it before the code span is read).
     """
-    value = " ".join(str(text).split()) or "-"
+    value = neutralise_markers(" ".join(str(text).split())) or "-"
     fence = "`" * (1 + max((len(run) for run in _BACKTICK_RUN.findall(value)), default=0))
     pad = " " if value[0] == "`" or value[-1] == "`" else ""
     span = f"{fence}{pad}{value}{pad}{fence}"

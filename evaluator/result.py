@@ -31,8 +31,8 @@ Schema 1::
                      "parameters": int, "model_bytes": int,
                      "device": {"kind": "gpu" | "cpu", "name": str, "cores": int | null,   # optional
                                 "tensorflow": str, "cuda": str | null, "cudnn": str | null}} | null,
-      "evaluator": {"version": str, "seconds": float},
-      "created": ISO-8601 UTC time,
+      "evaluator": {"version": Easel version (vocab.EASEL_VERSION_RE), "seconds": float >= 0},
+      "created": ISO-8601 UTC time, at most CLOCK_SKEW after the time of reading,
     }
 
 Keys added after schema 1 first shipped are optional, so older files still validate.
@@ -55,8 +55,8 @@ from .error_text import fact_problem
 from .errors import EaselError
 from .schema import Checker, is_number
 from .models import MODEL_FORMATS
-from .vocab import (BACKBONE_RE, DEVICE_KINDS, DEVICE_NAME_RE, ERROR_CODE_RE, HEX40_RE, HEX64_RE, ID_RE, METRIC_RE,
-                    ORDERS, RESIZE_MODES, TRACK_KINDS, VERSION_RE)
+from .vocab import (BACKBONE_RE, DEVICE_KINDS, DEVICE_NAME_RE, EASEL_VERSION_RE, ERROR_CODE_RE, HEX40_RE, HEX64_RE,
+                    ID_RE, METRIC_RE, ORDERS, RESIZE_MODES, TRACK_KINDS, VERSION_RE)
 
 SCHEMA_VERSION = 1
 STATUSES = ("ok", "invalid", "error")
@@ -72,7 +72,10 @@ MAX_METRICS = 50
 MAX_BACKBONES = 8  # backbones one result may name (a track's metrics rarely need more than three)
 MAX_EXTRA = 20
 _SHORT = 500  # error message and hint
-_VERSION_TEXT = 40
+# How far a result's `created` may lie ahead of the reader's clock: the GPU runner and the hosted jobs
+# reading its result keep NTP time, so minutes cover any honest drift. A later time is refused: the
+# leaderboard keeps the newest evaluation of a submission, so a far-future one would freeze its entry.
+CLOCK_SKEW = dt.timedelta(minutes=5)
 _HEX = "a sha256 hex digest"
 
 
@@ -426,6 +429,15 @@ class EvaluatorRun:
         return {"version": self.version, "seconds": self.seconds}
 
 
+def _check_created(c: Checker, value: Any, now: dt.datetime | None) -> None:
+    created = c.time(value, "created")
+    latest = (now or dt.datetime.now(dt.timezone.utc)) + CLOCK_SKEW
+    if created > latest:
+        c.fail("created", f"a time no later than {latest.replace(microsecond=0).isoformat()} (the time of reading "
+                          f"plus {int(CLOCK_SKEW.total_seconds()) // 60} minutes of clock skew)", value,
+               code="E_RESULT_TIME")
+
+
 def _now_text() -> str:
     return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
 
@@ -451,9 +463,11 @@ class Result:
 
     # -- reading --------------------------------------------------------------------
     @classmethod
-    def from_json(cls, obj: Any, source: str = SOURCE) -> "Result":
+    def from_json(cls, obj: Any, source: str = SOURCE, now: dt.datetime | None = None) -> "Result":
         """Check an untrusted result document; the record, or E_RESULT_SCHEMA naming the key path, e.g.
         ``result.json: metrics.fid.ci95: expected null or [lo, hi] (two finite numbers), got [0.1]``.
+        ``created`` later than ``now`` (the time of reading, default: the clock) plus :data:`CLOCK_SKEW`
+        is E_RESULT_TIME.
 
         This is the one check of result.json: every reader of the file comes through here.
         """
@@ -484,16 +498,16 @@ class Result:
             notes = tuple(c.choice(note, f"notes[{i}]", NOTE_CODES) for i, note in enumerate(obj["notes"]))
         run = obj["evaluator"]
         c.mapping(run, "evaluator", ("version", "seconds"))
-        c.text(run["version"], "evaluator.version", _VERSION_TEXT, least=0)
-        c.number(run["seconds"], "evaluator.seconds")
-        c.time(obj["created"], "created")
+        c.match(run["version"], "evaluator.version", EASEL_VERSION_RE, "an Easel version such as 0.1.0")
+        c.number(run["seconds"], "evaluator.seconds", low=0)
+        _check_created(c, obj["created"], now)
         return cls(status=status, errors=errors, split=split, metrics=metrics, extra=extra, notes=notes,
                    backbones=backbones,
                    evaluator=EvaluatorRun(run["version"], run["seconds"]), created=obj["created"], **parts)
 
     @classmethod
-    def load(cls, path: str | Path) -> "Result":
-        """Read and check a result.json written by anyone (it is untrusted)."""
+    def load(cls, path: str | Path, now: dt.datetime | None = None) -> "Result":
+        """Read and check a result.json written by anyone (it is untrusted); ``now``: the time of reading."""
         path = Path(path)
         c = Checker(str(path), "E_RESULT_SCHEMA")
         try:
@@ -504,7 +518,7 @@ class Result:
             raise EaselError("E_RESULT_SCHEMA", f"{path}: file not found") from None
         except (UnicodeDecodeError, json.JSONDecodeError):
             c.fail("(file)", "valid UTF-8 JSON", "undecodable bytes")
-        return cls.from_json(obj)
+        return cls.from_json(obj, now=now)
 
     # -- writing --------------------------------------------------------------------
     def to_json(self) -> dict:
@@ -548,9 +562,9 @@ def new_result(status: str = "ok") -> dict:
     return Result(status=status).to_json()
 
 
-def validate_result(obj: Any) -> dict:
+def validate_result(obj: Any, now: dt.datetime | None = None) -> dict:
     """Check a result document (see :meth:`Result.from_json`); return it unchanged or raise E_RESULT_SCHEMA."""
-    Result.from_json(obj)
+    Result.from_json(obj, now=now)
     return obj
 
 
@@ -570,6 +584,6 @@ def device_label(device: "Device | dict | None") -> str | None:
     return device.label
 
 
-def load_result(path: str | Path) -> Result:
+def load_result(path: str | Path, now: dt.datetime | None = None) -> Result:
     """Read and check a result.json written by anyone (it is untrusted): :meth:`Result.load`."""
-    return Result.load(path)
+    return Result.load(path, now)

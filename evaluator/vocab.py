@@ -10,21 +10,26 @@ import re
 from pathlib import PurePosixPath
 
 # --- identifiers -----------------------------------------------------------
-ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")           # team, model, track, link names
+# Every pattern ends in \Z, not $: `$` also matches before a final newline ("acme\n" would pass).
+ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}\Z")           # team, model, track, link names
 ID_RULE = "1-40 lowercase letters, digits, '-' or '_', starting with a letter or digit"
-METRIC_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
-BACKBONE_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
-DATASET_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
-ERROR_CODE_RE = re.compile(r"^E_[A-Z0-9_]{1,40}$")
-LOGIN_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}(\[bot\])?$")  # a GitHub login
-REPO_RE = re.compile(r"^[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}$")  # owner/name
-DEVICE_NAME_RE = re.compile(r"^[A-Za-z0-9 ._()@+,:/-]{1,64}$")  # efficiency.device.name: a GPU or CPU model
-DEVICE_LABEL_RE = re.compile(r"^[A-Za-z0-9 ._()@+,:;/-]{1,160}$")  # result.device_label: one line on the board
-VERSION_RE = re.compile(r"^[0-9A-Za-z.+-]{1,32}$")               # TensorFlow, CUDA, cuDNN versions
+METRIC_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}\Z")
+BACKBONE_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}\Z")
+DATASET_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}\Z")
+ERROR_CODE_RE = re.compile(r"^E_[A-Z0-9_]{1,40}\Z")
+LOGIN_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}(\[bot\])?\Z")  # a GitHub login
+REPO_RE = re.compile(r"^[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}\Z")  # owner/name
+DEVICE_NAME_RE = re.compile(r"^[A-Za-z0-9 ._()@+,:/-]{1,64}\Z")  # efficiency.device.name: a GPU or CPU model
+DEVICE_LABEL_RE = re.compile(r"^[A-Za-z0-9 ._()@+,:;/-]{1,160}\Z")  # result.device_label: one line on the board
+VERSION_RE = re.compile(r"^[0-9A-Za-z.+-]{1,32}\Z")               # TensorFlow, CUDA, cuDNN versions
+# Easel's own version (result evaluator.version, leaderboard evaluator): a PEP 440 release, e.g. 0.1.0,
+# 1.2rc1, 0.3.0.dev4, 0.3.0+g1a2b3c4; nothing else, so it never carries markup into a comment or the site.
+EASEL_VERSION_RE = re.compile(r"^[0-9]{1,6}(\.[0-9]{1,6}){0,3}((a|b|rc)[0-9]{1,6})?(\.post[0-9]{1,6})?"
+                              r"(\.dev[0-9]{1,6})?(\+[a-z0-9]{1,16}(\.[a-z0-9]{1,16}){0,3})?\Z")
 
 # --- hashes ----------------------------------------------------------------
-HEX40_RE = re.compile(r"^[0-9a-f]{40}$")  # a git commit
-HEX64_RE = re.compile(r"^[0-9a-f]{64}$")  # a sha256 digest
+HEX40_RE = re.compile(r"^[0-9a-f]{40}\Z")  # a git commit
+HEX64_RE = re.compile(r"^[0-9a-f]{64}\Z")  # a sha256 digest
 
 # --- closed vocabularies ---------------------------------------------------
 TRACK_KINDS = ("unpaired", "paired", "example")
@@ -38,6 +43,16 @@ DEVICE_KINDS = ("gpu", "cpu")              # efficiency.device.kind
 COMMENT_MARKER = "<!-- easel:score-comment -->"   # first line of the bot's one sticky PR comment
 RECORD_PREFIX = "<!-- easel:evaluations "         # the hidden evaluation record inside that comment
 SITE_MARKER = ".easel-site"                       # file in a folder `easel site build` made (and may replace)
+# Every marker above the site's is an HTML comment, so text that cannot open one cannot imitate them.
+_COMMENT_TRIGGERS = re.compile(r"<(?=!)|-(?=->)")
+WORD_JOINER = "\u2060"  # invisible: the text reads the same, GitHub sees no tag, comment or mention
+
+
+def neutralise_markers(text: str) -> str:
+    """``text`` with every ``<!`` and ``-->`` broken by a word joiner, so that no HTML comment, and
+    hence no bot marker (``<!-- easel:...``), can be formed from it in any position, code spans
+    included. Applied to every participant- or result-derived string before it is rendered."""
+    return _COMMENT_TRIGGERS.sub(lambda m: m.group(0) + WORD_JOINER, text)
 
 # --- submissions -----------------------------------------------------------
 SUBMISSIONS_DIR = "submissions"

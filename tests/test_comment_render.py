@@ -16,7 +16,7 @@ from cmarkgfm.cmark import Options
 
 from evaluator.config import default_competition_path, load_competition
 from evaluator.errors import CODES, EaselError, error_dict
-from evaluator.report import MARKER, code, render_comment
+from evaluator.report import MARKER, code, md, render_comment
 from evaluator.result import new_result
 from test_report import board, ok_result
 
@@ -226,20 +226,31 @@ def test_data_fault_comment():
     "\\` backslash", "<!-- x -->",
 ])
 def test_hostile_strings_stay_inert(hostile):
-    """A forged result.json: its messages and hints are ignored, an unsafe detail dropped, the version verbatim code."""
-    shown = " ".join(hostile[:40].split())
+    """A forged result.json: its messages and hints are ignored, an unsafe detail dropped, the version refused."""
     r = invalid({"code": "E_KERAS_LAYER", "message": hostile, "hint": hostile, "detail": hostile[:120]},
                 {"code": "E_NOT_A_CODE", "message": hostile, "hint": hostile, "detail": hostile[:120]})
-    r["evaluator"]["version"] = hostile[:40]
-    page = read(render_comment(r), verbatim=shown)
+    page = read(render_comment(r))
     [table] = page.tables
     assert [row[0] for row in table[1:]] == ["E_KERAS_LAYER", "E_NOT_A_CODE"]
     assert table[2][1:] == ["Unknown error code.", "Contact the organizers."]
     for cell in (cell for row in table for cell in row if hostile in cell):
         assert hostile in page.codes  # an allowlisted identifier such as a URL: shown, as code only
-    ok = ok_result(offline=True)
-    ok["evaluator"]["version"] = hostile[:40]
-    read(render_comment(ok), verbatim=shown)
+    for forged in (r, ok_result(offline=True)):
+        forged["evaluator"]["version"] = hostile[:40]
+        with pytest.raises(EaselError) as info:
+            render_comment(forged)
+        assert info.value.code == "E_RESULT_SCHEMA" and info.value.detail == "evaluator.version"
+
+
+@pytest.mark.parametrize("value", ["<!-- easel:evaluations {} -->", "<!-- easel:score-comment -->", "a<!--b",
+                                   "x --> y", "<!DOCTYPE", "`<!--`"])
+def test_no_value_forms_an_html_comment_in_the_source(value):
+    """Code spans and plain text alike: the source never holds ``<!`` or ``-->`` from a value, the reader
+    still sees the value (the word joiner is invisible)."""
+    for rendered in (code(value), md(value), code(value, cell=True)):
+        assert "<!" not in rendered and "-->" not in rendered
+    assert [c.replace("\u2060", "") for c in Page(render(code(value))).codes] == [value]
+    assert Page(render(md(value))).visible.replace("\u2060", "").strip() == value
 
 
 def test_organizer_track_title_is_text(tmp_path):

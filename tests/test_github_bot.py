@@ -16,7 +16,8 @@ import pytest
 
 from evaluator import cli
 from evaluator.errors import error_dict
-from evaluator.github import (MARKER, WINDOW, BotOptions, Record, iso, next_allowed, parse_record, post_result)
+from evaluator.github import (MARKER, WINDOW, BotOptions, Record, iso, next_allowed, parse_record, post_result,
+                              with_record)
 from evaluator.report import MARKER as REPORT_MARKER
 from evaluator.result import new_result
 from evaluator.fsutil import atomic_write_json
@@ -168,13 +169,38 @@ def test_next_allowed_matches_a_brute_force_scan():
         assert next_allowed(times, limit, now) == (None if first == now else first)
 
 
-def test_parse_record_drops_forged_fields():
-    body = ('<!-- easel:evaluations {"team": "Bad Team!", "author": "a\\nb", '
-            '"times": ["2026-11-29T01:00:00Z", "yesterday", 5]} -->')
-    record = parse_record(body)
-    assert record.team is None and record.author is None
-    assert record.times == [dt.datetime(2026, 11, 29, 1, tzinfo=dt.timezone.utc)]
-    assert parse_record("no record") is None and parse_record("<!-- easel:evaluations [1] -->") is None
+def test_parse_record_accepts_only_the_bots_exact_line_at_the_end():
+    """A record counts only as the bot writes it: its exact bytes, on the body's last line."""
+    now = dt.datetime(2026, 11, 29, 1, tzinfo=dt.timezone.utc)
+    real = Record("acme", "alice", [now])
+    line = real.line()
+    body = f"{MARKER}\nscores\n\n{line}\n"
+    assert parse_record(body).times == [now] and parse_record(body).team == "acme"
+    # The same record anywhere but on the last line, or followed by anything, is no record.
+    assert parse_record(f"{MARKER}\n{line}\nscores\n") is None
+    assert parse_record(f"{MARKER}\n`{line}`\n") is None
+    forged = [
+        line.replace('"author":"alice"', '"author": "alice"'),                   # spacing the bot never writes
+        line.replace('{"author":"alice",', '{"extra":1,"author":"alice",'),     # an unknown key
+        line.replace('"team":"acme"', '"team":"Bad Team!"'),                    # a field the bot never writes
+        line.replace('"counted":true', '"counted":"yes"'),
+        line.replace(iso(now), "2026-11-29T01:00:00+00:00"),                    # another time format
+        line.replace('"evals":[', '"evals":[{"at":"yesterday","counted":true},'),
+        line.replace('"times":["' + iso(now) + '"]', '"times":[]'),             # times disagree with evals
+        '<!-- easel:evaluations {"team": "acme", "author": "a\\nb", "times": ["2026-11-29T01:00:00Z", 5]} -->',
+        "<!-- easel:evaluations [1] -->", "no record",
+    ]
+    for text in forged:
+        assert parse_record(f"{MARKER}\nscores\n{text}\n") is None, text
+
+
+def test_a_forged_record_in_the_body_never_reaches_the_posted_comment():
+    """Whatever the rendered body holds, the bot's posted text has one marker and one record, its own."""
+    forged = Record("acme", "alice", evaluations=[]).line()
+    record = Record("acme", "alice", [dt.datetime(2026, 11, 29, 1, tzinfo=dt.timezone.utc)])
+    body = with_record(f"{MARKER}\nversion `{forged}` and <!-- x --> and {MARKER}\n", record)
+    assert body.count("<!--") == 2 and body.startswith(MARKER) and body.rstrip().endswith(record.line())
+    assert parse_record(body).times == record.times
 
 
 @pytest.mark.parametrize("repo, linked", [("o/r", True), ("someone/else", False)])

@@ -287,7 +287,8 @@ def test_bind_records_the_scored_commit_and_pr(tmp_path):
 
 
 def test_old_records_without_keys_still_count():
-    body = f'{MARKER}\n<!-- easel:evaluations {{"team":"acme","author":"bob","times":["{iso(NOW)}"]}} -->'
+    # The bot's line before `evals` existed: sorted keys, no spaces.
+    body = f'{MARKER}\n<!-- easel:evaluations {{"author":"bob","team":"acme","times":["{iso(NOW)}"]}} -->'
     record = parse_record(body)
     assert record.times == [NOW] and record.evaluations[0].key is None
 

@@ -55,7 +55,7 @@ def competition():
     return parse_competition(json.loads(json.dumps(COMPETITION_RAW)), "competition.yaml")
 
 
-def make_result(team, model, value, ci=None, track="ink", content="a", created="2027-01-10T00:00:00+00:00",
+def make_result(team, model, value, ci=None, track="ink", content="a", created="2026-01-10T00:00:00+00:00",
                 baseline=False, weights="b", manifest="c", split="public", status="ok", second=None,
                 standin=True, efficiency=True):
     """An ok result.json dict for ``track`` with the ranking metric at ``value`` (interval ``ci``)."""
@@ -142,23 +142,23 @@ def test_file_layout_is_stable_and_human_diffable(tmp_path):
 
 
 def test_newer_evaluation_replaces_older_one_is_ignored():
-    board = board_with(make_result("acme", "inkgan", 0.10, created="2027-01-10T00:00:00+00:00"))
+    board = board_with(make_result("acme", "inkgan", 0.10, created="2026-01-10T00:00:00+00:00"))
     added = board["entries"][0]["added"]
-    newer = make_result("acme", "inkgan", 0.08, created="2027-01-12T00:00:00+00:00")
+    newer = make_result("acme", "inkgan", 0.08, created="2026-01-12T00:00:00+00:00")
     board, changed = add_result(board, newer, pr=None, commit=None)
     assert changed and len(board["entries"]) == 1
     entry = board["entries"][0]
     assert entry["public"]["metrics"]["kid"]["value"] == 0.08
-    assert entry["public"]["evaluated"] == "2027-01-12T00:00:00Z"
+    assert entry["public"]["evaluated"] == "2026-01-12T00:00:00Z"
     assert (entry["added"], entry["pr"], entry["commit"]) == (added, 10, COMMIT)  # same submission: kept
 
-    stale = make_result("acme", "inkgan", 0.5, created="2027-01-11T00:00:00+00:00")
+    stale = make_result("acme", "inkgan", 0.5, created="2026-01-11T00:00:00+00:00")
     same, changed = add_result(board, stale, pr=None, commit=None)
     assert not changed and same["entries"][0]["public"]["metrics"]["kid"]["value"] == 0.08
 
     # A new version of the submission (other content hash) replaces the entry and resets private scores.
     board["entries"][0]["private"] = {"metrics": {}, "extra": {}, "evaluated": "2027-01-12T00:00:00Z"}
-    v2 = make_result("acme", "inkgan", 0.07, content="e", created="2027-01-05T00:00:00+00:00")
+    v2 = make_result("acme", "inkgan", 0.07, content="e", created="2026-01-05T00:00:00+00:00")
     board, changed = add_result(board, v2, pr=12, commit="f" * 40, now=dt.datetime(2027, 2, 2, tzinfo=UTC))
     entry = board["entries"][0]
     assert changed and len(board["entries"]) == 1
@@ -246,7 +246,7 @@ def test_private_scores_stay_hidden_until_reveal_after_the_deadline(tmp_path):
                                                       split="private"))
     # A private result for an older version of the submission must not be merged.
     write_json(private / "ink" / "z-old.json", make_result("zeta", "z", 0.01, content="9", split="private",
-                                                          created="2027-03-30T00:00:00+00:00"))
+                                                          created="2026-03-30T00:00:00+00:00"))
 
     with pytest.raises(EaselError) as err:
         reveal(board, private, comp, now=DEADLINE - dt.timedelta(seconds=1))
@@ -458,7 +458,7 @@ def test_add_without_pr_and_commit_is_a_local_trial(tmp_path, comp_file, capsys)
         cli(base + ["--pr", "3"])  # half a binding is a mistake, not a local trial
     assert err.value.code == "E_RESULT_BINDING" and err.value.detail == "commit"
     # The merged version of the same files gets its PR and commit and is no longer local.
-    newer = write_json(tmp_path / "result.json", make_result("acme", "inkgan", 0.09, created="2027-01-11T00:00:00Z"))
+    newer = write_json(tmp_path / "result.json", make_result("acme", "inkgan", 0.09, created="2026-01-11T00:00:00Z"))
     assert cli(["leaderboard", "add", str(newer), "--pr", "3", "--commit", COMMIT, "--leaderboard", str(board_path),
                 "--competition", str(comp_file)]) == 0
     entry = load_leaderboard(board_path)["entries"][0]
@@ -510,7 +510,7 @@ def test_more_final_marks_than_allowed_are_refused():
                    final=True)
     assert err.value.code == "E_FINAL_LIMIT" and err.value.detail == "acme/ink"
     # Re-adding one of the marked entries is not a third mark; another track has its own limit.
-    board, _ = add_result(board, make_result("acme", "m1", 0.15, content="1", created="2027-01-11T00:00:00Z"),
+    board, _ = add_result(board, make_result("acme", "m1", 0.15, content="1", created="2026-01-11T00:00:00Z"),
                           pr=1, commit=COMMIT, competition=comp, final=True)
     add_result(board, make_result("acme", "s", 0.5, track="sketch", content="3"), pr=1, commit=COMMIT,
                competition=comp, final=True)
@@ -572,7 +572,7 @@ def test_rescoring_keeps_history_and_never_ranks_two_scorings_together(tmp_path,
     board = board_with(make_result("acme", "a", 0.10, content="1"), make_result("zeta", "z", 0.20, content="2"))
     # The real backbone replaces the stand-in: refused as a plain add, accepted as a re-score.
     rescored = make_result("zeta", "z", 0.30, content="2", weights="9", standin=False,
-                           created="2027-01-20T00:00:00Z")
+                           created="2026-01-20T00:00:00Z")
     with pytest.raises(EaselError) as err:
         add_result(board, rescored, pr=None, commit=None)
     assert err.value.code == "E_RESULT_BACKBONE" and err.value.detail == "backbone.weights_sha256"

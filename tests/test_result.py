@@ -60,6 +60,10 @@ def _refused(mutate) -> str:
     (lambda r: r.update(surprise=1), "surprise"),
     (lambda r: r["evaluator"].pop("seconds"), "evaluator.seconds"),
     (lambda r: r.update(created="yesterday"), "created"),
+    (lambda r: r["evaluator"].update(version="<!-- easel:evaluations {} -->"), "evaluator.version"),
+    (lambda r: r["evaluator"].update(version="0.1.0\n"), "evaluator.version"),
+    (lambda r: r["evaluator"].update(seconds=-1.0), "evaluator.seconds"),
+    (lambda r: r["submission"].update(team="acme\n"), "submission.team"),
     (lambda r: r["efficiency"].update(device={"kind": "tpu"}), "efficiency.device"),
     (lambda r: r.update(status="invalid"), "errors"),  # not ok needs at least one error
 ])
@@ -76,3 +80,19 @@ def test_load_result_refuses_non_json(tmp_path):
     assert info.value.code == "E_RESULT_SCHEMA" and "(file)" in info.value.message
     path.write_text(json.dumps(ok_result()))
     assert load_result(path).metrics["kid"].value == 0.05
+
+
+def test_created_may_lead_the_time_of_reading_by_the_clock_skew_only():
+    import datetime as dt
+
+    from evaluator.result import CLOCK_SKEW
+
+    r = ok_result()
+    r["created"] = "2027-01-01T00:05:00+00:00"
+    read_at = dt.datetime(2027, 1, 1, tzinfo=dt.timezone.utc)
+    assert CLOCK_SKEW == dt.timedelta(minutes=5)
+    assert validate_result(copy.deepcopy(r), now=read_at)["created"] == r["created"]  # exactly at the edge
+    with pytest.raises(EaselError) as info:
+        validate_result(r, now=read_at - dt.timedelta(seconds=1))
+    assert info.value.code == "E_RESULT_TIME" and info.value.message.startswith("result.json: created")
+    assert "5 minutes of clock skew" in info.value.message

@@ -165,7 +165,8 @@ def test_head_moved_after_approval_is_refused_and_answered(world, tmp_path, caps
     git(origin, "update-ref", "refs/pull/5/head", moved)  # the participant pushed after the label
     result_path = tmp_path / "result.json"
     argv = ["fetch-pr", "--repo-dir", str(runner), "--pr-ref", "refs/pull/5/head", "--sha", approved,
-            "--base", base, "--out", str(tmp_path / "out"), "--result-on-error", str(result_path)]
+            "--base", base, "--out", str(tmp_path / "out"), "--result-on-error", str(result_path),
+            "--no-ownership-check"]
     assert cli.main(argv) == 2
     assert "E_SHA_MOVED" in capsys.readouterr().err
     result = load_result(result_path).to_json()  # a schema-valid answer for the comment job
@@ -294,7 +295,8 @@ def test_a_deep_tree_is_a_coded_refusal_with_a_result_file(world, tmp_path, requ
     sha = make_pr(origin, 9, _deep_folder)
     failed = tmp_path / "result.json"
     code = cli.main(["fetch-pr", "--repo-dir", str(runner), "--pr-ref", "refs/pull/9/head", "--sha", sha,
-                     "--base", base, "--out", str(tmp_path / "out"), "--result-on-error", str(failed)])
+                     "--base", base, "--out", str(tmp_path / "out"), "--result-on-error", str(failed),
+                     "--no-ownership-check"])
     assert code == 2 and json.loads(failed.read_text())["errors"][0]["code"] == "E_TREE_DEPTH"
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("leaf.bin"))
 

@@ -326,7 +326,7 @@ def test_needs_rescoring_history_and_reveal_record_are_shown(tmp_path):
 
     board = tie_board()
     newer = make_result("acme", "a2", 0.09, ci=(0.085, 0.095), content="6", weights="9",
-                        created="2027-01-20T00:00:00Z")
+                        created="2026-01-20T00:00:00Z")
     board, _ = add_result(board, newer, pr=None, commit=None, rescore=True)
     root = build(tmp_path, board, "pub").parent
     page = (root / "tracks/ink/index.html").read_text(encoding="utf-8")

@@ -341,6 +341,18 @@ def test_results_are_bound_to_the_scored_commit(flows):
     assert "--teams teams.yaml" in "\n".join(s.get("run", "") for s in evaluate["steps"])
 
 
+def test_every_fetch_pr_checks_team_ownership_and_none_skips_it():
+    """Each `easel fetch-pr` in a workflow or a script it runs passes --author and --teams; the
+    tests-only --no-ownership-check appears nowhere under .github/."""
+    texts = {p.relative_to(ROOT).as_posix(): p.read_text() for p in (ROOT / ".github").rglob("*") if p.is_file()}
+    assert not [name for name, text in texts.items() if "--no-ownership-check" in text]
+    calls = [command for text in texts.values() for command in text.replace("\\\n", " ").splitlines()
+             if re.search(r"\bfetch-pr\b", command) and "easel" in command and not command.lstrip().startswith("#")]
+    assert len(calls) >= 2  # the hosted gate's and the GPU runner's
+    for command in calls:
+        assert re.search(r"--author \S", command) and re.search(r"--teams \S", command), command
+
+
 def test_the_comment_links_the_gallery_rendered_from_showcase_images(flows):
     jobs = flows["evaluate"]["jobs"]
     scripts = "\n".join(s.get("run", "") for s in jobs["evaluate"]["steps"])

@@ -62,7 +62,6 @@ def export(module, path: Path) -> Path:
 def fit(data_root: str | Path, competition_path: str | Path | None = None, out: str | Path = HERE,
         tracks: list[str] | None = None) -> dict:
     """Fit and export one SavedModel per track; returns the statistics written to stats.json."""
-    from baselines.common.data import load_domain
     from evaluator.config import default_competition_path, load_competition
 
     competition = load_competition(competition_path or default_competition_path())
@@ -71,18 +70,35 @@ def fit(data_root: str | Path, competition_path: str | Path | None = None, out: 
     for track in competition.tracks:
         if tracks and track.id not in tracks:
             continue
-        if track.kind == "example":
-            export(ct.example_module(), out / track.id / "model")
-            stats[track.id] = {"kind": track.kind, "target": "the style image given with each input"}
-        else:
-            images = load_domain(data_root, track.dataset, "train", "B", track.image_size)
-            mean, std, pixels = domain_stats(images)
-            export(ct.domain_module(mean, std), out / track.id / "model")
-            stats[track.id] = {"kind": track.kind, "dataset": track.dataset, "images": len(images),
-                               "pixels": pixels, "lab_mean": mean, "lab_std": std}
+        stats[track.id] = fit_track(track, data_root, out / track.id / "model")
         print(f"color_transfer: {track.id}: exported {out / track.id / 'model'}")
-    atomic_write_json(out / "stats.json", stats)
+    record_stats(out / "stats.json", stats, replace=not tracks)
     return stats
+
+
+def fit_track(track, data_root: str | Path, model_dir: Path) -> dict:
+    """Fit one track (an :class:`evaluator.config.Track`) and export its SavedModel to ``model_dir``;
+    returns the track's stats.json record."""
+    from baselines.common.data import load_domain
+
+    if track.kind == "example":
+        export(ct.example_module(), model_dir)
+        return {"kind": track.kind, "target": "the style image given with each input"}
+    images = load_domain(data_root, track.dataset, "train", "B", track.image_size)
+    mean, std, pixels = domain_stats(images)
+    export(ct.domain_module(mean, std), model_dir)
+    return {"kind": track.kind, "dataset": track.dataset, "images": len(images),
+            "pixels": pixels, "lab_mean": mean, "lab_std": std}
+
+
+def record_stats(path: Path, stats: dict, replace: bool = False) -> None:
+    """Write stats.json: ``stats`` alone (``replace``), else merged over the tracks already recorded, so
+    fitting one track keeps the others' records."""
+    import json
+
+    merged = {} if replace or not Path(path).is_file() else json.loads(Path(path).read_text())
+    merged.update(stats)
+    atomic_write_json(path, merged)
 
 
 def main(argv: list[str] | None = None) -> int:

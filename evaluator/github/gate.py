@@ -87,10 +87,10 @@ def render(decision: Decision) -> str:
     """The sticky comment body for ``decision``, with the hidden record."""
     sha = f" `{decision.head_sha}`" if decision.head_sha else ""
     if decision.refusal is not None:
-        from ..report import md
+        from ..report import code, md
 
         info = CODES[decision.refusal.code]
-        detail = f" (`{decision.refusal.detail}`)" if decision.refusal.detail else ""
+        detail = f" ({code(decision.refusal.detail)})" if decision.refusal.detail else ""
         text = (f"⛔ **Not evaluated: {decision.refusal.code}**{detail}. {md(info.sentence)}\n\n"
                 f"**How to fix:** {md(info.hint)} (README, section *Teams*.)")
     elif decision.later is not None:

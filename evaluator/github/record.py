@@ -10,7 +10,11 @@ Each sticky comment carries one hidden line::
 twice) and whether it counts towards the daily limit (it does not when the
 evaluation ended at Easel's or the runner's fault; ``why`` says which).
 ``times`` repeats the counted approval times for readers of the older format.
-Only the bot login's comments are read, so participants cannot forge it.
+
+Participants cannot forge it: only the bot login's comments are read, and only a
+record on the body's last line, exactly as :meth:`Record.line` writes it (or as the
+bot wrote its older, ``times``-only format), counts; every other string in the body
+went through :func:`~evaluator.vocab.neutralise_markers`, so none can look like one.
 """
 
 from __future__ import annotations
@@ -22,14 +26,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..schema import parse_time
-from ..vocab import COMMENT_MARKER, HEX40_RE, ID_RE, LOGIN_RE, RECORD_PREFIX
+from ..vocab import COMMENT_MARKER, HEX40_RE, ID_RE, LOGIN_RE, RECORD_PREFIX, neutralise_markers
 
 WINDOW = dt.timedelta(hours=24)
 MAX_TIMES = 100  # a record never grows without bound
 KEEP = 30 * WINDOW  # evaluations older than this are dropped from a record
 _RECORD_RE = re.compile(re.escape(RECORD_PREFIX) + r"(\{[^\n]{0,16000}?\}) -->")
-_KEY_RE = re.compile(r"^[0-9a-f]{40}:[0-9]{1,20}$")
-_WHY_RE = re.compile(r"^[A-Za-z0-9_ .,:'()-]{1,120}$")
+_KEY_RE = re.compile(r"^[0-9a-f]{40}:[0-9]{1,20}\Z")
+_WHY_RE = re.compile(r"^[A-Za-z0-9_ .,:'()-]{1,120}\Z")
+_EVAL_KEYS = {"at", "counted", "key", "why"}
 
 
 def utc_now() -> dt.datetime:
@@ -42,7 +47,7 @@ def iso(when: dt.datetime) -> str:
 
 def time_or_none(text: Any) -> dt.datetime | None:
     """An ISO 8601 time string as an aware UTC datetime (:func:`evaluator.schema.parse_time`; no zone
-    means UTC), or None for anything else: a hostile record entry is dropped, never an error."""
+    means UTC), or None for anything else (parse_record then refuses the record, never an error)."""
     if not isinstance(text, str):
         return None
     try:
@@ -100,35 +105,60 @@ class Record:
 
 
 def _evaluation(raw: Any) -> ApprovedEvaluation | None:
-    if not isinstance(raw, dict):
+    """One entry of ``evals`` exactly as :meth:`ApprovedEvaluation.as_dict` writes it, else None."""
+    if not isinstance(raw, dict) or not {"at", "counted"} <= set(raw) <= _EVAL_KEYS:
         return None
-    at = time_or_none(raw.get("at"))
-    if at is None:
+    at, key, counted, why = time_or_none(raw["at"]), raw.get("key"), raw["counted"], raw.get("why")
+    if at is None or not isinstance(counted, bool) or (key is not None and not _valid(_KEY_RE, key)) \
+            or (why is not None and not _valid(_WHY_RE, why)):
         return None
-    key = raw.get("key") if isinstance(raw.get("key"), str) and _KEY_RE.match(raw["key"]) else None
-    why = raw.get("why") if isinstance(raw.get("why"), str) and _WHY_RE.match(raw["why"]) else None
-    return ApprovedEvaluation(at, key, raw.get("counted") is not False, why)
+    return ApprovedEvaluation(at, key, counted, why)
+
+
+def _valid(pattern: re.Pattern, value: Any) -> bool:
+    return isinstance(value, str) and bool(pattern.match(value))
+
+
+def _legacy_line(record: Record) -> str:
+    """The line of the bot's older format (before ``evals``): team, author, counted times as stored."""
+    data = {"team": record.team, "author": record.author, "times": [iso(e.at) for e in record.evaluations]}
+    return RECORD_PREFIX + json.dumps(data, sort_keys=True, separators=(",", ":")) + " -->"
 
 
 def parse_record(body: str | None) -> Record | None:
-    """The evaluation record hidden in a bot comment body, or None; malformed fields are dropped."""
-    match = _RECORD_RE.search(body or "")
+    """The evaluation record the bot wrote on the last line of a comment ``body``, or None.
+
+    Anything the bot would not have written byte for byte (another key order or spacing, an
+    unknown key, one malformed field, a record anywhere but on the last line) is no record,
+    so a forged one counts nothing and hides nothing.
+    """
+    last = (body or "").rstrip().rsplit("\n", 1)[-1]
+    match = _RECORD_RE.fullmatch(last)
     if not match:
         return None
     try:
         data = json.loads(match.group(1))
     except json.JSONDecodeError:
         return None
-    if not isinstance(data, dict):
+    if not isinstance(data, dict) or set(data) not in ({"team", "author", "times"},
+                                                       {"team", "author", "times", "evals"}):
         return None
-    team = data.get("team") if isinstance(data.get("team"), str) and ID_RE.match(data["team"]) else None
-    author = data.get("author") if isinstance(data.get("author"), str) and LOGIN_RE.match(data["author"]) else None
-    if isinstance(data.get("evals"), list):
-        evaluations = [e for e in map(_evaluation, data["evals"][:MAX_TIMES]) if e is not None]
-        return Record(team, author, evaluations=sorted(evaluations, key=lambda e: e.at))
-    raw = data.get("times") if isinstance(data.get("times"), list) else []
-    times = sorted(t for t in (time_or_none(x) for x in raw[:MAX_TIMES]) if t is not None)
-    return Record(team, author, times)
+    team, author = data["team"], data["author"]
+    if (team is not None and not _valid(ID_RE, team)) or (author is not None and not _valid(LOGIN_RE, author)):
+        return None
+    if "evals" in data:
+        evaluations = list(map(_evaluation, data["evals"])) if isinstance(data["evals"], list) else [None]
+        if None in evaluations:
+            return None
+        record = Record(team, author, evaluations=sorted(evaluations, key=lambda e: e.at))
+        written = record.line()
+    else:
+        times = list(map(time_or_none, data["times"])) if isinstance(data["times"], list) else [None]
+        if None in times:
+            return None
+        record = Record(team, author, times)
+        written = _legacy_line(record)
+    return record if written == last else None
 
 
 def next_allowed(times: list[dt.datetime], limit: int, now: dt.datetime) -> dt.datetime | None:
@@ -144,10 +174,14 @@ def next_allowed(times: list[dt.datetime], limit: int, now: dt.datetime) -> dt.d
 
 
 def with_record(body: str, record: Record | None) -> str:
-    """``body`` (starting with the comment marker) with the hidden evaluation record appended."""
-    body = _RECORD_RE.sub("", body).rstrip() + "\n"
-    if not body.startswith(COMMENT_MARKER):
-        body = COMMENT_MARKER + "\n" + body
+    """``body`` (starting with the comment marker) with the hidden evaluation record appended.
+
+    Every comment the bot writes passes here: after its own marker no text in the body can
+    form an HTML comment (an earlier record is dropped, anything else neutralised), so the
+    marker and the last line's record are the only ones in it.
+    """
+    rest = body[len(COMMENT_MARKER):] if body.startswith(COMMENT_MARKER) else "\n" + body
+    body = COMMENT_MARKER + neutralise_markers(_RECORD_RE.sub("", rest)).rstrip() + "\n"
     return body if record is None else body + "\n" + record.line() + "\n"
 
 

@@ -13,7 +13,7 @@ from .record import Record, parse_record
 def is_ours(comment, bot_login: str) -> bool:
     """A comment written by the bot login and starting with the marker (participants' copies are ignored)."""
     user = getattr(comment, "user", None)
-    return user is not None and user.login == bot_login and COMMENT_MARKER in (comment.body or "")
+    return user is not None and user.login == bot_login and (comment.body or "").startswith(COMMENT_MARKER)
 
 
 def find_sticky(issue, bot_login: str):

@@ -30,7 +30,7 @@ from typing import Any, Mapping
 from ..result import (EFFICIENCY_FIELDS, BackboneRef, DatasetRef, Efficiency, Metric, Result, check_backbones,
                       check_extra, check_metric_backbones, check_metrics, device_label, metrics_json)
 from ..schema import Checker, is_number, parse_time
-from ..vocab import DEVICE_LABEL_RE, HEX40_RE, HEX64_RE, ID_RE
+from ..vocab import DEVICE_LABEL_RE, EASEL_VERSION_RE, HEX40_RE, HEX64_RE, ID_RE
 
 SCHEMA_VERSION = 1
 MAX_BOARD_BYTES = 512 << 20  # 10,000 entries take ~15 MB; this only stops absurd files
@@ -45,7 +45,6 @@ MAX_TEXT = 2000
 MAX_SHORT = 200
 MAX_ITEMS = 20
 MAX_HISTORY = 20    # earlier results kept per entry (re-scorings are rare; this bounds the file)
-MAX_VERSION = 40
 _SAFE_ID = "a safe id (lowercase letters, digits, '-', '_')"
 _HEX = "a sha256 hex digest"
 
@@ -298,7 +297,7 @@ def _when(c: Checker, value: Any, path: str) -> str:
 
 
 def _version(c: Checker, value: Any, path: str) -> str | None:
-    return None if value is None else c.text(value, path, MAX_VERSION)
+    return None if value is None else c.match(value, path, EASEL_VERSION_RE, "an Easel version such as 0.1.0")
 
 
 def validate_board(raw: Any, source: str = "leaderboard.yaml") -> dict:
@@ -325,7 +324,8 @@ def validate_board(raw: Any, source: str = "leaderboard.yaml") -> dict:
     if revealed is not None:
         check.mapping(revealed, "revealed", ("at", "evaluator"))
         revealed = {"at": _when(check, revealed["at"], "revealed.at"),
-                    "evaluator": check.text(revealed["evaluator"], "revealed.evaluator", MAX_VERSION)}
+                    "evaluator": check.match(revealed["evaluator"], "revealed.evaluator", EASEL_VERSION_RE,
+                                             "an Easel version such as 0.1.0")}
     return {"schema": SCHEMA_VERSION, "entries": entries, "revealed": revealed}
 
 

@@ -6,7 +6,7 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
-from ..cli import add_competition_option, add_leaderboard_option, add_teams_option, command_group
+from ..cli import add_competition_option, add_leaderboard_option, command_group
 from ..errors import EaselError
 from .check import check_scope
 from .fetch import error_result, fetch_pr
@@ -29,14 +29,25 @@ def _cmd_scope_check(args) -> int:
     return 0
 
 
+def _ownership_teams(args):
+    """teams.yaml for the ownership check; None only with an explicit --no-ownership-check (tests)."""
+    if args.no_ownership_check:
+        if args.author is not None or args.teams is not None:
+            raise EaselError("E_OWNERSHIP_UNCHECKED", "--no-ownership-check contradicts --author/--teams",
+                             detail="no-ownership-check")
+        return None
+    if args.author is None or args.teams is None:
+        raise EaselError("E_OWNERSHIP_UNCHECKED", "fetch-pr needs --author and --teams to check team ownership",
+                         detail="author" if args.author is None else "teams")
+    from ..teams import load_teams
+
+    return load_teams(args.teams)
+
+
 def _cmd_fetch_pr(args) -> int:
     try:
         max_bytes, max_files = _limits(args.competition)
-        teams = None
-        if args.author is not None or args.teams is not None:
-            from ..teams import default_teams_path, load_teams
-
-            teams = load_teams(args.teams or default_teams_path())
+        teams = _ownership_teams(args)
         scope, dest = fetch_pr(args.repo_dir, args.pr_ref, args.sha, args.base, args.out, remote=args.remote,
                                max_bytes=max_bytes, max_files=max_files, teams=teams, author=args.author)
     except EaselError as exc:
@@ -89,9 +100,13 @@ def register(subparsers, settings=None) -> None:
     f.add_argument("--out", type=Path, required=True, help="folder to extract into")
     f.add_argument("--remote", default="origin", help="git remote that holds the PR ref")
     add_competition_option(f, "for the size and file limits")
-    f.add_argument("--author", help="the PR author's GitHub login: checks team ownership against --teams "
-                                   "(default: not checked)")
-    add_teams_option(f, "of the trusted checkout")
+    f.add_argument("--author", help="the PR author's GitHub login, checked against --teams (no default: "
+                                   "required unless --no-ownership-check)")
+    # Not the shared --teams option: that one has a default, and here the file must be named.
+    f.add_argument("--teams", type=Path, metavar="FILE", help="teams.yaml of the trusted checkout (no default: "
+                                                              "required unless --no-ownership-check)")
+    f.add_argument("--no-ownership-check", action="store_true",
+                   help="skip the team ownership check: for tests only, never in a workflow (default: checked)")
     f.add_argument("--result-on-error", type=Path, metavar="PATH",
                    help="on refusal, also write a result.json with the error here (for the PR comment; default: none)")
     f.add_argument("--json", action="store_true", help="print the outcome as JSON")
