@@ -1,4 +1,4 @@
-"""The image disturbances of the FID paper (Heusel et al. 2017, appendix), in numpy and scipy.
+"""The image disturbances of the FID paper (Heusel et al. 2017, appendix), in numpy and scipy, and mode collapse.
 
 Each disturbance maps a set of uint8 images [n, H, W, 3], a strength in
 [0, 1] (0 leaves the images unchanged, 1 is the strongest level the paper
@@ -105,8 +105,28 @@ def mixer(others: np.ndarray) -> Disturbance:
     return mix
 
 
+def distinct_after_collapse(n: int, strength: float) -> int:
+    """How many distinct images a set of n keeps under mode collapse: round(n^(1 - strength)), at least 1."""
+    return max(1, int(round(n ** (1.0 - strength))))
+
+
+def mode_collapse(images: np.ndarray, strength: float, rng: np.random.Generator) -> np.ndarray:
+    """Every image replaced by one of a few of the set's own images, repeated: a collapsed generator.
+
+    The set keeps :func:`distinct_after_collapse` distinct images (all n at
+    strength 0, one at strength 1: 60 -> 22, 8, 3, 1 over five levels), drawn
+    at random and repeated in turn. Each image stays sharp and in style, so a
+    metric of fidelity alone cannot see it; recall and coverage must fall.
+    """
+    keep = distinct_after_collapse(len(images), strength)
+    if keep == len(images):
+        return images.copy()
+    chosen = rng.choice(len(images), size=keep, replace=False)
+    return images[chosen[np.arange(len(images)) % keep]].copy()
+
+
 def disturbances(others: np.ndarray) -> dict[str, Disturbance]:
     """Every disturbance by name, the image mixer drawing from ``others``."""
     return {"gaussian_noise": gaussian_noise, "gaussian_blur": gaussian_blur,
             "black_rectangles": black_rectangles, "swirl": swirl, "salt_and_pepper": salt_and_pepper,
-            "mixed_images": mixer(others)}
+            "mixed_images": mixer(others), "mode_collapse": mode_collapse}

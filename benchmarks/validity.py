@@ -5,12 +5,18 @@ applied to the held-out test inputs (the *oracle*; on the paired track these
 are the targets). Each disturbance of the FID paper (Heusel et al. 2017:
 Gaussian noise, Gaussian blur, black rectangles, swirl, salt and pepper, and
 mixing in other images; here photos of the other dev datasets stand in for
-ImageNet) is applied to the oracle outputs at increasing strengths, and every
+ImageNet), plus mode collapse (the outputs replaced by fewer and fewer of
+their own images, repeated: sharp and in style, but not diverse, which
+recall and coverage must see and FID alone may not), is applied to the
+oracle outputs at increasing strengths, and every
 level is scored against the clean references exactly as a submission's
 outputs are (same per-image metrics, same :func:`evaluator.scoring.score_track`),
 with every metric the track lists and every backbone available here:
 ``convnet_random_seed0``, the offline stand-in ``inception_v3_random_seed0``
-and ``inception_fid`` where its weights are installed. A metric passes for a
+and ``inception_fid`` where its weights are installed; precision, recall,
+density and coverage are scored on every track; content_distance and
+perceptual_distance (LPIPS) read their own backbone, ``lpips_alex`` where its
+weights are installed, else its stand-in ``alexnet_random_seed0``. A metric passes for a
 disturbance when it gets worse at every step of strength.
 
 Then it checks the order oracle < learned baselines < colour transfer <
@@ -25,6 +31,7 @@ CPU cores; the same tables on every run).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import tempfile
 import time
@@ -42,7 +49,11 @@ from disturbances import disturbances  # noqa: E402
 
 BACKBONE_IDS = ("inception_v3_random_seed0", "convnet_random_seed0", "inception_fid")
 PIXEL_METRICS = frozenset({"ssim", "psnr", "content_ssim"})  # computed on pixels: the same for every backbone
+# LPIPS reads its own backbone (lpips_alex, or its offline stand-in): the same for every pool backbone
+LPIPS_METRICS = frozenset({"content_distance", "perceptual_distance"})
 CONTENT_METRICS = frozenset({"content_distance", "artfid"})  # need the inputs' feature maps
+# scored on every track in addition to its own list: the k-NN metrics (issue 22)
+EXTRA_METRICS = ("precision", "recall", "density", "coverage")
 CONTENT_ORDER_EXEMPT = frozenset({"content_distance", "content_ssim"})  # identity keeps all content
 BATCH = 16
 
@@ -134,12 +145,15 @@ def _features(backbone, images: np.ndarray, maps: bool):
 class Scorer:
     """Scores output sets of one track with one backbone as the evaluator does; clean features computed once."""
 
-    def __init__(self, backbone, data: TrackData, resamples: int, seed: int = 0):
+    def __init__(self, backbone, data: TrackData, resamples: int, seed: int = 0, lpips_backbone=None):
         wanted = set(data.track.metrics)
         self.backbone, self.data, self.resamples, self.seed = backbone, data, resamples, seed
         self.need_maps = bool(wanted & CONTENT_METRICS) or "perceptual_distance" in wanted
-        self.in_maps = _features(backbone, data.inputs, True)[1] if wanted & CONTENT_METRICS else None
-        self.target_maps = (_features(backbone, data.targets, True)[1]
+        if self.need_maps and lpips_backbone is None:
+            lpips_backbone = lpips_backbone_here()
+        self.lpips = lpips_backbone  # LPIPS' own network: its maps, whatever the pool backbone
+        self.in_maps = _features(lpips_backbone, data.inputs, True)[1] if wanted & CONTENT_METRICS else None
+        self.target_maps = (_features(lpips_backbone, data.targets, True)[1]
                             if data.targets is not None and "perceptual_distance" in wanted else None)
         self.ref = _features(backbone, data.references, False)[0]
         self.train = _features(backbone, data.train_references, False)[0] if "mifid" in wanted else None
@@ -150,7 +164,7 @@ class Scorer:
 
         wanted, data, got = set(self.data.track.metrics), self.data, {}
         if self.in_maps is not None:
-            got["content_distance"] = M.perceptual_distance(self.in_maps, out_maps)
+            got["content_distance"] = M.lpips_distance(self.in_maps, out_maps)
         if "content_ssim" in wanted:
             got["content_ssim"] = M.ssim(data.inputs, outputs)
         if data.targets is not None:
@@ -159,17 +173,29 @@ class Scorer:
             if "ssim" in wanted:
                 got["ssim"] = M.ssim(outputs, data.targets)
             if self.target_maps is not None:
-                got["perceptual_distance"] = M.perceptual_distance(out_maps, self.target_maps)
+                got["perceptual_distance"] = M.lpips_distance(out_maps, self.target_maps)
         return got
 
     def score(self, outputs: np.ndarray) -> dict[str, dict]:
         """metric -> {"value", "ci95", "order", "n"} for uint8 outputs [n, H, W, 3]."""
         from evaluator.scoring import TrackSample, score_track
 
-        pool, out_maps = _features(self.backbone, outputs, self.need_maps)
+        pool = _features(self.backbone, outputs, False)[0]
+        out_maps = _features(self.lpips, outputs, True)[1] if self.need_maps else []
         sample = TrackSample(pool, self.ref, self.train, self.per_image(outputs, out_maps),
                              paired=self.data.track.kind == "paired")  # references are the per-input targets
         return score_track(list(self.data.track.metrics), sample, n_resamples=self.resamples, seed=self.seed)[0]
+
+
+def lpips_backbone_here():
+    """LPIPS' AlexNet where its weights are installed, else its labelled offline stand-in."""
+    import warnings
+
+    from evaluator.features import load_backbone
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # the stand-in's warning; the table names it
+        return load_backbone("lpips_alex")
 
 
 def available_backbones(ids=BACKBONE_IDS) -> list:
@@ -210,7 +236,7 @@ def monotone(values: list[float], order: str) -> int | None:
     return None
 
 
-def monotone_table(results: dict, names: list[str]) -> list[str]:
+def monotone_table(results: dict, names: list[str], lpips_id: str = "lpips_alex") -> list[str]:
     """Markdown: one row per (track, backbone, metric), one column per disturbance."""
     lines = ["| track | backbone | metric | " + " | ".join(names) + " |",
              "|---|---|---|" + "---|" * len(names)]
@@ -218,9 +244,10 @@ def monotone_table(results: dict, names: list[str]) -> list[str]:
         for b, (backbone_id, sweeps) in enumerate(by_backbone.items()):
             metrics = list(next(iter(sweeps.values()))[0])
             for metric in metrics:
-                if metric in PIXEL_METRICS and b > 0:
+                if metric in PIXEL_METRICS | LPIPS_METRICS and b > 0:
                     continue
-                label = "(pixels)" if metric in PIXEL_METRICS else backbone_id
+                label = ("(pixels)" if metric in PIXEL_METRICS else lpips_id if metric in LPIPS_METRICS
+                         else backbone_id)
                 cells = []
                 for name in names:
                     series = sweeps[name]
@@ -306,8 +333,10 @@ def main(argv: list[str] | None = None) -> int:
 
     started = time.perf_counter()
     competition = competition_at(args.size)
-    tracks = [t for t in competition.tracks if args.tracks is None or t.id in args.tracks]
+    tracks = [dataclasses.replace(t, metrics=tuple(dict.fromkeys(t.metrics + EXTRA_METRICS)))
+              for t in competition.tracks if args.tracks is None or t.id in args.tracks]
     backbones = available_backbones(args.backbones)
+    lpips = lpips_backbone_here()
     with tempfile.TemporaryDirectory() as tmp:
         data_root = args.data or Path(tmp) / "data"
         if args.data is None:
@@ -320,7 +349,7 @@ def main(argv: list[str] | None = None) -> int:
             if not args.no_order:
                 outputs.update({name: run_model(path, fmt, data) for name, path, fmt in baseline_models(track.id)})
             for backbone in backbones:
-                scorer = Scorer(backbone, data, args.resamples)
+                scorer = Scorer(backbone, data, args.resamples, lpips_backbone=lpips)
                 print(f"{track.id} · {backbone.id}: {len(data.inputs)} images", file=sys.stderr, flush=True)
                 results.setdefault(track.id, {})[backbone.id] = sweep(scorer, args.levels, others)
                 if not args.no_order:
@@ -328,7 +357,7 @@ def main(argv: list[str] | None = None) -> int:
     names = list(next(iter(next(iter(results.values())).values())))
     print(f"\n### Monotone in each disturbance? ({len(data.inputs)} oracle outputs per track at {args.size} px, "
           f"{args.levels} strengths; 'no (step k)': strength k was not worse than k-1)\n")
-    print("\n".join(monotone_table(results, names)))
+    print("\n".join(monotone_table(results, names, lpips.id)))
     if scores:
         print("\n### Order oracle < learned baselines < colour transfer < identity "
               "('<' intervals apart, '≤' right order within the intervals, '>' wrong order)\n")

@@ -150,7 +150,7 @@ def report_error(exc: EaselError) -> None:
     print(f"error {exc.code}: {exc.message}", file=sys.stderr)
     if exc.detail and exc.detail not in exc.message:
         print(f"  detail: {exc.detail}", file=sys.stderr)
-    print(f"  fix: {exc.info.hint}", file=sys.stderr)
+    print(f"  fix: {exc.hint}", file=sys.stderr)
 
 
 # --- quiet by default ----------------------------------------------------------

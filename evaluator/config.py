@@ -33,7 +33,7 @@ class Phase:
 @dataclass(frozen=True)
 class Limits:
     evaluations_per_day: int = 3
-    max_model_mb: float = 200.0
+    max_model_mb: float = 256.0  # pix2pix unet_256 is 217.7 MB at float32
     max_files: int = 200
     timeout_s: float = 600.0
     memory_mb: int = 4096
@@ -211,7 +211,7 @@ def parse_competition(raw: Any, source: str = "competition.yaml") -> Competition
         c.match(host, f"limits.model_url_hosts[{i}]", HOST_RE, "a lowercase host name such as huggingface.co")
     limits = Limits(
         evaluations_per_day=c.count(lim.get("evaluations_per_day", 3), "limits.evaluations_per_day", 1),
-        max_model_mb=float(c.number(lim.get("max_model_mb", 200), "limits.max_model_mb", positive=True)),
+        max_model_mb=float(c.number(lim.get("max_model_mb", Limits.max_model_mb), "limits.max_model_mb", positive=True)),
         max_files=c.count(lim.get("max_files", 200), "limits.max_files", 1),
         timeout_s=float(c.number(lim.get("timeout_s", 600), "limits.timeout_s", positive=True)),
         memory_mb=c.count(lim.get("memory_mb", 4096), "limits.memory_mb", 1),

@@ -249,7 +249,8 @@ def _size_hint(facts: dict) -> str | None:
     smaller = ("Store the weights as float16 (half the bytes; inputs and outputs stay float32), or use fewer "
                "channels or blocks")
     if facts["url_allowed"]:
-        return smaller + ", or host the model file on an allowed host (limits.model_url_hosts) with model.url and its sha256."
+        return smaller + (", or host the model file on an allowed host (limits.model_url_hosts) with model.url "
+                          "and its sha256.")
     return smaller + "; this competition does not accept models by URL."
 
 

@@ -113,9 +113,16 @@ class TrackBackbones:
     train: set[str] = field(default_factory=set)
 
     @classmethod
-    def single(cls, backbone, metric_names) -> "TrackBackbones":
-        """Every metric of ``metric_names`` on one loaded backbone (tests, benchmarks)."""
-        return cls._plan(metric_names, lambda spec: "default", {"default": backbone}, None)
+    def single(cls, backbone, metric_names, cache_dir: Path | None = None) -> "TrackBackbones":
+        """``backbone`` (loaded) as the track default (tests, benchmarks): a metric that names its own
+        backbone (LPIPS' ``lpips_alex``) still reads that one, loaded here (offline stand-in allowed)."""
+        from .features import load_backbone
+
+        plan = cls._plan(metric_names, lambda spec: spec.backbone or "default", {"default": backbone}, None)
+        for bid in plan.used:
+            if bid not in plan.by_id:
+                plan.by_id[bid] = load_backbone(bid, resize=backbone.resize, cache_dir=cache_dir)
+        return plan
 
     @classmethod
     def _plan(cls, metric_names, backbone_for, by_id: dict, ranking: str | None) -> "TrackBackbones":

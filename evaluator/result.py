@@ -56,7 +56,7 @@ from .errors import EaselError
 from .schema import Checker, is_number
 from .models import MODEL_FORMATS
 from .vocab import (BACKBONE_RE, DEVICE_KINDS, DEVICE_NAME_RE, EASEL_VERSION_RE, ERROR_CODE_RE, HEX40_RE, HEX64_RE,
-                    ID_RE, METRIC_RE, ORDERS, RESIZE_MODES, TRACK_KINDS, VERSION_RE)
+                    ID_RE, METRIC_RE, ONNX_PROVIDER_RE, ORDERS, RESIZE_MODES, TRACK_KINDS, VERSION_RE)
 
 SCHEMA_VERSION = 1
 STATUSES = ("ok", "invalid", "error")
@@ -171,11 +171,14 @@ class Device:
     tensorflow: str
     cuda: str | None
     cudnn: str | None
+    provider: str | None = None  # onnxruntime's execution provider actually used (ONNX models only)
     KEYS: ClassVar[tuple[str, ...]] = ("kind", "name", "cores", "tensorflow", "cuda", "cudnn")
 
     @classmethod
     def check(cls, c: Checker, raw: Any, path: str) -> "Device":
-        c.mapping(raw, path, cls.KEYS)
+        c.mapping(raw, path, cls.KEYS, ("provider",))
+        if raw.get("provider") is not None:
+            c.match(raw["provider"], f"{path}.provider", ONNX_PROVIDER_RE, "an onnxruntime execution provider")
         c.choice(raw["kind"], f"{path}.kind", DEVICE_KINDS)
         c.match(raw["name"], f"{path}.name", DEVICE_NAME_RE, "a short device name")
         c.count(raw["cores"], f"{path}.cores", least=1, most=(1 << 16) - 1, allow_null=True)
@@ -183,10 +186,11 @@ class Device:
         for key in ("cuda", "cudnn"):
             if raw[key] is not None:
                 c.match(raw[key], f"{path}.{key}", VERSION_RE, "null or a version string")
-        return cls(**{key: raw[key] for key in cls.KEYS})
+        return cls(**{key: raw[key] for key in cls.KEYS}, provider=raw.get("provider"))
 
     def to_json(self) -> dict:
-        return {key: getattr(self, key) for key in self.KEYS}
+        out = {key: getattr(self, key) for key in self.KEYS}
+        return {**out, "provider": self.provider} if self.provider else out
 
     @property
     def label(self) -> str:
@@ -194,8 +198,9 @@ class Device:
         name = f"{self.kind.upper()} {self.name}"
         if self.cores:
             name += f", {self.cores} cores"
-        libs = [f"TensorFlow {self.tensorflow}"] + [f"{label} {value}" for value, label in
-                                                    ((self.cuda, "CUDA"), (self.cudnn, "cuDNN")) if value]
+        libs = [f"onnxruntime {self.provider.removesuffix('ExecutionProvider')}" if self.provider
+                else f"TensorFlow {self.tensorflow}"]
+        libs += [f"{label} {value}" for value, label in ((self.cuda, "CUDA"), (self.cudnn, "cuDNN")) if value]
         return f"{name}; {', '.join(libs)}"
 
 
@@ -580,7 +585,7 @@ def device_label(device: "Device | dict | None") -> str | None:
     if not device:
         return None
     if isinstance(device, dict):
-        device = Device(**{key: device.get(key) for key in Device.KEYS})
+        device = Device(**{key: device.get(key) for key in Device.KEYS}, provider=device.get("provider"))
     return device.label
 
 

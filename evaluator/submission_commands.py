@@ -19,7 +19,7 @@ def print_problems(problems: list[EaselError], out=None) -> None:
     out = out or sys.stdout
     for p in problems:
         where = f" [{p.detail}]" if p.detail else ""
-        print(f"  {p.code}{where}: {p.message}\n      fix: {p.info.hint}", file=out)
+        print(f"  {p.code}{where}: {p.message}\n      fix: {p.hint}", file=out)
 
 
 def print_validation(v: Validation, out=None) -> None:

@@ -21,6 +21,7 @@ LOGIN_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}(\[bot\])?\Z")  # a GitHub
 REPO_RE = re.compile(r"^[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}\Z")  # owner/name
 DEVICE_NAME_RE = re.compile(r"^[A-Za-z0-9 ._()@+,:/-]{1,64}\Z")  # efficiency.device.name: a GPU or CPU model
 DEVICE_LABEL_RE = re.compile(r"^[A-Za-z0-9 ._()@+,:;/-]{1,160}\Z")  # result.device_label: one line on the board
+ONNX_PROVIDER_RE = re.compile(r"^[A-Za-z]{1,40}ExecutionProvider\Z")  # efficiency.device.provider
 VERSION_RE = re.compile(r"^[0-9A-Za-z.+-]{1,32}\Z")               # TensorFlow, CUDA, cuDNN versions
 # Easel's own version (result evaluator.version, leaderboard evaluator): a PEP 440 release, e.g. 0.1.0,
 # 1.2rc1, 0.3.0.dev4, 0.3.0+g1a2b3c4; nothing else, so it never carries markup into a comment or the site.

@@ -219,7 +219,8 @@ def test_keras_refusal_facts():
         return {"module": "keras", "class_name": "Functional", "registered_name": None,
                 "config": {"name": "g", "layers": list(layers)}}
 
-    custom = {"module": "__main__", "class_name": "InstanceNormalization", "registered_name": "Custom>InstanceNormalization",
+    custom = {"module": "__main__", "class_name": "InstanceNormalization",
+              "registered_name": "Custom>InstanceNormalization",
               "config": {"name": "instance_norm_1"}}
     init = {"module": "mylib.init", "class_name": "MyInit", "registered_name": None, "config": {}}
     conv = {"module": "keras.layers", "class_name": "Conv2D", "registered_name": None,
@@ -273,7 +274,8 @@ def test_every_producer_emits_its_codes_declared_facts():
 
 def test_every_code_with_facts_was_rendered_from_its_producer():
     """Runs last in this module (pytest keeps file order): every renderer met real producer facts."""
-    others = {name for name in globals() if name.startswith("test_") and name != "test_every_code_with_facts_was_rendered_from_its_producer"}
+    this = "test_every_code_with_facts_was_rendered_from_its_producer"
+    others = {name for name in globals() if name.startswith("test_") and name != this}
     if not others <= RAN | {"test_untrusted_facts_are_refused", "test_every_fixed_hint_says_what_to_do"}:
         pytest.skip("needs the whole module: " + ", ".join(sorted(others - RAN)))
     assert set(error_text.RENDERERS) <= RENDERED, sorted(set(error_text.RENDERERS) - RENDERED)

@@ -92,11 +92,11 @@ def test_each_metric_on_its_backbone_each_backbone_once_per_image_set(other_back
     assert SEEN == {OTHER: len(inputs)}  # references come from the cache now
     assert again["metrics"][TOY_FD]["value"] == result["metrics"][TOY_FD]["value"]
 
-    assert [b["id"] for b in result["backbones"]] == ["convnet_random_seed0", OTHER]
+    assert [b["id"] for b in result["backbones"]] == ["convnet_random_seed0", "alexnet_random_seed0", OTHER]
     assert result["backbone"] == result["backbones"][0]  # the ranking metric's (kid)
     assert {name: m["backbones"] for name, m in result["metrics"].items()} == {
         "kid": ["convnet_random_seed0"], "fid": ["convnet_random_seed0"],
-        "content_distance": ["convnet_random_seed0"], "content_ssim": [], TOY_FD: [OTHER]}
+        "content_distance": ["alexnet_random_seed0"], "content_ssim": [], TOY_FD: [OTHER]}  # LPIPS' own (stand-in)
 
     # The toy value is the Fréchet distance of the second backbone's features, computed here directly.
     other = F.load_backbone(OTHER, cache_dir=tmp_path / "cache")
@@ -108,7 +108,7 @@ def test_each_metric_on_its_backbone_each_backbone_once_per_image_set(other_back
     comment = render_comment(result, competition)
     assert "| metric | value | 95% interval | direction | n | backbone |" in comment
     assert f"`{OTHER}`" in comment and "pixels" in comment
-    assert comment.count("Offline stand-in backbone") == 2  # both stand-ins are named
+    assert comment.count("Offline stand-in backbone") == 3  # every stand-in is named (LPIPS' AlexNet too)
 
 
 def test_a_track_replaces_a_metrics_backbone(other_backbone, tmp_path, data_root, cache):

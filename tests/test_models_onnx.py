@@ -96,3 +96,64 @@ def test_external_data_travels_into_the_sandbox(tmp_path, weights):
         out = model.predict([x])
         assert model.model_bytes == path.stat().st_size + (path.parent / "weights.bin").stat().st_size
     np.testing.assert_allclose(out, np.tanh(x * scale + bias), atol=1e-6)
+
+
+# --- execution provider and threads (issue 23.3) ----------------------------------------------
+
+def test_provider_choice_prefers_cuda_only_where_it_can_run():
+    import onnxruntime as ort
+
+    from evaluator.models import CPU_PROVIDER, CUDA_PROVIDER, onnx_providers
+
+    cuda_build = ["TensorrtExecutionProvider", CUDA_PROVIDER, CPU_PROVIDER]
+    [(first, options), second] = onnx_providers(cuda_build, gpu_visible=True)
+    assert (first, second) == (CUDA_PROVIDER, CPU_PROVIDER)
+    assert options["cudnn_conv_algo_search"] == "DEFAULT"  # not EXHAUSTIVE: timing-based picks can differ per run
+    assert onnx_providers(cuda_build, gpu_visible=False) == [CPU_PROVIDER]  # onnxruntime-gpu on a CPU host
+    assert onnx_providers([CPU_PROVIDER], gpu_visible=True) == [CPU_PROVIDER]  # a GPU host without onnxruntime-gpu
+    # This machine's own onnxruntime: what it offers decides, and a session accepts the list.
+    assert onnx_providers(ort.get_available_providers(), gpu_visible=False) == [CPU_PROVIDER]
+
+
+def test_loaded_model_records_the_provider_it_really_uses(tmp_path, weights):
+    import onnxruntime as ort
+
+    path = tmp_path / "model.onnx"
+    onnx.save(make_model(*weights), path)
+    loaded = load_model("onnx", path)
+    expected = "CUDAExecutionProvider" if "CUDAExecutionProvider" in ort.get_available_providers() \
+        and __import__("os").path.exists("/dev/nvidiactl") else "CPUExecutionProvider"
+    assert loaded.provider == expected == loaded._session.get_providers()[0]
+
+
+def test_sandboxed_onnx_result_names_its_provider(tmp_path, weights):
+    from evaluator.config import Limits
+    from evaluator.result import Device, device_label
+    from evaluator.sandbox import SandboxedModel
+
+    path = tmp_path / "model.onnx"
+    onnx.save(make_model(*weights), path)
+    with SandboxedModel(path, "onnx", 1, SIZE, Limits(timeout_s=120)) as model:
+        device = model.device
+    assert device["provider"] in ("CPUExecutionProvider", "CUDAExecutionProvider")
+    assert (device["kind"] == "gpu") == (device["provider"] == "CUDAExecutionProvider")
+    label = device_label(Device(**device))
+    assert "onnxruntime " + device["provider"].removesuffix("ExecutionProvider") in label
+
+
+def test_threads_follow_the_cpu_allowance(tmp_path, monkeypatch):
+    import os
+
+    from evaluator.models import cpu_allowance, threads
+
+    cores = len(os.sched_getaffinity(0))
+    assert cpu_allowance(tmp_path / "absent") == cores and 1 <= threads() <= cores
+    quota = tmp_path / "cpu.max"
+    quota.write_text("max 100000\n")
+    assert cpu_allowance(quota) == cores
+    quota.write_text("150000 100000\n")  # 1.5 CPUs of quota: 2 threads, never more than the affinity mask
+    assert cpu_allowance(quota) == min(cores, 2)
+    quota.write_text("50000 100000\n")
+    assert cpu_allowance(quota) == 1
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(12)))
+    assert cpu_allowance(tmp_path / "absent") == 12  # no longer capped at 2

@@ -81,3 +81,15 @@ def test_the_board_file_is_its_own_fixed_point_through_the_records(tmp_path):
     path.write_text(text, encoding="utf-8")
     assert dump_leaderboard(load_leaderboard(path)) == text
     assert [Entry.from_json(e).to_json() for e in yaml.safe_load(text)["entries"]] == board["entries"]
+
+
+def test_rescore_list_names_the_field_that_differs():
+    from evaluator import __version__
+    from evaluator.leaderboard import add_result, rescore_list
+
+    board = board_with(make_result("acme", "a", 0.1, content="1"), make_result("zeta", "z", 0.2, content="2"))
+    board, _ = add_result(board, make_result("zeta", "z", 0.3, content="2", weights="9",
+                                             created="2026-01-11T00:00:00+00:00"), pr=None, commit=None,
+                          rescore=True)
+    listed = {item["team"]: item for item in rescore_list(board, evaluator=__version__)}
+    assert listed["acme"]["differs"] == "backbone.weights_sha256" and "zeta" not in listed

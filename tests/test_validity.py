@@ -100,3 +100,18 @@ def test_standin_fid_and_kid_rise_with_each_disturbance(ink_track):
         for metric in ("fid", "kid"):
             values = [level[metric]["value"] for level in sweeps[name]]
             assert V.monotone(values, "asc") is None, (name, metric, values)
+
+
+def test_mode_collapse_keeps_fewer_distinct_images_and_lowers_recall_and_coverage(ink_track):
+    data, _ = ink_track
+    assert [D.distinct_after_collapse(60, s) for s in (0, 0.25, 0.5, 0.75, 1)] == [60, 22, 8, 3, 1]
+    collapsed = D.mode_collapse(data.oracle, 0.75, np.random.default_rng(0))
+    assert len(np.unique(collapsed.reshape(len(collapsed), -1), axis=0)) == D.distinct_after_collapse(20, 0.75)
+    (backbone,) = V.available_backbones(["convnet_random_seed0"])
+    track = dataclasses.replace(data.track, metrics=("fid", "recall", "coverage"))
+    scorer = V.Scorer(backbone, dataclasses.replace(data, track=track), resamples=10)
+    sweeps = V.sweep(scorer, 3, np.zeros((1, 64, 64, 3), np.uint8), names=["mode_collapse"])
+    for metric in ("recall", "coverage"):
+        values = [level[metric]["value"] for level in sweeps["mode_collapse"]]
+        # falls at once and never recovers (0 is the floor: a collapsed set's k-NN balls have radius 0)
+        assert values[1] < values[0] and values[2] <= values[1], (metric, values)

@@ -42,7 +42,8 @@ class LoadRequest:
 class BackboneSpec:
     """One registered backbone: its facts and its two behaviours.
 
-    input_size: the square side (px) images are resized to; pool_dim: feature size d.
+    input_size: the square side (px) images are resized to, 0 for images entering at their own size
+      (LPIPS); pool_dim: feature size d.
     offline_standin: True for seeded random networks whose numbers mean nothing elsewhere.
     load(spec, request) -> Backbone: builds the network (see :class:`LoadRequest`).
     fetch(spec, file) -> bytes: the verified weight bytes from a downloaded or
@@ -127,7 +128,10 @@ class Backbone:
         """
         if len(images) == 0:
             return Features(np.zeros((0, self.dim), np.float32), [])
-        x = resize_images(images, self.input_size, self.resize)
+        if self.input_size:
+            x = resize_images(images, self.input_size, self.resize)
+        else:  # the network takes the images at their own size (LPIPS)
+            x = np.stack([np.asarray(img) for img in images]).astype(np.float32)
         outs = self._fn(x)
         pool = np.asarray(outs[0], np.float32).reshape(len(x), -1)
         return Features(pool, [np.asarray(m, np.float32) for m in outs[1:]] if maps else [])

@@ -262,7 +262,9 @@ def rescore_list(board: dict, evaluator: str = __version__, track: str | None = 
     than ``evaluator``, or (if given) with other backbone weights than ``weights_sha256``.
 
     Returns ``[{team, model, track, baseline, oracle, content_sha256, pr, commit, evaluator, backbone,
-    weights_sha256, reason}]`` in board order; ``reason`` names what differs.
+    weights_sha256, differs, reason}]`` in board order; ``differs`` names the first field of the
+    scoring identity that differs from the track's current entries (None when it agrees), ``reason``
+    says in words what differs.
     """
     current = {t: current_scoring(e for e in board["entries"] if e["track"] == t)
                for t in {e["track"] for e in board["entries"]}}
@@ -272,7 +274,9 @@ def rescore_list(board: dict, evaluator: str = __version__, track: str | None = 
             continue
         scored_by = entry["public"]["evaluator"]
         reasons = []
-        if ScoringIdentity.of_entry(entry) != current[entry["track"]]:
+        mine, theirs = ScoringIdentity.of_entry(entry), current[entry["track"]]
+        differs = None if theirs is None else mine.difference(theirs)
+        if mine != theirs:
             reasons.append("not scored like the track's current entries")
         if scored_by != evaluator:
             reasons.append(f"evaluator {scored_by or 'unknown'} != {evaluator}")
@@ -283,5 +287,6 @@ def rescore_list(board: dict, evaluator: str = __version__, track: str | None = 
                         "baseline": entry["baseline"], "oracle": entry["oracle"],
                         "content_sha256": entry["content_sha256"], "pr": entry["pr"], "commit": entry["commit"],
                         "evaluator": scored_by, "backbone": entry["backbone"]["id"],
-                        "weights_sha256": entry["backbone"]["weights_sha256"], "reason": "; ".join(reasons)})
+                        "weights_sha256": entry["backbone"]["weights_sha256"], "differs": differs,
+                        "reason": "; ".join(reasons)})
     return out

@@ -8,7 +8,7 @@ float32 ``[n, d]`` from :mod:`evaluator.features`, images uint8
 
 Modules: :mod:`.distances` (FID, KID and their fast bootstraps),
 :mod:`.images` (SSIM, PSNR, perceptual distance), :mod:`.memorization`
-(ArtFID, MiFID), :mod:`.registry`, :mod:`.builtin`.
+(ArtFID, MiFID), :mod:`.prdc` (precision, recall, density, coverage), :mod:`.lpips` (LPIPS v0.1), :mod:`.registry`, :mod:`.builtin`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,11 @@ from .distances import (FidBootstrap, KidBootstrap, frechet_distance, frechet_di
                         kid, kid_subset_indices, polynomial_kernel, _trace_sqrt_cross)
 from .images import (PSNR_CAP_DB, SSIM_K1, SSIM_K2, SSIM_SIGMA, SSIM_WINDOW, gaussian_window_1d,  # noqa: F401
                      luminance, perceptual_distance, psnr, ssim)
+from .lpips import (LPIPS_BACKBONE, LPIPS_CHANNELS, lpips_distance, lpips_linear_weights,  # noqa: F401
+                    lpips_upper_bound)
 from .memorization import artfid, memorization_distance, memorization_distances, mifid  # noqa: F401
+from .prdc import (DC_K, PR_K, PrdcBootstrap, density_coverage, knn_radii, pairwise_distances,  # noqa: F401
+                   precision_recall, precision_recall_density_coverage)
 from .registry import (ALL_KINDS, METRICS, SPECS, Batch, MetricSpec, Options, SetData, backbones_of, describe,  # noqa: F401,E501
                        needs_of, register, resolve, unregister)
 from . import builtin  # noqa: F401,E402  (registers the built-in metrics)

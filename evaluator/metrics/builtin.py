@@ -11,8 +11,10 @@ import numpy as np
 
 from .cmmd import CMMD_SCALE, CmmdBootstrap, cmmd
 from .distances import FidBootstrap, KidBootstrap, frechet_distance, kid
-from .images import PSNR_CAP_DB, perceptual_distance, psnr, ssim
+from .images import PSNR_CAP_DB, psnr, ssim
+from .lpips import LPIPS_BACKBONE, lpips_distance, lpips_upper_bound
 from .memorization import artfid, memorization_distance, memorization_distances, mifid
+from .prdc import DC_K, PR_K, PrdcBootstrap, precision_recall_density_coverage
 from .registry import ALL_KINDS, SetData, register
 from ..vocab import STYLE_KINDS
 
@@ -81,6 +83,55 @@ class CmmdStatistic:
         return self._boot(rows_out, rows_ref)
 
 
+class _PrdcShared:
+    """The four k-NN metrics of one feature set, computed once and shared by their four statistics.
+
+    Each metric is its own registry entry (a track lists any of them), but
+    they share the k-NN radii and distance matrices: the last SetData and the
+    last resample's rows (by identity) are remembered.
+    """
+
+    _last: "_PrdcShared | None" = None
+
+    def __init__(self, data: SetData):
+        self.data = data
+        self.point = precision_recall_density_coverage(data.ref, data.out)  # real = the references, fake = the outputs
+        self._boot: PrdcBootstrap | None = None
+        self._rows: tuple = (None, None)
+        self._values: dict = {}
+
+    @classmethod
+    def of(cls, data: SetData) -> "_PrdcShared":
+        if cls._last is None or cls._last.data is not data:
+            cls._last = cls(data)
+        return cls._last
+
+    def resample(self, rows_out: np.ndarray, rows_ref: np.ndarray) -> dict:
+        if self._rows[0] is not rows_out or self._rows[1] is not rows_ref:
+            if self._boot is None:
+                self._boot = PrdcBootstrap(self.data.ref, self.data.out, self.data.options.seed,
+                                           paired=self.data.paired)
+            self._values = self._boot(rows_out, rows_ref)
+            self._rows = (rows_out, rows_ref)
+        return self._values
+
+
+def _prdc_statistic(name: str):
+    class PrdcStatistic:
+        """One of precision/recall/density/coverage (``name``) of the outputs against the references."""
+
+        def __init__(self, data: SetData):
+            self._shared = _PrdcShared.of(data)
+            self.point = self._shared.point[name]
+            self.extra: dict = {}
+
+        def resample(self, rows_out: np.ndarray, rows_ref: np.ndarray) -> float:
+            return self._shared.resample(rows_out, rows_ref)[name]
+
+    PrdcStatistic.__name__ = PrdcStatistic.__qualname__ = f"{name.capitalize()}Statistic"
+    return PrdcStatistic
+
+
 # --- the registry -------------------------------------------------------------------
 
 register("fid", "asc", ALL_KINDS,
@@ -106,11 +157,14 @@ register("memorization", "desc", STYLE_KINDS,
          "features centred at the training mean) over the same distance of held-out images of the style; "
          "≈ 0 for copies, ≈ 1 for new images.",
          combine="set", needs=("train_features",), statistic=MemorizationStatistic, low=0.0, listed=False)
+_LPIPS_SOURCE = ("LPIPS v0.1 AlexNet-lin (Zhang et al. 2018): the lpips package's learned channel weights on "
+                 "torchvision's ImageNet AlexNet (backbone lpips_alex), as the lpips package computes it. With the "
+                 "offline stand-in alexnet_random_seed0 (random AlexNet; the result's backbone record says so) it is "
+                 "the LPIPS formula on an untrained network: not comparable with LPIPS numbers.")
 register("content_distance", "asc", STYLE_KINDS,
-         "Perceptual distance between each input and its output on the backbone's feature maps (the LPIPS "
-         "formula with unit layer weights on an untrained network: not comparable with LPIPS numbers).",
-         needs=("input_maps", "output_maps"), per_image=lambda b: perceptual_distance(b.input_maps, b.output_maps),
-         low=0.0, high=4.0)
+         "Perceptual distance between each input and its output. " + _LPIPS_SOURCE,
+         needs=("input_maps", "output_maps"), backbone=LPIPS_BACKBONE,
+         per_image=lambda b: lpips_distance(b.input_maps, b.output_maps), low=0.0, high=lpips_upper_bound())
 register("content_ssim", "desc", STYLE_KINDS,
          "SSIM between each input and its output, on luminance.",
          needs=("input", "output"), per_image=lambda b: ssim(b.input, b.output), low=-1.0, high=1.0)
@@ -121,15 +175,17 @@ register("ssim", "desc", ("paired",),
          "SSIM between output and target, on luminance.",
          needs=("output", "target"), per_image=lambda b: ssim(b.output, b.target), low=-1.0, high=1.0)
 register("perceptual_distance", "asc", ("paired",),
-         "Perceptual distance between output and target on the backbone's feature maps (the LPIPS formula "
-         "with unit layer weights on an untrained network: not comparable with LPIPS numbers).",
-         needs=("output_maps", "target_maps"),
-         per_image=lambda b: perceptual_distance(b.output_maps, b.target_maps), low=0.0, high=4.0)
+         "Perceptual distance between output and target. " + _LPIPS_SOURCE,
+         needs=("output_maps", "target_maps"), backbone=LPIPS_BACKBONE,
+         per_image=lambda b: lpips_distance(b.output_maps, b.target_maps), low=0.0, high=lpips_upper_bound())
 register("artfid", "asc", STYLE_KINDS,
-         "ArtFID formula (1 + content_distance) · (1 + FID) of Wright & Ommer 2022, on plain FID and the "
-         "untrained content network above: not comparable with published ArtFID numbers (FID∞, trained LPIPS).",
+         "ArtFID formula (1 + content_distance) · (1 + FID) of Wright & Ommer 2022, on plain FID and the LPIPS "
+         "content distance above: not comparable with published ArtFID numbers, which use FID∞ (and with the "
+         "offline stand-ins, an untrained network for both).",
          combine="derived", derives_from=("content_distance", "fid"),
          derive=lambda v, o: artfid(v["content_distance"], v["fid"]), low=1.0)
+
+
 def _mifid(values, options) -> float:
     """MiFID from FID and the memorization ratio; equal to FID (no penalty) when the backbone's feature
     distances mean nothing (``options.memorization_meaningful`` False: the offline stand-in), since a
@@ -145,3 +201,24 @@ register("mifid", "asc", STYLE_KINDS,
          "held-out images of the style). Not comparable with Kaggle MiFID numbers. With the offline stand-in "
          "backbone no penalty is applied (MiFID = FID): its feature distances cannot tell a copy from a new image.",
          combine="derived", derives_from=("fid", "memorization"), derive=_mifid, low=0.0)
+
+
+_KNN_RULE = ("Closed balls (distance ≤ radius, as Kynkäänniemi's code and torch-fidelity; prdc uses <), "
+             "Euclidean distances on the backbone's features; real = the held-out reference images.")
+register("precision", "desc", ALL_KINDS,
+         f"Precision (Kynkäänniemi et al. 2019, k = {PR_K}): the fraction of outputs inside the k-NN manifold of "
+         f"the reference images (fidelity: falls for images unlike any real one). " + _KNN_RULE,
+         combine="set", statistic=_prdc_statistic("precision"), low=0.0, high=1.0)
+register("recall", "desc", ALL_KINDS,
+         f"Recall (Kynkäänniemi et al. 2019, k = {PR_K}): the fraction of reference images inside the k-NN manifold "
+         f"of the outputs (diversity: falls when modes are missed, e.g. a collapsed generator). " + _KNN_RULE,
+         combine="set", statistic=_prdc_statistic("recall"), low=0.0, high=1.0)
+register("density", "desc", ALL_KINDS,
+         f"Density (Naeem et al. 2020, k = {DC_K}): how many reference k-NN balls hold each output, over k; ≈ 1 "
+         f"when outputs are spread like the references, above 1 when they crowd into dense regions (unbounded "
+         f"above, so rank by coverage rather than density). " + _KNN_RULE,
+         combine="set", statistic=_prdc_statistic("density"), low=0.0)
+register("coverage", "desc", ALL_KINDS,
+         f"Coverage (Naeem et al. 2020, k = {DC_K}): the fraction of reference images whose k-NN ball holds at "
+         f"least one output (diversity, robust to outlier outputs). " + _KNN_RULE,
+         combine="set", statistic=_prdc_statistic("coverage"), low=0.0, high=1.0)

@@ -325,9 +325,49 @@ def _as_shape(dims: Sequence[object]) -> tuple[int | None, ...]:
     return tuple(int(d) if isinstance(d, (int, np.integer)) and int(d) >= 0 else None for d in dims)
 
 
+CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")  # cgroup v2: "<quota> <period>" or "max <period>"
+
+
+def cpu_allowance(cpu_max: Path = CGROUP_CPU_MAX) -> int:
+    """CPUs this process may use: its affinity mask, capped by a cgroup v2 CPU quota (rounded up)."""
+    allowed = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    try:
+        quota, period = cpu_max.read_text(encoding="ascii").split()[:2]
+        if quota != "max":
+            allowed = min(allowed, -(-int(quota) // max(1, int(period))))
+    except (OSError, ValueError):
+        pass  # no cgroup v2 quota here
+    return max(1, allowed)
+
+
 def threads() -> int:
-    """Intra-op threads for inference: small and fixed so results and timing are stable."""
-    return max(1, min(2, os.cpu_count() or 1))
+    """Intra-op threads for inference: every CPU the process may use (:func:`cpu_allowance`).
+
+    One count per machine: a result repeats on the same runner (TensorFlow's op
+    determinism and onnxruntime's deterministic compute hold for a fixed count).
+    """
+    return cpu_allowance()
+
+
+CUDA_PROVIDER, CPU_PROVIDER = "CUDAExecutionProvider", "CPUExecutionProvider"
+
+
+def onnx_providers(available: Sequence[str], gpu_visible: bool) -> list:
+    """The onnxruntime execution providers to ask for, best first.
+
+    ``available``: ``onnxruntime.get_available_providers()``; ``gpu_visible``: an
+    NVIDIA device node exists here. CUDA (with cuDNN's deterministic default
+    convolution search, not its timing-based exhaustive one) when both hold,
+    always with the CPU provider behind it for ops CUDA lacks.
+    """
+    if gpu_visible and CUDA_PROVIDER in available:
+        return [(CUDA_PROVIDER, {"device_id": 0, "cudnn_conv_algo_search": "DEFAULT"}), CPU_PROVIDER]
+    return [CPU_PROVIDER]
+
+
+def gpu_visible() -> bool:
+    """An NVIDIA GPU's device node is present (the sandbox binds it where the runner has one)."""
+    return os.path.exists("/dev/nvidiactl")
 
 
 def model_companions(fmt: str, path: Path) -> tuple[str, ...]:
@@ -341,4 +381,4 @@ def model_companions(fmt: str, path: Path) -> tuple[str, ...]:
 
 __all__ = ["FORMATS", "MODEL_FORMATS", "TENSORFLOW_FORMATS", "URL_SUFFIXES", "ModelFacts", "ModelFormat", "LoadedModel", "check_model", "load_model",
            "check_inputs", "check_input_shapes", "check_declared_inputs", "check_path", "model_bytes", "model_companions",
-           "sniff_format", "threads"]
+           "sniff_format", "threads", "cpu_allowance", "onnx_providers"]

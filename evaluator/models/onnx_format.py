@@ -17,7 +17,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 import numpy as np
 
 from ..errors import EaselError
-from . import LoadedModel, ModelFacts, check_declared_inputs, threads
+from . import LoadedModel, ModelFacts, check_declared_inputs, gpu_visible, onnx_providers, threads
 from .allowlists import ONNX_DOMAINS, ONNX_OPS
 
 MAX_ONNX_BYTES = 2 << 30  # protobuf's own ceiling; bigger models use external data
@@ -164,10 +164,12 @@ def _real_inputs(model):
 
 
 class OnnxModel(LoadedModel):
-    """An onnxruntime CPU session with deterministic, small-thread settings."""
+    """An onnxruntime session with deterministic settings; ``provider``: the execution provider
+    it really runs on (onnxruntime falls back to the CPU when CUDA cannot start)."""
 
     def __init__(self, session, parameters: int):
         self._session = session
+        self.provider = str(session.get_providers()[0])
         self._inputs = [i.name for i in session.get_inputs()]
         self._output = session.get_outputs()[0].name
         if len(session.get_outputs()) != 1:
@@ -189,7 +191,8 @@ class OnnxModel(LoadedModel):
 
 
 def load(path: Path) -> OnnxModel:
-    """Open a checked model in onnxruntime on the CPU (sandbox only)."""
+    """Open a checked model in onnxruntime (sandbox only): on the GPU through the CUDA provider where
+    onnxruntime-gpu and an NVIDIA device are present, else on the CPU (:func:`onnx_providers`)."""
     import onnx
     import onnxruntime as ort
 
@@ -202,7 +205,8 @@ def load(path: Path) -> OnnxModel:
     options.use_deterministic_compute = True
     options.log_severity_level = 3
     try:
-        session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+        session = ort.InferenceSession(str(path), sess_options=options,
+                                       providers=onnx_providers(ort.get_available_providers(), gpu_visible()))
         model = onnx.load(str(path), load_external_data=False)
         parameters = 0
         for tensor in model.graph.initializer:

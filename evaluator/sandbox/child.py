@@ -34,6 +34,7 @@ import sys
 import time
 
 from .device import detect as detect_device
+from .device import for_onnx
 from .protocol import NOBODY, Channel
 
 _CLONE_NEWUSER = 0x10000000
@@ -231,8 +232,10 @@ def error_frame(exc: BaseException, default: str) -> dict:
     code = getattr(exc, "code", None)
     if not isinstance(code, str) or not code.startswith("E_"):
         code = "E_OOM" if allocation_failed(exc) else default
-    return {"error": code, "detail": getattr(exc, "detail", None) or name,
-            "facts": getattr(exc, "facts", None) or {}, "reason": f"{name}: {exc}"[:REASON_CHARS]}
+    frame = {"error": code, "detail": getattr(exc, "detail", None) or name,
+             "reason": f"{name}: {exc}"[:REASON_CHARS]}
+    facts = getattr(exc, "facts", None)
+    return {**frame, "facts": dict(facts)} if facts else frame  # the parent re-checks them (clean_facts)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -276,6 +279,8 @@ def main(argv: list[str] | None = None) -> int:
     if fmt is not None:
         try:
             model = load_model(fmt, model_path)
+            if fmt == "onnx":  # where onnxruntime really runs it: CUDA, or the CPU it fell back to
+                device = for_onnx(device, str(getattr(model, "provider", "CPUExecutionProvider")))
             hello = {"ok": True, "n_inputs": int(model.n_inputs),
                      "input_shapes": [[d if isinstance(d, int) else None for d in s] for s in model.input_shapes],
                      "parameters": int(model.parameters)}

@@ -11,7 +11,9 @@ report. :func:`require_gpu` is the parent's own check for ``easel evaluate
 ``name`` is the GPU model (TensorFlow's device details) or the CPU model
 (``/proc/cpuinfo``); ``cores`` the CPUs the child may run on (null on a GPU);
 CUDA and cuDNN are TensorFlow's build versions, null unless a GPU is used.
-ONNX models run in onnxruntime on the CPU, so their record says cpu.
+ONNX models run in onnxruntime: once loaded, :func:`for_onnx` makes the record
+say the execution provider the session really uses (``provider``), and the GPU
+when that is CUDA.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import sys
 
 from ..errors import EaselError
 from ..models import TENSORFLOW_FORMATS
-from ..vocab import DEVICE_KINDS, DEVICE_NAME_RE, VERSION_RE
+from ..vocab import DEVICE_KINDS, DEVICE_NAME_RE, ONNX_PROVIDER_RE, VERSION_RE
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9 ._()@+,:/-]")  # the complement of DEVICE_NAME_RE's characters
 
@@ -75,6 +77,27 @@ def detect(fmt: str | None) -> dict:
     return record
 
 
+def _nvidia_name() -> str:
+    """The first NVIDIA GPU's model from the driver's /proc entry ("NVIDIA GPU" if unreadable)."""
+    try:
+        for info in sorted(os.listdir("/proc/driver/nvidia/gpus")):
+            with open(f"/proc/driver/nvidia/gpus/{info}/information", encoding="utf-8", errors="replace") as f:
+                for line in f:
+                    if line.startswith("Model:"):
+                        return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "NVIDIA GPU"
+
+
+def for_onnx(record: dict, provider: str) -> dict:
+    """``record`` (from :func:`detect`) for an ONNX model whose session runs on ``provider``."""
+    record = {**record, "provider": provider}
+    if provider == "CUDAExecutionProvider":
+        record.update(kind="gpu", name=_nvidia_name(), cores=None)
+    return record
+
+
 def _text(value) -> str:
     text = " ".join(_UNSAFE.sub(" ", str(value)[:1000]).split())[:64].strip()
     return text if DEVICE_NAME_RE.match(text) else "unknown"
@@ -93,7 +116,9 @@ def sanitize(claim) -> dict:
     return {"kind": kind, "name": _text(claim.get("name", "unknown")), "cores": None if kind == "gpu" else cores,
             "tensorflow": _version(claim.get("tensorflow")) or "unknown",
             "cuda": _version(claim.get("cuda")) if kind == "gpu" else None,
-            "cudnn": _version(claim.get("cudnn")) if kind == "gpu" else None}
+            "cudnn": _version(claim.get("cudnn")) if kind == "gpu" else None,
+            **({"provider": claim["provider"]} if isinstance(claim.get("provider"), str)
+               and ONNX_PROVIDER_RE.match(claim["provider"]) else {})}
 
 
 def require_gpu(fmt: str | None = None, device: dict | None = None) -> None:

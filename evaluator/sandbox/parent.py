@@ -279,7 +279,8 @@ class SandboxedModel:
         detail = header.get("detail")
         self._dead = True
         self._kill()
-        return EaselError(code, f"the model process reported {code}", detail=detail if isinstance(detail, str) else None,
+        return EaselError(code, f"the model process reported {code}",
+                          detail=detail if isinstance(detail, str) else None,
                           facts=clean_facts(code, header.get("facts")))  # untrusted: kept only when well-typed
 
     # -- framed I/O with the session deadline --

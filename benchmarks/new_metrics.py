@@ -1,0 +1,119 @@
+"""What the issue-22 metrics (precision/recall/density/coverage, LPIPS) add to one evaluation, side by side.
+
+One run times, at 64 px and 256 px on stand-in backbones (no downloads), the
+scoring work of one evaluation of n images:
+
+* **today**: the pool backbone (``inception_v3_random_seed0``) on outputs and
+  references, FID + KID with their bootstrap, and the untrained perceptual
+  distance on that backbone's maps (inputs vs outputs);
+* **new**: the same plus LPIPS' own backbone (``alexnet_random_seed0``) on
+  inputs and outputs, the LPIPS distance, and precision/recall/density/coverage
+  with their bootstrap.
+
+It prints the seconds of backbones and of metric math separately and the
+share of the added metric math in the whole new evaluation (target: under
+10 %). Then the peak extra memory of the k-NN point estimates for growing n
+(tracemalloc), which stays bounded by the chunk size: "flat" here means no
+n x n matrix is ever formed; beyond the [n, d] features themselves the extra
+memory is at most one chunk of CHUNK_ELEMENTS distances (128 MiB), whatever n.
+
+Run by hand: ``.venv/bin/python benchmarks/new_metrics.py [--n 100] [--resamples 200]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import tracemalloc
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+def _timed(fn):
+    start = time.perf_counter()
+    value = fn()
+    return value, time.perf_counter() - start
+
+
+def _features(backbone, images, maps):
+    parts = [backbone.features(images[i:i + 16], maps=maps) for i in range(0, len(images), 16)]
+    pool = np.concatenate([p.pool for p in parts])
+    return pool, ([np.concatenate([p.maps[k] for p in parts]) for k in range(len(parts[0].maps))] if maps else [])
+
+
+def one_size(size: int, n: int, resamples: int) -> dict[str, float]:
+    from evaluator import metrics as M
+    from evaluator.features import load_backbone
+    from evaluator.scoring import TrackSample, score_track
+
+    rng = np.random.default_rng(size)
+    inputs = rng.integers(0, 256, (n, size, size, 3), dtype=np.uint8)
+    outputs = np.clip(inputs.astype(int) + rng.integers(-40, 41, inputs.shape), 0, 255).astype(np.uint8)
+    refs = rng.integers(0, 256, (n, size, size, 3), dtype=np.uint8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        pool_backbone = load_backbone("inception_v3_random_seed0")
+        lpips_backbone = load_backbone("lpips_alex")  # its stand-in here
+    t = {}
+    (out_pool, out_maps), t["pool backbone (outputs, refs, inputs)"] = _timed(lambda: _features(pool_backbone, outputs, True))
+    (ref_pool, _), t_ref = _timed(lambda: _features(pool_backbone, refs, False))
+    (_, in_maps), t_in = _timed(lambda: _features(pool_backbone, inputs, True))
+    t["pool backbone (outputs, refs, inputs)"] += t_ref + t_in
+    per_image_old, t["untrained perceptual distance"] = _timed(lambda: M.perceptual_distance(in_maps, out_maps))
+    _, t["fid + kid with bootstrap"] = _timed(lambda: score_track(
+        ["fid", "kid"], TrackSample(out_pool, ref_pool), n_resamples=resamples))
+    (_, lp_out), t["lpips backbone (inputs, outputs)"] = _timed(lambda: _features(lpips_backbone, outputs, True))
+    (_, lp_in), t_lp_in = _timed(lambda: _features(lpips_backbone, inputs, True))
+    t["lpips backbone (inputs, outputs)"] += t_lp_in
+    _, t["lpips distance"] = _timed(lambda: M.lpips_distance(lp_in, lp_out))
+    _, t["precision/recall/density/coverage with bootstrap"] = _timed(lambda: score_track(
+        ["precision", "recall", "density", "coverage"], TrackSample(out_pool, ref_pool), n_resamples=resamples))
+    return t
+
+
+def knn_memory(d: int = 64) -> list[tuple[int, float]]:
+    from evaluator.metrics import prdc as P
+
+    rows = []
+    for n in (2000, 6000, 12000):
+        rng = np.random.default_rng(n)
+        real, fake = rng.standard_normal((n, d)), rng.standard_normal((n, d))
+        tracemalloc.start()
+        P.precision_recall_density_coverage(real, fake)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        rows.append((n, peak / 2**20))
+    return rows
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=100, help="images per set (default: 100)")
+    parser.add_argument("--resamples", type=int, default=200, help="bootstrap resamples (default: 200)")
+    args = parser.parse_args(argv)
+    new_math = ("lpips distance", "precision/recall/density/coverage with bootstrap")
+    new_all = new_math + ("lpips backbone (inputs, outputs)",)
+    for size in (64, 256):
+        t = one_size(size, args.n, args.resamples)
+        today = sum(v for k, v in t.items() if k not in new_all)
+        new = today + sum(t[k] for k in new_all)
+        print(f"\n{size} px, n = {args.n}, {args.resamples} resamples (seconds)")
+        for k, v in t.items():
+            print(f"  {k:52s} {v:8.3f}{'   (new)' if k in new_all else ''}")
+        added_math = sum(t[k] for k in new_math)
+        print(f"  {'evaluation with today''s metrics':52s} {today:8.3f}")
+        print(f"  {'evaluation with the new ones too':52s} {new:8.3f}   ({new / today:.2f}x)")
+        print(f"  added metric math: {added_math:.3f} s = {100 * added_math / new:.1f} % of the new evaluation")
+    print("\nk-NN point estimates, d = 64: peak extra memory (tracemalloc) by n")
+    for n, mib in knn_memory():
+        print(f"  n = {n:5d}: {mib:7.1f} MiB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
