@@ -18,6 +18,7 @@ form an HTML comment, and hence no imitation of the bot's markers, in the commen
 from __future__ import annotations
 
 import html
+import os
 import re
 
 from . import error_text
@@ -74,6 +75,21 @@ def fmt(value: float | None, digits: int = 4) -> str:
 # A GitHub Actions artifact address: nothing a participant controls can reach the comment through it.
 GALLERY_URL_RE = re.compile(r"https://github\.com/[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}/actions/runs/"
                             r"[0-9]{1,20}/artifacts/[0-9]{1,20}")
+SERVER_URL_RE = re.compile(r"https?://[A-Za-z0-9.-]{1,253}(?::[0-9]{1,5})?")
+
+
+def actions_server_url() -> str:
+    """The Actions server of this run: ``$GITHUB_SERVER_URL`` as the runner sets it (github.com, a GitHub
+    Enterprise host, the executed-workflow tests' loopback server), else https://github.com."""
+    url = os.environ.get("GITHUB_SERVER_URL", "")
+    return url if SERVER_URL_RE.fullmatch(url) else "https://github.com"
+
+
+def gallery_url_ok(url: str) -> bool:
+    """Whether ``url`` is exactly an Actions artifact address on this run's server (:data:`GALLERY_URL_RE`)."""
+    server = actions_server_url()
+    pattern = GALLERY_URL_RE.pattern.replace(r"https://github\.com", re.escape(server), 1)
+    return re.fullmatch(pattern, url) is not None
 
 
 def render_comment(result: Result | dict, competition: Competition | None = None, leaderboard: dict | None = None,
@@ -112,7 +128,7 @@ def render_comment(result: Result | dict, competition: Competition | None = None
             lines += _standing_lines(result, place)
         lines += _efficiency_lines(result)
         lines += _memorization_lines(result)
-        if gallery_url is not None and GALLERY_URL_RE.fullmatch(gallery_url):
+        if gallery_url is not None and gallery_url_ok(gallery_url):
             lines += ["", f"🖼️ [Your model on the showcase images]({gallery_url}): input, output (and style) "
                           "side by side, never test images (a zip holding one PNG; GitHub asks you to sign in)."]
     lines += [""] + _provenance_lines(result)

@@ -24,7 +24,8 @@ def test_keras_model_scores_ok_deterministically(tmp_path, data_root, competitio
                           "--comment", str(tmp_path / "c.md"), "--samples", str(tmp_path / "s.png"))
     assert code == 0, first["errors"]
     assert first["status"] == "ok"
-    assert set(first["metrics"]) == {"kid", "fid", "artfid", "mifid", "content_distance", "content_ssim"}
+    assert set(first["metrics"]) == {"kid", "fid", "fd_dinov2", "cmmd", "artfid", "mifid", "content_distance",
+                                     "content_ssim"}
     for m in first["metrics"].values():
         lo, hi = m["ci95"]
         assert lo <= hi and m["n"] > 0

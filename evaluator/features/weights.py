@@ -148,4 +148,6 @@ def fetch_weights(backbone_id: str = "inception_fid", cache_dir: str | os.PathLi
                                  detail=spec.id) from None
         data = spec.fetch(spec, source)
         atomic_write_bytes(dest, data)
+        # The pin on first fetch: loaders may refuse a file that no longer hashes to what was verified here.
+        atomic_write_bytes(dest.with_name(dest.name + ".sha256"), (hashlib.sha256(data).hexdigest() + "\n").encode())
     return dest

@@ -97,7 +97,7 @@ def post_result(repo_name: str, number: int, result_path: str | os.PathLike, opt
     returns ("created" | "updated", comment id).
     """
     from ..config import default_competition_path, load_competition
-    from ..report import render_comment
+    from ..report import actions_server_url, render_comment
     from ..result import load_result
 
     check_target(repo_name, number, head_sha)
@@ -112,7 +112,7 @@ def post_result(repo_name: str, number: int, result_path: str | os.PathLike, opt
 
         board = load_leaderboard(leaderboard_path)
     if ans.result is not None:
-        own = gallery_url if gallery_url and gallery_url.startswith(f"https://github.com/{repo_name}/") else None
+        own = gallery_url if gallery_url and gallery_url.startswith(f"{actions_server_url()}/{repo_name}/") else None
         rendered = render_comment(ans.result, competition, board, head_sha=head_sha, gallery_url=own)
         rendered = rendered.rstrip("\n") + _fairness_line(ans) if ans.counted is False else rendered
     else:

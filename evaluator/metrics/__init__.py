@@ -13,6 +13,7 @@ Modules: :mod:`.distances` (FID, KID and their fast bootstraps),
 
 from __future__ import annotations
 
+from .cmmd import CMMD_SCALE, CMMD_SIGMA, CmmdBootstrap, cmmd, l2_normalise, rbf_kernel  # noqa: F401
 from .distances import (FidBootstrap, KidBootstrap, frechet_distance, frechet_distance_from_stats,  # noqa: F401
                         kid, kid_subset_indices, polynomial_kernel, _trace_sqrt_cross)
 from .images import (PSNR_CAP_DB, SSIM_K1, SSIM_K2, SSIM_SIGMA, SSIM_WINDOW, gaussian_window_1d,  # noqa: F401

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .cmmd import CMMD_SCALE, CmmdBootstrap, cmmd
 from .distances import FidBootstrap, KidBootstrap, frechet_distance, kid
 from .images import PSNR_CAP_DB, psnr, ssim
 from .lpips import LPIPS_BACKBONE, lpips_distance, lpips_upper_bound
@@ -70,6 +71,18 @@ class MemorizationStatistic:
         return float(self.each[rows_out].mean())
 
 
+class CmmdStatistic:
+    """CMMD of output against reference embeddings; resamples through :class:`CmmdBootstrap`."""
+
+    def __init__(self, data: SetData):
+        self.point = cmmd(data.out, data.ref)
+        self.extra: dict = {}
+        self._boot = CmmdBootstrap(data.out, data.ref, data.options.seed, paired=data.paired)
+
+    def resample(self, rows_out: np.ndarray, rows_ref: np.ndarray) -> float:
+        return self._boot(rows_out, rows_ref)
+
+
 class _PrdcShared:
     """The four k-NN metrics of one feature set, computed once and shared by their four statistics.
 
@@ -125,6 +138,16 @@ register("fid", "asc", ALL_KINDS,
          "Fréchet distance between Gaussians fitted to backbone features of the outputs and of the held-out "
          "target-style images (exact, float64). Biased upward at small n: compare only at equal n.",
          combine="set", statistic=FidStatistic, low=0.0)
+register("fd_dinov2", "asc", ALL_KINDS,
+         "FD-DINOv2 (Stein et al. 2023, dgm-eval): Fréchet distance between Gaussians fitted to DINOv2 ViT-L/14 "
+         "CLS features (1024-d, 224 px, ImageNet normalisation) of the outputs and of the held-out target-style "
+         "images; the distance people's judgements agree with best in that study. Biased upward at small n.",
+         combine="set", statistic=FidStatistic, low=0.0, backbone="dinov2_vitl14")
+register("cmmd", "asc", ALL_KINDS,
+         "CMMD (Jayasumana et al. 2024, google-research cmmd): MMD with a Gaussian kernel (σ = 10) between "
+         "L2-normalised CLIP ViT-L/14@336px embeddings of the outputs and of the held-out target-style images, "
+         f"biased minimum-variance estimator, ×{CMMD_SCALE:g}; no normality assumption, little dependence on n.",
+         combine="set", statistic=CmmdStatistic, low=0.0, high=2.0 * CMMD_SCALE, backbone="clip_vitl14_336")
 register("kid", "asc", ALL_KINDS,
          "Kernel Inception distance: unbiased MMD² with the cubic polynomial kernel (can be slightly negative; "
          "rank by it at small n). On paired tracks the cross term leaves each output's own target out.",

@@ -99,6 +99,10 @@ def _python_paths(package_dir: Path) -> list[str]:
     for scheme in schemes:
         paths.update(scheme[key] for key in ("stdlib", "platstdlib", "purelib", "platlib") if key in scheme)
     paths.update(site.getsitepackages())
+    # A venv layered on a prepared one (.github/scripts/runner-venv.sh) reads its packages from the
+    # prepared site-packages through a .pth line: those folders are part of the interpreter too.
+    paths.update(p for p in sys.path if os.path.basename(p) in ("site-packages", "dist-packages")
+                 and os.path.isdir(p))
     return sorted(paths)
 
 

@@ -9,7 +9,7 @@ result record all go through :data:`evaluator.features.BACKBONES`.
 
 from __future__ import annotations
 
-from . import convnet, inception_fid, keras_imagenet, lpips_alex, random_inception
+from . import convnet, inception_fid, keras_imagenet, lpips_alex, random_inception, vit_backbones
 
 BUILTIN = (inception_fid.SPEC, keras_imagenet.SPEC, random_inception.SPEC, convnet.SPEC, lpips_alex.SPEC,
-           lpips_alex.STANDIN_SPEC)
+           lpips_alex.STANDIN_SPEC, vit_backbones.DINOV2_SPEC, vit_backbones.CLIP_SPEC, *vit_backbones.STANDIN_SPECS)
