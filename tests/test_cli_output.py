@@ -49,13 +49,20 @@ def standin_case(tmp_path_factory, data_root):
     return ["evaluate", str(sub), "--data", str(data_root), "--competition", str(comp)], root
 
 
+def assert_each_standin_warns_once(stderr: str) -> None:
+    """One warning per offline stand-in backbone (the track's metrics may use several), never repeated."""
+    warned = re.findall(r"^warning: (\S+) weights not found", stderr, re.M)
+    assert warned and len(warned) == len(set(warned)), stderr
+    assert stderr.count(STANDIN) == len(warned), stderr
+
+
 @pytest.mark.slow
 def test_evaluate_is_quiet_and_warns_once(standin_case):
     argv, root = standin_case
     run = easel(*argv, "--out", str(root / "quiet.json"), cache=root / "cache")
     assert run.returncode == 2, run.stderr  # E_PRED_NONFINITE: the submission's fault
     assert noise(run.stderr) == [], run.stderr
-    assert run.stderr.count(STANDIN) == 1, run.stderr
+    assert_each_standin_warns_once(run.stderr)
     assert re.search(r"^warning: inception_fid weights not found", run.stderr, re.M), run.stderr
     assert "E_PRED_NONFINITE" in run.stderr
 
@@ -66,7 +73,7 @@ def test_verbose_brings_the_logs_back(standin_case):
     run = easel(*argv, "--out", str(root / "verbose.json"), "--verbose", cache=root / "cache")
     assert run.returncode == 2, run.stderr
     assert noise(run.stderr), "--verbose shows TensorFlow's own start-up lines"
-    assert run.stderr.count(STANDIN) == 1, run.stderr
+    assert_each_standin_warns_once(run.stderr)
 
 
 def test_help_and_light_commands_print_nothing_extra(tmp_path):
