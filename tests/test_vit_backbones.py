@@ -18,7 +18,8 @@ import pytest
 from evaluator import metrics as M
 from evaluator import scoring as S
 from evaluator.errors import EaselError
-from evaluator.features.backends import torch_archive, vit, vit_backbones
+from evaluator.features import torch_checkpoint
+from evaluator.features.backends import vit, vit_backbones
 
 FIXTURES = Path(__file__).parent / "fixtures"
 DINO_TINY = vit.ViTConfig("dinov2", 28, 14, 8, 1, 2, 16, 3, 8)  # as tools/write_vit_fixtures.py
@@ -107,8 +108,8 @@ def test_position_embeddings_interpolated_as_pytorch_does():
 
 def test_checkpoints_read_without_pickled_code_match_what_pytorch_saved():
     golden = np.load(FIXTURES / "vit_tiny.npz")
-    dino = torch_archive.flat_parameters(torch_archive.read_torch_archive(FIXTURES / "dinov2_tiny.pth"))
-    clip = torch_archive.flat_parameters(torch_archive.read_torch_archive(FIXTURES / "clip_tiny.pt"))
+    dino = torch_checkpoint.flat_parameters(torch_checkpoint.read_torch_checkpoint(FIXTURES / "dinov2_tiny.pth"))
+    clip = torch_checkpoint.flat_parameters(torch_checkpoint.read_torch_checkpoint(FIXTURES / "clip_tiny.pt"))
     for prefix, params, cfg in (("dino", dino, DINO_TINY), ("clip", clip, CLIP_TINY)):
         ordered = vit.check_weights(cfg, params, prefix)
         for (name, _), array in zip(vit.shapes(cfg), ordered):
@@ -117,7 +118,7 @@ def test_checkpoints_read_without_pickled_code_match_what_pytorch_saved():
 
 
 def test_a_missing_weight_fails_loudly():
-    params = torch_archive.flat_parameters(torch_archive.read_torch_archive(FIXTURES / "dinov2_tiny.pth"))
+    params = torch_checkpoint.flat_parameters(torch_checkpoint.read_torch_checkpoint(FIXTURES / "dinov2_tiny.pth"))
     del params["blocks.0.ls1.gamma"]
     with pytest.raises(EaselError, match="blocks.0.ls1.gamma missing"):
         vit.check_weights(DINO_TINY, params, "dinov2_tiny.pth")
@@ -138,7 +139,32 @@ def test_a_checkpoint_naming_other_code_is_refused(tmp_path):
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr("evil/data.pkl", pickle.dumps({"w": Evil()}, protocol=2))
     with pytest.raises(EaselError, match=r"print, which a weights file does not need; refused without running it"):
-        torch_archive.read_torch_archive(path)
+        torch_checkpoint.read_torch_checkpoint(path)
+
+
+def _hand_pickled_archive(path, size):
+    """A zip checkpoint whose data.pkl (opcodes written by hand, no torch) holds one float tensor of ``size``
+    elements on a storage of 4 floats."""
+    import struct
+    import zipfile
+
+    def text(value):
+        raw = value.encode()
+        return b"X" + struct.pack("<I", len(raw)) + raw
+
+    storage = b"(" + text("storage") + b"ctorch\nFloatStorage\n" + text("0") + text("cpu") + b"K\x04tQ"
+    tensor = (b"ctorch._utils\n_rebuild_tensor_v2\n(" + storage + b"K\x00K" + bytes([size]) + b"\x85K\x01\x85tR")
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("hand/data.pkl", b"\x80\x02}" + text("w") + tensor + b"s.")
+        archive.writestr("hand/data/0", np.arange(4, dtype="<f4").tobytes())
+
+
+def test_a_tensor_reaching_past_its_storage_is_refused(tmp_path):
+    _hand_pickled_archive(tmp_path / "ok.pth", 4)
+    assert np.array_equal(torch_checkpoint.read_torch_checkpoint(tmp_path / "ok.pth")["w"], np.arange(4))
+    _hand_pickled_archive(tmp_path / "long.pth", 8)  # would read 16 bytes of whatever follows the storage
+    with pytest.raises(EaselError, match="reaches past the end of its storage"):
+        torch_checkpoint.read_torch_checkpoint(tmp_path / "long.pth")
 
 
 def test_the_tiny_vits_run_and_differ_by_flavour():

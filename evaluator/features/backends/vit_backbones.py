@@ -1,7 +1,7 @@
 """``dinov2_vitl14`` (FD-DINOv2) and ``clip_vitl14_336`` (CMMD), and their offline stand-ins.
 
 Both read the reference checkpoints themselves, as zip archives of raw tensors
-(:mod:`.torch_archive`; no pickled code runs), into the TensorFlow ViT of
+(:mod:`evaluator.features.torch_checkpoint`; no pickled code runs), into the TensorFlow ViT of
 :mod:`.vit`:
 
 * ``dinov2_vitl14``: ``dinov2_vitl14_pretrain.pth`` from Meta's server, the
@@ -36,7 +36,7 @@ from ...errors import EaselError
 from ...vocab import HEX64_RE
 from ..registry import Backbone, BackboneSpec, LoadRequest
 from ..weights import archive_hint, check_generated, pinned_sha256, weights_sha256
-from .torch_archive import flat_parameters, read_torch_archive
+from ..torch_checkpoint import flat_parameters, read_torch_checkpoint
 from .vit import LAYOUTS, ViTConfig, build_forward, check_weights, seeded_vit_weights, shapes
 
 log = logging.getLogger(__name__)
@@ -96,7 +96,7 @@ def verify_file(spec: BackboneSpec, path: Path, expected: str | None) -> str:
 
 def load_checkpoint(cfg: ViTConfig, path: Path, source: str):
     """The forward function of a reference checkpoint (every weight present, with its reference shape)."""
-    return build_forward(cfg, check_weights(cfg, flat_parameters(read_torch_archive(path)), source))
+    return build_forward(cfg, check_weights(cfg, flat_parameters(read_torch_checkpoint(path)), source))
 
 
 def _standin(spec: BackboneSpec, request: LoadRequest, path: Path) -> Backbone:
@@ -129,7 +129,7 @@ def fetch_reference(spec: BackboneSpec, downloaded: Path) -> bytes:
     """The checkpoint's bytes once its pin (or DINOv2's published size) accepts it; its sha256 is
     printed and recorded beside the cached file (the pin for every later load)."""
     digest = verify_file(spec, downloaded, None)
-    check_weights(LAYOUTS[spec.id], flat_parameters(read_torch_archive(downloaded)), f"{spec.id}: {downloaded.name}")
+    check_weights(LAYOUTS[spec.id], flat_parameters(read_torch_checkpoint(downloaded)), f"{spec.id}: {downloaded.name}")
     print(f"{spec.id}: {downloaded.name} sha256 {digest}", file=sys.stderr)
     return downloaded.read_bytes()
 
