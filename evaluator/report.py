@@ -18,7 +18,6 @@ form an HTML comment, and hence no imitation of the bot's markers, in the commen
 from __future__ import annotations
 
 import html
-import os
 import re
 
 from . import error_text
@@ -26,7 +25,7 @@ from .config import Competition
 from .errors import CODES, EaselError
 from .errors import _identifier as allowlisted_identifier
 from .leaderboard.ranking import format_value, metric_order, standing
-from .result import Result, as_result, device_label
+from .result import Efficiency, Result
 from .vocab import COMMENT_MARKER as MARKER
 from .vocab import WORD_JOINER, neutralise_markers
 
@@ -76,59 +75,65 @@ def fmt(value: float | None, digits: int = 4) -> str:
 GALLERY_URL_RE = re.compile(r"https://github\.com/[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}/actions/runs/"
                             r"[0-9]{1,20}/artifacts/[0-9]{1,20}")
 SERVER_URL_RE = re.compile(r"https?://[A-Za-z0-9.-]{1,253}(?::[0-9]{1,5})?")
+DEFAULT_SERVER_URL = "https://github.com"
 
 
-def actions_server_url() -> str:
-    """The Actions server of this run: ``$GITHUB_SERVER_URL`` as the runner sets it (github.com, a GitHub
-    Enterprise host, the executed-workflow tests' loopback server), else https://github.com."""
-    url = os.environ.get("GITHUB_SERVER_URL", "")
-    return url if SERVER_URL_RE.fullmatch(url) else "https://github.com"
+def actions_server_url(server_url: str | None = None) -> str:
+    """The Actions server of this run: ``server_url`` (``Settings.server_url``, ``$GITHUB_SERVER_URL`` as the
+    runner sets it: github.com, a GitHub Enterprise host, the executed-workflow tests' loopback server) when
+    it is a plain http(s) origin, else https://github.com."""
+    return server_url if server_url and SERVER_URL_RE.fullmatch(server_url) else DEFAULT_SERVER_URL
 
 
-def gallery_url_ok(url: str) -> bool:
-    """Whether ``url`` is exactly an Actions artifact address on this run's server (:data:`GALLERY_URL_RE`)."""
-    server = actions_server_url()
-    pattern = GALLERY_URL_RE.pattern.replace(r"https://github\.com", re.escape(server), 1)
+def gallery_url_ok(url: str, server_url: str | None = None) -> bool:
+    """Whether ``url`` is exactly an Actions artifact address (:data:`GALLERY_URL_RE`) on the run's server
+    (:func:`actions_server_url` of ``server_url``)."""
+    pattern = GALLERY_URL_RE.pattern.replace(r"https://github\.com", re.escape(actions_server_url(server_url)), 1)
     return re.fullmatch(pattern, url) is not None
 
 
-def render_comment(result: Result | dict, competition: Competition | None = None, leaderboard: dict | None = None,
-                   head_sha: str | None = None, gallery_url: str | None = None) -> str:
+def render_comment(result: Result, competition: Competition | None = None, leaderboard: dict | None = None,
+                   head_sha: str | None = None, gallery_url: str | None = None,
+                   server_url: str | None = None) -> str:
     """The sticky PR comment body (GitHub Markdown), starting with the bot's hidden marker.
 
-    ``gallery_url``: this run's gallery artifact (the model's outputs on the showcase images),
-    linked when it is exactly a GitHub Actions artifact address (:data:`GALLERY_URL_RE`).
+    ``result``: a checked :class:`~evaluator.result.Result` (a file is read with ``Result.load``,
+    the one check of result.json, by the caller). ``gallery_url``: this run's gallery artifact
+    (the model's outputs on the showcase images), linked when it is exactly a GitHub Actions
+    artifact address (:data:`GALLERY_URL_RE`) on ``server_url`` (``Settings.server_url``;
+    None: https://github.com).
     """
-    record = as_result(result)  # a document (dict) is checked here; a Result already was
-    result = record.to_json()
-    sub = result["submission"] or {}
-    name = f"{sub.get('team', 'unknown')}/{sub.get('model', 'unknown')}"
+    if not isinstance(result, Result):
+        raise TypeError(f"render_comment takes a checked Result (Result.from_json / Result.load), "
+                        f"not {type(result).__name__}")
+    sub = result.submission
+    name = f"{sub.team}/{sub.model}" if sub is not None else "unknown/unknown"
     lines = [MARKER, f"## Easel evaluation: {code(name)}", ""]
-    track = result["track"]
+    track = result.track
     if track:
-        lines.append(f"Track {code(track['id'])}{_track_title(competition, track['id'])} · kind {md(track['kind'])} "
-                     f"· split **{md(result['split'])}**")
+        lines.append(f"Track {code(track.id)}{_track_title(competition, track.id)} · kind {md(track.kind)} "
+                     f"· split **{md(result.split)}**")
     if head_sha:
         if not re.fullmatch(r"[0-9a-f]{40}", head_sha):
             raise EaselError("E_SHA_FORMAT", "head sha is not 40 hex characters")
         lines.append(f"Evaluated commit `{head_sha}`")
     lines.append("")
 
-    if result["status"] != "ok":
+    if result.status != "ok":
         lines += _error_lines(result)
     else:
         declared = ()
-        if competition is not None and any(t.id == track["id"] for t in competition.tracks):
-            declared = competition.track(track["id"]).metrics
+        if competition is not None and any(t.id == track.id for t in competition.tracks):
+            declared = competition.track(track.id).metrics
         lines += _metrics_table(result, declared)
         lines += metric_description_lines(result)
         lines += output_range_lines(result)
-        place = standing(record, leaderboard)
+        place = standing(result, leaderboard)
         if place is not None:
             lines += _standing_lines(result, place)
-        lines += _efficiency_lines(result)
+        lines += _efficiency_lines(result.efficiency)
         lines += _memorization_lines(result)
-        if gallery_url is not None and gallery_url_ok(gallery_url):
+        if gallery_url is not None and gallery_url_ok(gallery_url, server_url):
             lines += ["", f"🖼️ [Your model on the showcase images]({gallery_url}): input, output (and style) "
                           "side by side, never test images (a zip holding one PNG; GitHub asks you to sign in)."]
     lines += [""] + _provenance_lines(result)
@@ -172,37 +177,37 @@ def describe_detail(code_name: str, detail: object, facts: object = None) -> str
     return f"{_DETAIL_LABELS.get(code_name, 'detail')} {code(ident, cell=True)}"
 
 
-def _error_lines(result: dict) -> list[str]:
-    if result["status"] == "invalid":
+def _error_lines(result: Result) -> list[str]:
+    if result.status == "invalid":
         verdict = "❌ **Invalid submission**: nothing was scored. Fix the problems below and push again."
     else:
         verdict = ("⚠️ **Evaluation error**: nothing was scored. The problem below is on the evaluation side, "
                    "not in your submission; a maintainer will fix it and evaluate again.")
     lines = [verdict, "", "| code | problem | how to fix |", "| --- | --- | --- |"]
-    for err in result["errors"]:
-        info = CODES.get(err["code"])
-        sentence, hint = (info.sentence, error_text.hint(err["code"], err.get("facts"), info.hint)) if info \
+    for err in result.errors:
+        info = CODES.get(err.code)
+        sentence, hint = (info.sentence, error_text.hint(err.code, err.facts, info.hint)) if info \
             else ("Unknown error code.", "Contact the organizers.")
-        detail = describe_detail(err["code"], err.get("detail"), err.get("facts")) if info else ""
+        detail = describe_detail(err.code, err.detail, err.facts) if info else ""
         problem = prose(sentence, cell=True) + (f" ({detail})" if detail else "")
-        lines.append(f"| {code(err['code'], cell=True)} | {problem} | {prose(hint, cell=True)} |")
+        lines.append(f"| {code(err.code, cell=True)} | {problem} | {prose(hint, cell=True)} |")
     return lines + [""]
 
 
-def _metrics_table(result: dict, declared: tuple[str, ...] = ()) -> list[str]:
-    ranking = result["track"]["ranking"]["metric"]
-    names = metric_order(result["metrics"], ranking, declared)  # the site's order
+def _metrics_table(result: Result, declared: tuple[str, ...] = ()) -> list[str]:
+    ranking = result.track.metric
+    names = metric_order(result.metrics, ranking, declared)  # the site's order
     # The backbone column appears once a result records per-metric backbones (older results do not).
-    per_metric = any("backbones" in m for m in result["metrics"].values())
+    per_metric = any(m.backbones is not None for m in result.metrics.values())
     lines = ["| metric | value | 95% interval | direction | n |" + (" backbone |" if per_metric else ""),
              "| --- | ---: | :---: | --- | ---: |" + (" --- |" if per_metric else "")]
     for name in names:
-        m = result["metrics"][name]
-        ci = f"[{fmt(m['ci95'][0])}, {fmt(m['ci95'][1])}]" if m["ci95"] else "–"
+        m = result.metrics[name]
+        ci = f"[{fmt(m.ci95[0])}, {fmt(m.ci95[1])}]" if m.ci95 else "–"
         label = f"**{md(name)}** (ranking)" if name == ranking else md(name)
-        row = f"| {label} | {fmt(m['value'])} | {ci} | {_ARROW[m['order']]} | {m['n']} |"
+        row = f"| {label} | {fmt(m.value)} | {ci} | {_ARROW[m.order]} | {m.n} |"
         if per_metric:
-            row += " " + (", ".join(code(b, cell=True) for b in m.get("backbones", ())) or "pixels") + " |"
+            row += " " + (", ".join(code(b, cell=True) for b in m.backbones or ()) or "pixels") + " |"
         lines.append(row)
     return lines + [""]
 
@@ -212,12 +217,12 @@ INTERVAL_MEANING = ("Intervals: 95% bootstrap intervals, the spread of each esti
                     "target together. FID grows as n shrinks, so compare FIDs only at equal n.")
 
 
-def metric_description_lines(result: dict) -> list[str]:
+def metric_description_lines(result: Result) -> list[str]:
     """What each reported metric computes, from the metric registry (never from the result file)."""
     from .metrics import describe
 
-    ranking = result["track"]["ranking"]["metric"]
-    names = [ranking] + sorted(n for n in result["metrics"] if n != ranking)
+    ranking = result.track.metric
+    names = [ranking] + sorted(n for n in result.metrics if n != ranking)
     described = [(name, describe(name)) for name in names]
     lines = [f"- `{name}`: {md(text)}" for name, text in described if text]  # names: METRIC_RE, registered
     if not lines:
@@ -236,15 +241,15 @@ NOTE_HINTS = {
 }
 
 
-def output_range_lines(result: dict) -> list[str]:
+def output_range_lines(result: Result) -> list[str]:
     """The comment's hints for the result's notes (e.g. a model that probably ends in a sigmoid)."""
-    hints = [NOTE_HINTS[note] for note in result.get("notes", []) if note in NOTE_HINTS]
+    hints = [NOTE_HINTS[note] for note in result.notes or () if note in NOTE_HINTS]
     return hints + [""] if hints else []
 
 
-def _standing_lines(result: dict, place: dict) -> list[str]:
-    metric = result["track"]["ranking"]["metric"]
-    value = result["metrics"][metric]["value"]
+def _standing_lines(result: Result, place: dict) -> list[str]:
+    metric = result.track.metric
+    value = result.metrics[metric].value
     lines = []
     if place["rank"] is not None:
         lines.append(f"**Would rank #{place['rank']} of {place['of']}** on the current public leaderboard "
@@ -256,29 +261,27 @@ def _standing_lines(result: dict, place: dict) -> list[str]:
     return lines + [""]
 
 
-def _efficiency_lines(result: dict) -> list[str]:
-    eff = result["efficiency"]
-    if not eff:
+def _efficiency_lines(eff: Efficiency | None) -> list[str]:
+    if eff is None:
         return []
     parts = []
-    if eff.get("images_per_s") is not None:
-        parts.append(f"{fmt(eff['images_per_s'], 3)} images/s (batch {eff.get('best_batch_size')})")
-    if eff.get("latency_ms_batch1") is not None:
-        parts.append(f"{fmt(eff['latency_ms_batch1'], 3)} ms latency at batch 1")
-    if eff.get("parameters") is not None:
-        parts.append(f"{int(eff['parameters']):,} parameters")
-    if eff.get("model_bytes") is not None:
-        parts.append(f"{eff['model_bytes'] / 2**20:.2f} MB")
-    device = device_label(eff.get("device"))
-    where = f"measured on {md(device)}" if device else "evaluation runner"
+    if eff.images_per_s is not None:
+        parts.append(f"{fmt(eff.images_per_s, 3)} images/s (batch {eff.best_batch_size})")
+    if eff.latency_ms_batch1 is not None:
+        parts.append(f"{fmt(eff.latency_ms_batch1, 3)} ms latency at batch 1")
+    if eff.parameters is not None:
+        parts.append(f"{int(eff.parameters):,} parameters")
+    if eff.model_bytes is not None:
+        parts.append(f"{eff.model_bytes / 2**20:.2f} MB")
+    where = f"measured on {md(eff.device.label)}" if eff.device is not None else "evaluation runner"
     return [f"**Efficiency** ({where}): " + " · ".join(parts), ""] if parts else []
 
 
-def _memorization_lines(result: dict) -> list[str]:
-    extra = result["extra"]
-    offline = bool((result["backbone"] or {}).get("offline_standin"))
+def _memorization_lines(result: Result) -> list[str]:
+    extra = result.extra
+    offline = result.backbone is not None and result.backbone.offline_standin
     if extra.get("memorization_meaningful") is False:  # the evaluator applied no penalty
-        if "mifid" not in result["metrics"]:
+        if "mifid" not in result.metrics:
             return []
         return ["Memorization check not applied: the offline stand-in backbone's feature distances cannot "
                 "tell a copy of a training style image from a new image, so `mifid` here equals FID (no "
@@ -290,34 +293,31 @@ def _memorization_lines(result: dict) -> list[str]:
     if not extra.get("memorized"):
         return []
     return ["🚩 **Memorization flag**: outputs are near-copies of training style images "
-            f"(they come {fmt(result['extra'].get('memorization_ratio'))} times as close to the "
+            f"(they come {fmt(extra.get('memorization_ratio'))} times as close to the "
             "training set as new images of the style do, below the threshold); "
             "MiFID penalises this and organizers will review it.", ""]
 
 
-def _provenance_lines(result: dict) -> list[str]:
+def _provenance_lines(result: Result) -> list[str]:
     """The warning alert (a paragraph of its own: a blank line ends it), then one fact per line."""
     lines = []
-    bb = result["backbone"]
-    records = result.get("backbones") or ([bb] if bb else [])
-    for record in records:
-        if record["offline_standin"]:
+    backbones = result.all_backbones
+    for backbone in backbones:
+        if backbone.offline_standin:
             lines += ["> [!WARNING]",
-                      f"> **Offline stand-in backbone {code(record['id'])}**: the standard weights were "
+                      f"> **Offline stand-in backbone {code(backbone.id)}**: the standard weights were "
                       "not available, so features come from a seeded random-init network. Scores on it are "
                       "comparable only with other results from this backbone, never with published scores.", ""]
-    facts = []
-    for record in records:
-        facts.append(f"Backbone {code(record['id'])} (weights sha256 {code(record['weights_sha256'][:12])}, "
-                     f"resize {md(record['resize'])}).")
-    data = result["dataset"]
+    facts = [f"Backbone {code(b.id)} (weights sha256 {code(b.weights_sha256[:12])}, resize {md(b.resize)})."
+             for b in backbones]
+    data = result.dataset
     if data:
-        facts.append(f"Dataset {code(data['id'])} (manifest {code(data['manifest_sha256'][:12])}, "
-                     f"{data['n_inputs']} inputs).")
-    sub = result["submission"] or {}
-    if sub.get("content_sha256"):
-        facts.append(f"Submission content sha256 {code(sub['content_sha256'][:12])}.")
-    ev = result["evaluator"]
-    facts.append(f"Easel {code(ev['version'])}, {ev['seconds']:.1f} s. Intervals are 95% bootstrap intervals.")
+        facts.append(f"Dataset {code(data.id)} (manifest {code(data.manifest_sha256[:12])}, "
+                     f"{data.n_inputs} inputs).")
+    sub = result.submission
+    if sub is not None and sub.content_sha256:
+        facts.append(f"Submission content sha256 {code(sub.content_sha256[:12])}.")
+    run = result.evaluator
+    facts.append(f"Easel {code(run.version)}, {run.seconds:.1f} s. Intervals are 95% bootstrap intervals.")
     # Separate paragraphs: GitHub and plain CommonMark both show one fact per line.
     return lines + "\n\n".join(facts).split("\n")

@@ -31,7 +31,8 @@ class Settings:
     """``require_gpu``: EASEL_REQUIRE_GPU=1 (the GPU runner); ``model_cache``: EASEL_MODEL_CACHE, the
     folder `easel fetch-model` filled (None: download URL models); ``verbose``: EASEL_VERBOSE=1;
     ``api_url``: GITHUB_API_URL; ``bot_login``: EASEL_BOT_LOGIN (None: the default bot);
-    ``github_token``: GITHUB_TOKEN ("" when unset; never printed); ``repo_url``:
+    ``github_token``: GITHUB_TOKEN ("" when unset; never printed); ``server_url``: $GITHUB_SERVER_URL,
+    the run's GitHub server (None outside GitHub Actions); ``repo_url``:
     $GITHUB_SERVER_URL/$GITHUB_REPOSITORY inside GitHub Actions (None elsewhere)."""
 
     require_gpu: bool = False
@@ -40,22 +41,23 @@ class Settings:
     api_url: str = DEFAULT_API_URL
     bot_login: str | None = None
     github_token: str = ""
+    server_url: str | None = None
     repo_url: str | None = None
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> "Settings":
         env = os.environ if environ is None else environ
         cache = env.get(MODEL_CACHE_ENV, "").strip()
-        server, repository = env.get(SERVER_URL_ENV), env.get(REPOSITORY_ENV)
+        server, repository = (env.get(SERVER_URL_ENV) or "").rstrip("/") or None, env.get(REPOSITORY_ENV)
         return cls(require_gpu=env.get(REQUIRE_GPU_ENV) == "1", model_cache=Path(cache) if cache else None,
                    verbose=env.get(VERBOSE_ENV) == "1", api_url=env.get(API_URL_ENV) or DEFAULT_API_URL,
                    bot_login=env.get(BOT_LOGIN_ENV) or None, github_token=env.get(TOKEN_ENV, ""),
-                   repo_url=f"{server.rstrip('/')}/{repository}" if server and repository else None)
+                   server_url=server, repo_url=f"{server}/{repository}" if server and repository else None)
 
     def __repr__(self) -> str:  # the token stays out of any log or traceback
         return (f"Settings(require_gpu={self.require_gpu}, model_cache={self.model_cache}, verbose={self.verbose}, "
                 f"api_url={self.api_url!r}, bot_login={self.bot_login!r}, github_token=<{len(self.github_token)} "
-                f"characters>, repo_url={self.repo_url!r})")
+                f"characters>, server_url={self.server_url!r}, repo_url={self.repo_url!r})")
 
 
 def settings_of(args) -> Settings:

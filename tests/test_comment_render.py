@@ -16,9 +16,9 @@ from cmarkgfm.cmark import Options
 
 from evaluator.config import default_competition_path, load_competition
 from evaluator.errors import CODES, EaselError, error_dict
-from evaluator.report import MARKER, code, md, render_comment
+from evaluator.report import MARKER, code, md
 from evaluator.result import new_result
-from test_report import board, ok_result
+from test_report import board, ok_result, render_doc
 
 # Tags a comment may produce; anything else would be HTML that came through the Markdown.
 ALLOWED_TAGS = {"h2", "p", "strong", "em", "code", "table", "thead", "tbody", "tr", "th", "td", "ul", "li",
@@ -119,7 +119,7 @@ def alerts(page: Page) -> list[str]:
 
 
 def test_scored_comment_reads_cleanly():
-    page = read(render_comment(ok_result(offline=False), head_sha="f" * 40))
+    page = read(render_doc(ok_result(offline=False), head_sha="f" * 40))
     [metrics] = page.tables
     assert metrics[0] == ["metric", "value", "95% interval", "direction", "n"]
     assert metrics[1][:3] == ["kid (ranking)", "0.05", "[0.04, 0.06]"]
@@ -129,7 +129,7 @@ def test_scored_comment_reads_cleanly():
 
 
 def test_stand_in_backbone_alert_holds_only_its_own_text():
-    page = read(render_comment(ok_result(offline=True)))
+    page = read(render_doc(ok_result(offline=True)))
     [alert] = alerts(page)
     assert alert.startswith("[!WARNING] Offline stand-in backbone inception_v3_random_seed0:")
     assert alert.endswith("never with published scores.")
@@ -146,7 +146,7 @@ def test_standing_comments_read_cleanly(kind):
     kid = {"leader": 0.03, "tied": 0.055, "behind": 0.09, "baseline": 0.1}[kind]
     result = ok_result(kid=kid, offline=False, baseline=kind == "baseline",
                        team="baseline" if kind == "baseline" else "acme")
-    page = read(render_comment(result, leaderboard=lb))
+    page = read(render_doc(result, leaderboard=lb))
     text = " ".join(page.visible.split())
     if kind != "baseline":
         rank = {"leader": 1, "tied": 2, "behind": 3}[kind]
@@ -159,7 +159,7 @@ def test_memorization_flag_reads_cleanly():
     r = ok_result(offline=False)
     r["extra"] = {"memorization_distance": 0.001, "memorization_reference": 0.2,
                   "memorization_ratio": 0.005, "memorized": True}
-    page = read(render_comment(r))
+    page = read(render_doc(r))
     text = " ".join(page.visible.split())
     assert "Memorization flag: outputs are near-copies of training style images" in text
     assert "0.005 times as close" in text
@@ -188,7 +188,7 @@ def test_invalid_submission_lists_codes_details_and_fixes():
     lambda_model = {"module": "keras", "class_name": "Functional", "registered_name": None, "config": {
         "layers": [{"module": "keras.layers", "class_name": "Lambda", "registered_name": None,
                     "config": {"name": "lambda_1"}}]}}
-    page = read(render_comment(invalid(_produced(check_config, lambda_model),
+    page = read(render_doc(invalid(_produced(check_config, lambda_model),
                                        _produced(check_input_shapes, [(None, 40, 40, 3)], 1, 32),
                                        error_dict("E_MODEL_MISSING", "model.path"))))
     [table] = page.tables
@@ -205,7 +205,7 @@ def test_invalid_submission_lists_codes_details_and_fixes():
 
 def test_every_error_code_renders_cleanly():
     """Every fixed sentence and hint: backticked commands stay code, no escapes or raw tags shown."""
-    page = read(render_comment(invalid(*(error_dict(c, "x_1") for c in CODES))))
+    page = read(render_doc(invalid(*(error_dict(c, "x_1") for c in CODES))))
     [table] = page.tables
     assert len(table) == len(CODES) + 1
     assert "easel weights fetch" in page.codes  # from E_BACKBONE's hint, as code
@@ -214,7 +214,7 @@ def test_every_error_code_renders_cleanly():
 
 
 def test_data_fault_comment():
-    page = read(render_comment(invalid(error_dict("E_DATA_MANIFEST", "test/A/0003.png"), status="error")))
+    page = read(render_doc(invalid(error_dict("E_DATA_MANIFEST", "test/A/0003.png"), status="error")))
     text = " ".join(page.visible.split())
     assert "Evaluation error" in text
     assert "test/A/0003.png" in page.codes
@@ -229,7 +229,7 @@ def test_hostile_strings_stay_inert(hostile):
     """A forged result.json: its messages and hints are ignored, an unsafe detail dropped, the version refused."""
     r = invalid({"code": "E_KERAS_LAYER", "message": hostile, "hint": hostile, "detail": hostile[:120]},
                 {"code": "E_NOT_A_CODE", "message": hostile, "hint": hostile, "detail": hostile[:120]})
-    page = read(render_comment(r))
+    page = read(render_doc(r))
     [table] = page.tables
     assert [row[0] for row in table[1:]] == ["E_KERAS_LAYER", "E_NOT_A_CODE"]
     assert table[2][1:] == ["Unknown error code.", "Contact the organizers."]
@@ -238,7 +238,7 @@ def test_hostile_strings_stay_inert(hostile):
     for forged in (r, ok_result(offline=True)):
         forged["evaluator"]["version"] = hostile[:40]
         with pytest.raises(EaselError) as info:
-            render_comment(forged)
+            render_doc(forged)
         assert info.value.code == "E_RESULT_SCHEMA" and info.value.detail == "evaluator.version"
 
 
@@ -257,7 +257,7 @@ def test_organizer_track_title_is_text(tmp_path):
     src = tmp_path / "competition.yaml"
     text = default_competition_path().read_text(encoding="utf-8")
     src.write_text(text.replace("title: Photo to ink", 'title: "<b>Ink</b> @ops www.x.example `t` #2"', 1))
-    page = read(render_comment(ok_result(offline=False), load_competition(src)))
+    page = read(render_doc(ok_result(offline=False), load_competition(src)))
     assert "(<b>Ink</b> @ops www.x.example `t` #2)" in " ".join(page.visible.split()).replace("\u2060", "")
 
 
@@ -280,7 +280,21 @@ GALLERY = "https://github.com/acme-org/comp/actions/runs/123456/artifacts/789"
     ("", False),
 ])
 def test_gallery_link_is_one_click_and_only_an_actions_artifact(url, linked):
-    comment = render_comment(ok_result(offline=False), gallery_url=url)
+    comment = render_doc(ok_result(offline=False), gallery_url=url)
     page = Page(render(comment))
     assert page.links == ([url] if linked else [])
     assert ("Your model on the showcase images" in page.visible) is linked
+
+
+def test_gallery_link_belongs_to_the_server_the_cli_passed_not_to_the_environment(monkeypatch):
+    """The server comes in as an argument (``Settings.server_url``, read at the CLI edge); the renderer
+    reads no environment, and a server value that is not a plain http(s) origin counts as github.com."""
+    monkeypatch.setenv("GITHUB_SERVER_URL", "http://github.localhost:8080")
+    local = "http://github.localhost:8080/o/r/actions/runs/1/artifacts/2"
+    assert Page(render(render_doc(ok_result(offline=False), gallery_url=local))).links == []
+    assert Page(render(render_doc(ok_result(offline=False), gallery_url=local,
+                                  server_url="http://github.localhost:8080"))).links == [local]
+    assert Page(render(render_doc(ok_result(offline=False), gallery_url=GALLERY,
+                                  server_url="http://github.localhost:8080"))).links == []
+    assert Page(render(render_doc(ok_result(offline=False), gallery_url=GALLERY,
+                                  server_url="javascript:alert(1)//"))).links == [GALLERY]

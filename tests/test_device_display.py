@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from evaluator.report import render_comment
-from evaluator.result import device_label, validate_result
+from evaluator.result import Result, device_label, validate_result
 from test_leaderboard import board_with, competition, make_result
 
 CPU = {"kind": "cpu", "name": "Intel(R) Xeon(R) Processor", "cores": 2, "tensorflow": "2.21.0",
@@ -31,9 +31,9 @@ def seen(markdown: str) -> str:
 
 
 def test_comment_names_the_device_next_to_images_per_second():
-    line = seen(render_comment(with_device(GPU), competition()))
+    line = seen(render_comment(Result.from_json(with_device(GPU)), competition()))
     assert "measured on GPU NVIDIA H200; TensorFlow 2.21.0, CUDA 12.5, cuDNN 9): 250 images/s" in line
-    assert "(evaluation runner)" in seen(render_comment(make_result("a", "b", 0.1)))
+    assert "(evaluation runner)" in seen(render_comment(Result.from_json(make_result("a", "b", 0.1))))
 
 
 def test_site_shows_the_device_on_the_entry_page_and_the_track_table(tmp_path):

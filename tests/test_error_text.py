@@ -21,7 +21,7 @@ from evaluator import error_text
 from evaluator.config import Limits
 from evaluator.errors import CODES, EaselError
 from evaluator.report import render_comment
-from evaluator.result import validate_result
+from evaluator.result import Result, validate_result
 from test_comment_render import invalid, read
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,7 +44,7 @@ def raised(fn, *args, **kwargs) -> EaselError:
 
 def problem_and_fix(err: EaselError) -> tuple[str, str]:
     """The comment's problem and fix cells for one producer's error, as a reader sees them."""
-    result = validate_result(invalid(err.as_dict()))  # the facts survive the result schema
+    result = Result.from_json(invalid(err.as_dict()))  # the facts survive the result schema
     page = read(render_comment(result))
     [table] = page.tables
     RENDERED.add(err.code)

@@ -185,6 +185,7 @@ def _headed_model(activation):
 def test_sigmoid_head_is_scored_and_hinted_tanh_is_not(tmp_path, data_root, competition_file, cache):
     from evaluator.config import load_competition
     from evaluator.report import render_comment
+    from evaluator.result import Result
 
     comp = load_competition(competition_file)
     results = {act: evaluate_submission(make_submission(tmp_path, _headed_model(act), name=act), data_root,
@@ -193,6 +194,6 @@ def test_sigmoid_head_is_scored_and_hinted_tanh_is_not(tmp_path, data_root, comp
     assert sigmoid["status"] == tanh["status"] == "ok"
     assert sigmoid["notes"] == ["output_range_0_1"] and "notes" not in tanh
     assert sigmoid["metrics"]  # still scored
-    comment = render_comment(sigmoid, comp)
+    comment = render_comment(Result.from_json(sigmoid), comp)
     assert "probably ends in a sigmoid" in comment and "`tanh`" in comment and "2x − 1" in comment
-    assert "sigmoid" not in render_comment(tanh, comp)
+    assert "sigmoid" not in render_comment(Result.from_json(tanh), comp)

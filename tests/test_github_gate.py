@@ -113,7 +113,7 @@ def _stated_cost(what: str) -> int:
 
 def test_comment_job_and_publish_costs_match_the_docs(fake, tmp_path, capsys, caplog):
     crowd(fake)
-    result = atomic_write_json(tmp_path / "result.json", _result("invalid", "E_SCOPE_PATH"))
+    result = atomic_write_json(tmp_path / "result.json", _result("invalid", "E_SCOPE_PATH").to_json())
     before = len(fake.requests())
     code, _ = run(comment_args(fake, result, "success", pr=100), capsys, caplog)
     assert code == 0 and len(fake.requests()) - before <= _stated_cost("comment")
@@ -199,12 +199,15 @@ def test_sticky_comment_names_the_sha_for_the_environment_reviewers(fake, capsys
 
 
 def _result(status, code=None):
+    """A result as the comment job reads it from result.json (``Result.from_json``)."""
+    from evaluator.result import Result
+
     result = new_result(status)
     if code:
         from evaluator.errors import error_dict
 
         result["errors"] = [error_dict(code)]
-    return result
+    return Result.from_json(result)
 
 
 @pytest.mark.parametrize("evaluation, present, counted, posts", [
@@ -226,7 +229,7 @@ def test_comment_job_decision_table(evaluation, present, counted, posts):
     elif posts == "pending":
         assert ans.result is None and ans.retry and "re-runs" in ans.note
     else:
-        assert ans.result["errors"][0]["code"] == posts and ans.why
+        assert ans.result.errors[0].code == posts and ans.why
 
 
 def test_an_evaluator_error_does_not_count():

@@ -77,6 +77,7 @@ def test_each_metric_on_its_backbone_each_backbone_once_per_image_set(other_back
     from evaluator.data.manifest import open_dataset
     from evaluator.evaluate import evaluate_submission
     from evaluator.report import render_comment
+    from evaluator.result import Result
 
     competition = _competition(["kid", "fid", "content_distance", "content_ssim", TOY_FD])
     sub = make_submission(tmp_path, identity_model)
@@ -105,7 +106,7 @@ def test_each_metric_on_its_backbone_each_backbone_once_per_image_set(other_back
     assert result["metrics"][TOY_FD]["value"] == pytest.approx(M.frechet_distance(out, ref), rel=1e-6)
     assert result["metrics"][TOY_FD]["value"] != pytest.approx(result["metrics"]["fid"]["value"], rel=1e-3)
 
-    comment = render_comment(result, competition)
+    comment = render_comment(Result.from_json(result), competition)
     assert "| metric | value | 95% interval | direction | n | backbone |" in comment
     assert f"`{OTHER}`" in comment and "pixels" in comment
     assert comment.count("Offline stand-in backbone") == 3  # every stand-in is named (LPIPS' AlexNet too)

@@ -44,6 +44,7 @@ def test_a_toy_metric_registered_once_reaches_result_comment_and_site(toy_metric
     from evaluator.evaluate import evaluate_submission
     from evaluator.leaderboard import add_result, empty_board
     from evaluator.report import render_comment
+    from evaluator.result import Result
     from evaluator.site_build import build_site
 
     raw = small_competition()
@@ -63,7 +64,7 @@ def test_a_toy_metric_registered_once_reaches_result_comment_and_site(toy_metric
     assert toy["order"] == "desc" and toy["n"] == len(inputs)
     assert 0.0 <= toy["ci95"][0] <= toy["value"] <= toy["ci95"][1] <= 1.0
 
-    comment = render_comment(result, competition)
+    comment = render_comment(Result.from_json(result), competition)
     assert f"| {TOY.replace('_', chr(92) + '_')} |" in comment and "toy metric registered by a test" in comment
 
     board, _ = add_result(empty_board(), result, pr=1, commit="0" * 40, competition=competition,

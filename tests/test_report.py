@@ -5,7 +5,12 @@ import pytest
 
 from evaluator.errors import EaselError, error_dict
 from evaluator.report import MARKER, md, render_comment, standing
-from evaluator.result import new_result
+from evaluator.result import Result, new_result
+
+
+def render_doc(doc, *args, **kwargs):
+    """The comment for a result.json document, read as every reader reads the file (``Result.from_json``)."""
+    return render_comment(Result.from_json(doc), *args, **kwargs)
 
 
 def ok_result(kid=0.05, team="acme", model="inkgan", offline=True, baseline=False):
@@ -31,7 +36,7 @@ def board(*entries):
 
 
 def test_metrics_table_with_intervals_arrows_and_marker():
-    text = render_comment(ok_result(), head_sha="f" * 40)
+    text = render_doc(ok_result(), head_sha="f" * 40)
     assert text.startswith(MARKER)
     assert "| **kid** (ranking) | 0.05 | [0.04, 0.06] | ↓ lower is better | 30 |" in text
     assert "| fid | 42.5 | [40, 45] | ↓ lower is better | 30 |" in text
@@ -40,8 +45,8 @@ def test_metrics_table_with_intervals_arrows_and_marker():
 
 
 def test_offline_backbone_is_loud_and_real_backbone_is_not():
-    assert "Offline stand-in backbone" in render_comment(ok_result(offline=True))
-    assert "Offline stand-in backbone" not in render_comment(ok_result(offline=False))
+    assert "Offline stand-in backbone" in render_doc(ok_result(offline=True))
+    assert "Offline stand-in backbone" not in render_doc(ok_result(offline=False))
 
 
 def test_standing_rank_and_differences():
@@ -49,7 +54,7 @@ def test_standing_rank_and_differences():
               ("acme", "inkgan", 0.5, False))  # our own older entry is ignored
     place = standing(ok_result(kid=0.05), b)
     assert place == {"rank": 2, "of": 3, "leader": 0.03, "best_baseline": 0.2}
-    text = render_comment(ok_result(kid=0.05), leaderboard=b)
+    text = render_doc(ok_result(kid=0.05), leaderboard=b)
     assert "Would rank #2 of 3" in text
     assert "Difference from the leader: +0.02" in text
     assert "Difference from the best baseline: -0.15" in text
@@ -61,7 +66,7 @@ def test_invalid_result_lists_errors_by_code_not_by_file_text():
     err = error_dict("E_KERAS_LAYER", detail="Lambda")
     err["message"] = "<img src=x onerror=alert(1)> forged text"  # whatever the file says, we use our sentence
     r["errors"] = [err]
-    text = render_comment(r)
+    text = render_doc(r)
     assert "Invalid submission" in text and "`E_KERAS_LAYER`" in text and "Lambda" in text
     assert "forged" not in text and "<img" not in text
     assert EaselError("E_KERAS_LAYER").info.hint.split()[0] in text
@@ -73,13 +78,13 @@ def test_hostile_detail_cannot_inject():
     r = ok_result()
     r["submission"]["team"] = "<b>"  # not a safe id: the schema refuses the whole result
     with pytest.raises(EaselError) as info:
-        render_comment(r)
+        render_doc(r)
     assert info.value.code == "E_RESULT_SCHEMA"
 
 
 def test_head_sha_must_be_hex():
     with pytest.raises(EaselError):
-        render_comment(ok_result(), head_sha="main; rm -rf /")
+        render_doc(ok_result(), head_sha="main; rm -rf /")
 
 
 def test_memorization_flag_is_loud_only_with_the_standard_backbone():
@@ -87,7 +92,7 @@ def test_memorization_flag_is_loud_only_with_the_standard_backbone():
         r = ok_result(offline=offline)
         r["extra"] = {"memorization_distance": 0.001, "memorization_reference": 0.2,
                       "memorization_ratio": 0.005, "memorized": True}  # a result from before the rule
-        text = render_comment(r)
+        text = render_doc(r)
         assert ("Memorization flag" in text) is loud
         assert ("Memorization check not meaningful" in text) is not loud
         assert ("near-copies" in text) is loud  # no claim that the outputs copy style images offline
@@ -98,6 +103,6 @@ def test_memorization_not_applied_says_mifid_equals_fid_and_claims_no_copying():
     r["metrics"]["mifid"] = dict(r["metrics"]["fid"]) if "fid" in r["metrics"] else \
         {"value": 4.0, "ci95": [3.0, 5.0], "order": "asc", "n": 30}
     r["extra"] = {"memorization_ratio": 0.05, "memorization_meaningful": False, "memorized": False}
-    text = render_comment(r)
+    text = render_doc(r)
     assert "Memorization check not applied" in text and "equals FID" in text
     assert "Memorization flag" not in text and "near-copies" not in text and "🚩" not in text

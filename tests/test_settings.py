@@ -15,9 +15,11 @@ def test_settings_read_the_environment_once_and_keep_the_token_out_of_sight():
                                       "GITHUB_REPOSITORY": "o/r", "EASEL_BOT_LOGIN": "bot[bot]"})
     assert settings.require_gpu and settings.model_cache == Path("/srv/models")
     assert settings.repo_url == "https://github.com/o/r" and settings.bot_login == "bot[bot]"
+    assert settings.server_url == "https://github.com"  # the gallery link's server (evaluator/report.py)
     assert settings.github_token == "ghs_secret" and "ghs_secret" not in repr(settings)
     empty = Settings.from_environ({})
     assert (empty.require_gpu, empty.model_cache, empty.repo_url, empty.github_token) == (False, None, None, "")
+    assert empty.server_url is None
     assert empty.api_url == "https://api.github.com"
 
 

@@ -348,9 +348,10 @@ def test_needs_rescoring_history_and_reveal_record_are_shown(tmp_path):
 
 def test_a_large_value_reads_the_same_in_the_comment_and_on_the_site(tmp_path):
     from evaluator.report import render_comment
+    from evaluator.result import Result
 
     result = make_result("acme", "a1", 0.1, second=99999.0, content="1")
-    comment = render_comment(result, competition())
+    comment = render_comment(Result.from_json(result), competition())
     root = build(tmp_path, board_with(result)).parent
     page = (root / "tracks/ink/acme--a1.html").read_text(encoding="utf-8")
     assert "| fid | 99,999 |" in comment and '<td class="num score">99,999</td>' in page

@@ -21,10 +21,12 @@ def _options(args) -> BotOptions:
 
 
 def _cmd_comment(args) -> int:
+    settings = settings_of(args)
     action, comment_id = post_result(args.repo, args.pr, args.result_json, _options(args), head_sha=args.head_sha,
                                      competition_path=args.competition, leaderboard_path=args.leaderboard,
                                      evaluation=args.evaluation, run_id=args.run_id,
-                                     gallery_url=args.gallery_url or None, token=settings_of(args).github_token)
+                                     gallery_url=args.gallery_url or None, token=settings.github_token,
+                                     server_url=settings.server_url)
     print(f"{action} comment {comment_id} on {args.repo}#{args.pr}")
     return 0
 

@@ -38,22 +38,22 @@ class Answer:
     fail the job so "Re-run failed jobs" can try again.
     """
 
-    result: "Result | dict | None"
+    result: "Result | None"
     counted: bool | None
     why: str | None = None
     note: str | None = None
     retry: bool = False
 
 
-def _error_result(code: str) -> dict:
+def _error_result(code: str) -> "Result":
     from ..scope import error_result
 
     return error_result(EaselError(code))
 
 
-def answer(evaluation: str, result: "Result | dict | None") -> Answer:
-    """The decision table: how the evaluation job ended x the result.json (a checked Result or a document;
-    None: absent). ``Answer.result`` is what to render: ``result`` itself, or a refusal document."""
+def answer(evaluation: str, result: "Result | None") -> Answer:
+    """The decision table: how the evaluation job ended x the result.json (checked where it was read;
+    None: absent). ``Answer.result`` is what to render: ``result`` itself, or a refusal of ours."""
     if evaluation not in EVALUATION_RESULTS:
         raise EaselError("E_CONFIG", f"--evaluation must be one of {', '.join(EVALUATION_RESULTS)}",
                          detail="evaluation")
@@ -68,11 +68,8 @@ def answer(evaluation: str, result: "Result | dict | None") -> Answer:
                       retry=True)
     if result is None:
         return Answer(_error_result("E_INTERNAL"), False, "the runner failed before writing a result")
-    from ..result import as_result
-
-    record = as_result(result)
-    if record.status == "error":
-        codes = record.error_codes
+    if result.status == "error":
+        codes = result.error_codes
         return Answer(result, False, f"the evaluator or the runner failed ({codes[0] if codes else 'error'})")
     return Answer(result, True)
 
@@ -86,13 +83,15 @@ def _fairness_line(ans: Answer) -> str:
 def post_result(repo_name: str, number: int, result_path: str | os.PathLike, options: BotOptions,
                 head_sha: str | None = None, competition_path: Path | None = None,
                 leaderboard_path: Path | None = None, token: str | None = None, evaluation: str | None = None,
-                run_id: int | None = None, gallery_url: str | None = None) -> tuple[str, int]:
+                run_id: int | None = None, gallery_url: str | None = None,
+                server_url: str | None = None) -> tuple[str, int]:
     """`easel bot comment`: validate result.json (untrusted), render it, create or edit the sticky comment.
 
     Without ``evaluation`` the result file must exist (the original behaviour).
     With it, :func:`answer` decides; the PR's record entry for
     ``head_sha:run_id`` is marked not counted when the failure was ours.
-    ``gallery_url``: the run's gallery artifact, linked only when it belongs to ``repo_name``.
+    ``gallery_url``: the run's gallery artifact, linked only when it belongs to ``repo_name`` on
+    ``server_url`` (``Settings.server_url``, $GITHUB_SERVER_URL; None: https://github.com).
     Raises E_RESULT_SCHEMA for a bad file, EaselError E_GITHUB_* for the API;
     returns ("created" | "updated", comment id).
     """
@@ -112,8 +111,10 @@ def post_result(repo_name: str, number: int, result_path: str | os.PathLike, opt
 
         board = load_leaderboard(leaderboard_path)
     if ans.result is not None:
-        own = gallery_url if gallery_url and gallery_url.startswith(f"{actions_server_url()}/{repo_name}/") else None
-        rendered = render_comment(ans.result, competition, board, head_sha=head_sha, gallery_url=own)
+        server = actions_server_url(server_url)
+        own = gallery_url if gallery_url and gallery_url.startswith(f"{server}/{repo_name}/") else None
+        rendered = render_comment(ans.result, competition, board, head_sha=head_sha, gallery_url=own,
+                                  server_url=server)
         rendered = rendered.rstrip("\n") + _fairness_line(ans) if ans.counted is False else rendered
     else:
         rendered = f"{COMMENT_MARKER}\n## Easel evaluation\n\n⏳ {ans.note}\n"

@@ -54,7 +54,7 @@ def _cmd_fetch_pr(args) -> int:
         if args.result_on_error:
             from ..fsutil import atomic_write_json
 
-            atomic_write_json(args.result_on_error, error_result(exc))
+            atomic_write_json(args.result_on_error, error_result(exc).to_json())
         raise
     if args.json:
         print(json.dumps({**asdict(scope), "dir": str(dest)}, sort_keys=True))

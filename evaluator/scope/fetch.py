@@ -11,12 +11,16 @@ import os
 import re
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import SUBMISSION, EaselError
 from ..fsutil import MAX_TREE_DEPTH
 from ..vocab import ID_RE
 from .check import MODE_GITLINK, MODE_SYMLINK, Scope, check_scope
 from .gitio import check_sha, commit_exists, git, safe_path
+
+if TYPE_CHECKING:
+    from ..result import Result
 
 PR_REF_RE = re.compile(r"^refs/pull/[0-9]{1,9}/head$")
 REMOTE_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -121,10 +125,11 @@ def fetch_pr(repo_dir: str | os.PathLike, pr_ref: str, sha: str, base: str, out:
     return scope, dest
 
 
-def error_result(exc: EaselError) -> dict:
-    """A schema-valid result.json for a refusal before evaluation, so the PR still gets an answer."""
+def error_result(exc: EaselError) -> "Result":
+    """The result of a refusal before evaluation (status invalid or error, by the error's fault), so the PR
+    still gets an answer; ``to_json()`` is its result.json."""
     from ..result import Result, ResultError
 
-    return Result("invalid" if exc.fault == SUBMISSION else "error", errors=(ResultError.of(exc),)).to_json()
+    return Result("invalid" if exc.fault == SUBMISSION else "error", errors=(ResultError.of(exc),))
 
 
