@@ -1,5 +1,5 @@
 """One small schema kit for every file Easel reads: competition.yaml, submission.yaml,
-leaderboard.yaml and result.json.
+teams.yaml, leaderboard.yaml, result.json and a dataset's manifest.json.
 
 A :class:`Checker` walks a parsed document; each check names the file, the key path
 and what was expected, e.g. ``competition.yaml: tracks[1].ranking.order: expected
@@ -70,11 +70,21 @@ def parse_time(value: Any) -> dt.datetime:
 class Checker:
     """Checks values of one document; ``code`` is the EaselError code its failures carry."""
 
-    def __init__(self, source: str, code: str, collect: bool = False):
+    def __init__(self, source: str, code: str, collect: bool = False, detail: str | None = None):
         self.source = source
         self.code = code
         self.collect = collect
+        # What a failure carries as its EaselError detail: the key path by default; a fixed name
+        # (a file) where the reader of the detail needs that instead (the manifest: see with_detail).
+        self.detail = detail
         self.problems: list[EaselError] = []
+
+    def with_detail(self, detail: str) -> "Checker":
+        """A checker of the same document (same source, code and problems) whose failures carry
+        ``detail`` instead of their key path, e.g. the dataset file a manifest entry describes."""
+        other = Checker(self.source, self.code, self.collect, detail)
+        other.problems = self.problems
+        return other
 
     # -- failing ------------------------------------------------------------
     def fail(self, path: str, expected: str, got: Any = _MISSING, code: str | None = None) -> Any:
@@ -82,7 +92,7 @@ class Checker:
         where = path or "(top level)"
         what = "missing" if got is _MISSING else f"got {shown(got)}"
         error = EaselError(code or self.code, f"{self.source}: {where}: expected {expected}, {what}",
-                           detail=where)
+                           detail=self.detail or where)
         if not self.collect:
             raise error
         self.problems.append(error)

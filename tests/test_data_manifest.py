@@ -141,6 +141,66 @@ def test_write_manifest_with_given_splits(tmp_path):
         write_manifest(tmp_path / "set", "unpaired", 8, {}, splits={"x.png": "public"})  # y.png has none
 
 
+def _manifest_doc(files=None, **top):
+    """A schema-1 manifest document whose sha256 matches its files table (fields overridable)."""
+    from evaluator.data.manifest import files_sha256
+
+    files = files if files is not None else {"train/A/a.png": {"sha256": "a" * 64},
+                                             "test/A/x.png": {"sha256": "b" * 64, "split": "public"},
+                                             "showcase/A/s.png": {"sha256": "c" * 64, "split": "showcase"}}
+    doc = {"schema": 1, "dataset": "dev-ink", "kind": "unpaired", "image_size": 8, "source": {"note": "t"},
+           "files": files, "sha256": files_sha256(files)}
+    return {**doc, **top}
+
+
+@pytest.mark.parametrize("change, key_path, detail", [
+    (lambda d: d.update(schema=2), "schema", "manifest.json"),
+    (lambda d: d.update(kind="sideways"), "kind", "manifest.json"),
+    (lambda d: d.update(image_size=True), "image_size", "manifest.json"),
+    (lambda d: d.update(source=["x"]), "source", "manifest.json"),
+    (lambda d: d.update(extra=1), "extra", "manifest.json"),
+    (lambda d: d.pop("dataset"), "dataset", "manifest.json"),
+    (lambda d: d.update(sha256="f" * 64), "sha256", "manifest.json"),
+    (lambda d: d["files"].update({"../x.png": {"sha256": "d" * 64}}), "files.(key)", "manifest.json"),
+    (lambda d: d["files"]["test/A/x.png"].pop("split"), "files.test/A/x.png.split", "test/A/x.png"),
+    (lambda d: d["files"]["test/A/x.png"].update(split="showcase"), "files.test/A/x.png.split", "test/A/x.png"),
+    (lambda d: d["files"]["train/A/a.png"].update(split="public"), "files.train/A/a.png.split", "train/A/a.png"),
+    (lambda d: d["files"]["showcase/A/s.png"].pop("split"), "files.showcase/A/s.png.split", "showcase/A/s.png"),
+    (lambda d: d["files"]["train/A/a.png"].update(sha256="A" * 64), "files.train/A/a.png.sha256", "train/A/a.png"),
+    (lambda d: d["files"]["train/A/a.png"].update(size=3), "files.train/A/a.png.size", "train/A/a.png"),
+])
+def test_manifest_refusals_name_the_key_path_and_the_file_at_fault(change, key_path, detail):
+    """One check of manifest.json (Manifest.from_json, on the shared schema Checker): the message names
+    the key path, the detail (shown in the PR comment) the dataset file at fault."""
+    from evaluator.data.manifest import Manifest, files_sha256
+
+    doc = _manifest_doc()
+    assert Manifest.from_json(doc).to_json() == doc  # to_json is the file's fixed point
+    change(doc)
+    if key_path.startswith("files.") and key_path != "files.(key)":
+        doc["sha256"] = files_sha256(doc["files"])  # a consistent hash: the entry itself is at fault
+    with pytest.raises(EaselError) as info:
+        Manifest.from_json(doc)
+    assert info.value.code == "E_DATA_MANIFEST" and info.value.detail == detail
+    assert info.value.message.startswith(f"manifest.json: {key_path}: expected ")
+
+
+def test_manifest_bytes_and_hash_are_what_they_were(tmp_path):
+    """write_manifest's bytes: sorted keys, the files table hashed as canonical JSON (sha256 by hashlib here)."""
+    image = np.zeros((8, 8, 3), np.uint8)
+    for rel in ("train/A/a.png", "test/A/x.png", "test/B/x.png"):
+        save_png(tmp_path / "set" / rel, image)
+    manifest = write_manifest(tmp_path / "set", "unpaired", 8, {"note": "t"})
+    digest = hashlib.sha256(png_bytes(image)).hexdigest()
+    files = {"test/A/x.png": {"sha256": digest, "split": "public"},
+             "test/B/x.png": {"sha256": digest, "split": "public"}, "train/A/a.png": {"sha256": digest}}
+    table = json.dumps(files, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert manifest.sha256 == hashlib.sha256(table.encode()).hexdigest()
+    expected = {"schema": 1, "dataset": "set", "kind": "unpaired", "image_size": 8, "source": {"note": "t"},
+                "files": files, "sha256": manifest.sha256}
+    assert (tmp_path / "set" / "manifest.json").read_text() == json.dumps(expected, indent=2, sort_keys=True) + "\n"
+
+
 # --- images --------------------------------------------------------------------------
 
 def test_model_range_round_trip_is_exact():

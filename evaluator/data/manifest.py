@@ -8,6 +8,12 @@ Format (schema 1)::
                "test/A/0000.png": {"sha256": "...", "split": "public"}, ...},
      "sha256": sha256(canonical_json(files))}
 
+:meth:`Manifest.from_json` is the one check of the file (schema 1 and its own sha256), on
+the shared :class:`~evaluator.schema.Checker`: a refusal is E_DATA_MANIFEST naming the key
+path (``manifest.json: files.test/A/0003.png.split: expected 'public' or 'private', got
+None``) and, as its detail, the dataset file at fault (``manifest.json`` for the file's
+own keys), which the PR comment shows.
+
 Paired datasets also hold ``train/A_target`` (the target of the same-named
 ``train/A`` image) and ``test/A_target``. Every ``test/*`` file carries a
 split; files with the same name in ``test/A``, ``test/B`` and ``test/A_target`` share it. Evaluation refuses a
@@ -32,7 +38,8 @@ from tqdm import tqdm
 from ..error_text import is_name
 from ..errors import EaselError
 from ..fsutil import atomic_write_json, canonical_json, sha256_bytes, sha256_file
-from ..vocab import TEST_SPLITS
+from ..schema import Checker
+from ..vocab import HEX64_RE, TEST_SPLITS
 
 SCHEMA = 1
 MANIFEST_NAME = "manifest.json"
@@ -44,6 +51,9 @@ FOLDERS = ("train/A", "train/B", "train/A_target", "test/A", "test/B", "test/A_t
            "showcase/A", "showcase/B")
 _DATASET_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
 _PROGRESS_MIN_FILES = 256  # smaller sets verify in well under a second: no bar
+_KEYS = ("schema", "dataset", "kind", "image_size", "files", "sha256")
+_HEX = "a sha256 hex digest"
+_MAX_DATASET_NAME = 255  # the dataset's folder name (an id when evaluation opens it: open_dataset)
 
 
 def split_for_index(index: int) -> str:
@@ -55,13 +65,40 @@ def split_for_index(index: int) -> str:
     return SPLITS[int(index) % 2]
 
 
+def _manifest_checker(source: str) -> Checker:
+    """The manifest's checker: E_DATA_MANIFEST, detail ``manifest.json`` unless a file entry names its file."""
+    return Checker(source, "E_DATA_MANIFEST", detail=MANIFEST_NAME)
+
+
 @dataclass(frozen=True)
 class FileEntry:
-    sha256: str
-    split: str | None = None  # public | private for test/* files, showcase for showcase/*, None for train
+    """One dataset file: its sha256 and its split (public | private for test/* files, showcase for
+    showcase/*, None for train files)."""
 
-    def to_dict(self) -> dict:
+    sha256: str
+    split: str | None = None
+
+    @classmethod
+    def check(cls, c: Checker, raw: Any, rel: str, path: str) -> "FileEntry":
+        """The entry of dataset file ``rel`` (a safe relative path) at key path ``path``; a refusal
+        carries ``rel`` as its detail."""
+        c = c.with_detail(rel)
+        c.mapping(raw, path, ("sha256",), ("split",))
+        sha = c.match(raw["sha256"], f"{path}.sha256", HEX64_RE, _HEX)
+        split = raw.get("split")
+        if rel.startswith("test/"):
+            if "split" not in raw:
+                c.fail(f"{path}.split", "'public' or 'private' (every test file has a split)")
+            c.choice(split, f"{path}.split", SPLITS)
+        elif split != _fixed_split(rel):
+            c.fail(f"{path}.split", f"{_fixed_split(rel)!r} (a showcase file)" if _fixed_split(rel)
+                   else "no split (a train file)", split)
+        return cls(sha, split)
+
+    def to_json(self) -> dict:
         return {"sha256": self.sha256} if self.split is None else {"sha256": self.sha256, "split": self.split}
+
+    to_dict = to_json  # the name files_dict() and older callers use
 
 
 @dataclass
@@ -88,17 +125,56 @@ class Manifest:
                       and (split in (None, "all") or entry.split == split))
 
     def files_dict(self) -> dict[str, dict]:
-        return {path: entry.to_dict() for path, entry in sorted(self.files.items())}
+        """The files table as manifest.json holds it (sorted by path): what ``sha256`` hashes."""
+        return {path: entry.to_json() for path, entry in sorted(self.files.items())}
 
     @classmethod
-    def from_json(cls, raw: Any) -> "Manifest":
-        """The record of a decoded manifest.json, checked (:func:`parse_manifest`: schema and own sha256).
+    def from_json(cls, raw: Any, source: str = MANIFEST_NAME) -> "Manifest":
+        """Check a decoded manifest.json (schema 1, and its ``sha256`` against its files table);
+        the record, or E_DATA_MANIFEST naming the key path, e.g. ``manifest.json:
+        files.test/A/0003.png.split: expected 'public' or 'private', got None``.
 
-        Its refusals name the file at fault as their detail (a test file without a split, a
-        path outside the dataset), which the PR comment shows; so this schema stays its own
-        rather than a key-path :class:`~evaluator.schema.Checker`.
+        The refusal's detail is the dataset file at fault (``test/A/0003.png``), or
+        ``manifest.json`` for the manifest's own keys and for a path outside the dataset;
+        the PR comment shows it. This is the one check of manifest.json.
         """
-        return parse_manifest(raw)
+        c = _manifest_checker(source)
+        c.mapping(raw, "", _KEYS, ("source",))
+        c.choice(raw["schema"], "schema", (SCHEMA,))
+        dataset = c.text(raw["dataset"], "dataset", _MAX_DATASET_NAME)
+        kind = c.choice(raw["kind"], "kind", KINDS)
+        image_size = c.count(raw["image_size"], "image_size", least=1)
+        declared = c.match(raw["sha256"], "sha256", HEX64_RE, _HEX)
+        source_meta = raw.get("source", {})
+        if not isinstance(source_meta, dict):
+            c.fail("source", "a mapping (free metadata about where the images came from)", source_meta)
+        if not isinstance(raw["files"], dict):
+            c.fail("files", "a mapping of dataset paths to file entries", raw["files"])
+        files: dict[str, FileEntry] = {}
+        for rel, entry in sorted(raw["files"].items(), key=lambda item: str(item[0])):
+            if not _safe_relpath(rel) or rel == MANIFEST_NAME:
+                c.fail("files.(key)", "relative paths inside the dataset (no '..', no leading '/', not "
+                                      "manifest.json itself)", rel)
+            files[rel] = FileEntry.check(c, entry, rel, f"files.{rel}")
+        manifest = cls(dataset=dataset, kind=kind, image_size=image_size, sha256=declared, files=files,
+                       source=source_meta)
+        actual = files_sha256(manifest.files_dict())
+        if actual != declared:
+            c.fail("sha256", f"the sha256 of the files table ({actual[:12]}...: a file was added, removed, "
+                             "re-hashed or moved between splits)", declared)
+        return manifest
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Manifest":
+        """Read and check a manifest.json (:meth:`from_json`); E_DATA_MISSING when there is no file."""
+        path = Path(path)
+        if not path.is_file():
+            raise EaselError("E_DATA_MISSING", f"{path} not found", detail=path.parent.name)
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError):
+            _manifest_checker(str(path)).fail("(file)", "valid UTF-8 JSON", "undecodable bytes")
+        return cls.from_json(raw, str(path))
 
     def to_json(self) -> dict:
         return {"schema": SCHEMA, "dataset": self.dataset, "kind": self.kind,
@@ -177,6 +253,7 @@ def _fixed_split(rel: str) -> str | None:
 
 
 def _bad(message: str, detail: str) -> EaselError:
+    """A dataset that does not match its manifest (a file changed, missing or extra): not a schema fault."""
     return EaselError("E_DATA_MANIFEST", message, detail=detail)
 
 
@@ -188,34 +265,8 @@ def _safe_relpath(rel: Any) -> bool:
 
 
 def parse_manifest(raw: Any) -> Manifest:
-    """Check a decoded manifest.json against schema 1 and its own sha256; return the Manifest."""
-    if not isinstance(raw, dict) or raw.get("schema") != SCHEMA:
-        raise _bad("manifest.json: not a schema-1 manifest", MANIFEST_NAME)
-    for key, kind in (("dataset", str), ("kind", str), ("image_size", int), ("files", dict), ("sha256", str)):
-        if not isinstance(raw.get(key), kind) or isinstance(raw.get(key), bool):
-            raise _bad(f"manifest.json: key {key!r} missing or not a {kind.__name__}", MANIFEST_NAME)
-    if raw["kind"] not in KINDS:
-        raise _bad(f"manifest.json: kind must be one of {', '.join(KINDS)}", MANIFEST_NAME)
-    files: dict[str, FileEntry] = {}
-    for rel, entry in sorted(raw["files"].items()):
-        if not _safe_relpath(rel) or rel == MANIFEST_NAME:
-            raise _bad("manifest.json lists a path outside the dataset", MANIFEST_NAME)
-        if not isinstance(entry, dict) or not isinstance(entry.get("sha256"), str) \
-                or not re.fullmatch(r"[0-9a-f]{64}", entry["sha256"]) or set(entry) - {"sha256", "split"}:
-            raise _bad(f"manifest.json: entry for {rel} is malformed", rel)
-        split = entry.get("split")
-        if rel.startswith("test/") and split not in SPLITS:
-            raise _bad(f"manifest.json: test file {rel} has no public/private split", rel)
-        if not rel.startswith("test/") and split != _fixed_split(rel):
-            expected = f"split {_fixed_split(rel)!r}" if _fixed_split(rel) else "no split"
-            raise _bad(f"manifest.json: file {rel} must carry {expected}", rel)
-        files[rel] = FileEntry(entry["sha256"], split)
-    manifest = Manifest(dataset=raw["dataset"], kind=raw["kind"], image_size=raw["image_size"],
-                        sha256=raw["sha256"], files=files,
-                        source=raw.get("source") if isinstance(raw.get("source"), dict) else {})
-    if files_sha256(manifest.files_dict()) != manifest.sha256:
-        raise _bad("manifest.json: the files table does not match the manifest's sha256", MANIFEST_NAME)
-    return manifest
+    """Check a decoded manifest.json: :meth:`Manifest.from_json`."""
+    return Manifest.from_json(raw)
 
 
 def declared_sha256(manifest_path: str | Path) -> str:
@@ -228,28 +279,27 @@ def declared_sha256(manifest_path: str | Path) -> str:
     path = Path(manifest_path)
     if not path.is_file():
         raise EaselError("E_DATA_MISSING", f"manifest not found: {path}", detail=MANIFEST_NAME)
+    c = _manifest_checker(str(path))
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
-        declared, files = raw["sha256"], raw["files"]
-    except (ValueError, KeyError, TypeError):
-        raise EaselError("E_DATA_MANIFEST", f"{path}: not a dataset manifest", detail=MANIFEST_NAME) from None
-    if not isinstance(files, dict) or files_sha256(files) != declared:
-        raise EaselError("E_DATA_MANIFEST", f"{path}: its sha256 does not match its files table",
-                         detail=MANIFEST_NAME)
+    except (OSError, UnicodeDecodeError, ValueError):
+        c.fail("(file)", "valid UTF-8 JSON", "undecodable bytes")
+    c.mapping(raw, "", ("sha256", "files"), _KEYS + ("source",))
+    declared = c.match(raw["sha256"], "sha256", HEX64_RE, _HEX)
+    if not isinstance(raw["files"], dict):
+        c.fail("files", "a mapping of dataset paths to file entries", raw["files"])
+    actual = files_sha256(raw["files"])
+    if actual != declared:
+        c.fail("sha256", f"the sha256 of the files table ({actual[:12]}...)", declared)
     return declared
 
 
 def read_manifest(dataset_dir: str | Path) -> Manifest:
     """Load and self-check ``dataset_dir/manifest.json`` without hashing the data files."""
     dataset_dir = Path(dataset_dir)
-    path = dataset_dir / MANIFEST_NAME
-    if not dataset_dir.is_dir() or not path.is_file():
-        raise EaselError("E_DATA_MISSING", f"{path} not found", detail=dataset_dir.name)
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError):
-        raise _bad("manifest.json is not valid JSON", MANIFEST_NAME) from None
-    return parse_manifest(raw)
+    if not dataset_dir.is_dir():
+        raise EaselError("E_DATA_MISSING", f"{dataset_dir / MANIFEST_NAME} not found", detail=dataset_dir.name)
+    return Manifest.load(dataset_dir / MANIFEST_NAME)
 
 
 def verify_dataset(dataset_dir: str | Path) -> Manifest:
