@@ -176,7 +176,7 @@ def test_never_ranked_together_across_weights_of_any_metrics_backbone(other_back
 
     now = dt.datetime(2027, 1, 2, tzinfo=dt.timezone.utc)
     board, _ = add_result(empty_board(), _ok_result("alpha", "a"), pr=1, commit="1" * 40, now=now)
-    entry = validate_board(board)["entries"][0]
+    entry = validate_board(board.to_json()).to_json()["entries"][0]
     assert [b["id"] for b in entry["backbones"]] == ["convnet_random_seed0", OTHER]
     assert entry["public"]["metrics"][TOY_FD]["backbones"] == [OTHER]
     board, _ = add_result(board, _ok_result("beta", "a"), pr=2, commit="2" * 40, now=now)  # same weights: joins
