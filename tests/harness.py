@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
+import pytest
 import yaml
 
 from evaluator.cli import main as easel
@@ -11,6 +13,15 @@ from evaluator.result import load_result
 
 REPO = Path(__file__).resolve().parent.parent
 SIZE = 32
+REQUIRE_TOOLS_ENV = "EASEL_REQUIRE_TOOLS"  # set to 1 by .ci/run: in CI no test may skip for a missing tool
+
+
+def tool_missing(what: str) -> None:
+    """A tool a test needs is missing (``what`` names it and how to install it): skip the test, or fail it
+    where ``EASEL_REQUIRE_TOOLS=1`` (CI), so a broken CI image never passes by skipping. Never returns."""
+    if os.environ.get(REQUIRE_TOOLS_ENV) == "1":
+        pytest.fail(f"{what} is required in CI ({REQUIRE_TOOLS_ENV}=1) but missing")
+    pytest.skip(f"{what} is not available")
 
 
 def small_competition(**limits) -> dict:
