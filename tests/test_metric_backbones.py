@@ -15,6 +15,7 @@ from evaluator import features as F
 from evaluator import metrics as M
 from evaluator.errors import EaselError
 from harness import make_submission, small_competition
+from model_builders import identity_model
 
 OTHER = "test_convnet_squared"  # a second backbone, registered only here
 TOY_FD = "toy_fd_other"
@@ -32,17 +33,6 @@ def _load_other(spec, request):
         return (np.asarray(outs[0]) ** 2, *outs[1:])  # other features: the convnet's, squared
 
     return F.Backbone(spec, request.resize, digest, run)
-
-
-def identity_model(path):
-    import keras
-
-    inp = keras.Input((None, None, 3))
-    conv = keras.layers.Conv2D(3, 1, use_bias=False)
-    out = conv(inp)
-    conv.set_weights([np.eye(3, dtype=np.float32).reshape(1, 1, 3, 3)])
-    keras.Model(inp, out).save(path)
-    return path
 
 
 @pytest.fixture
