@@ -55,6 +55,8 @@ class BackboneSpec:
     weights_file: where ``fetch`` puts the weights, relative to the cache directory.
     map_names: the intermediate maps returned next to the pool (perceptual distance).
     for_ranking: False for backbones meant for tests and quick dev runs only.
+    min_image_size: the smallest image side (px) a backbone with input_size 0 accepts (LPIPS' AlexNet:
+      31); competition.yaml validation refuses a track with smaller images that reads it. 0: any.
     """
 
     id: str
@@ -70,6 +72,7 @@ class BackboneSpec:
     weights_file: str | None = None
     url: str | None = None
     for_ranking: bool = True
+    min_image_size: int = 0
 
 
 BACKBONES: dict[str, BackboneSpec] = {}
