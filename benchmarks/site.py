@@ -25,7 +25,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from evaluator.config import load_competition  # noqa: E402
 from evaluator.leaderboard import (  # noqa: E402
     SCHEMA_VERSION,
-    Board,
     iso_utc,
     load_leaderboard,
     rank_track,
@@ -37,7 +36,7 @@ from evaluator.site_build import build_site  # noqa: E402
 REPO = Path(__file__).resolve().parent.parent
 
 
-def synthetic_board(competition, n: int, seed: int = 0) -> Board:
+def synthetic_board(competition, n: int, seed: int = 0) -> dict:
     """``n`` entries with realistic shapes: every track metric with an interval, efficiency, metadata."""
     rng = random.Random(seed)
     start = dt.datetime(2027, 1, 1, tzinfo=dt.timezone.utc)
@@ -69,7 +68,7 @@ def synthetic_board(competition, n: int, seed: int = 0) -> Board:
                        "evaluated": when, "evaluator": "0.1.0"},
             "private": None, "final": i % 5 == 0,
         })
-    return Board.from_json({"schema": SCHEMA_VERSION, "entries": entries}, "synthetic board")
+    return {"schema": SCHEMA_VERSION, "entries": entries}
 
 
 def main() -> int:

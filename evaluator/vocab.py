@@ -38,6 +38,9 @@ STYLE_KINDS = ("unpaired", "example")      # tracks judged on style, not on a kn
 TEST_SPLITS = ("public", "private")        # the two halves of a held-out test set
 ORDERS = ("asc", "desc")                   # asc: lower is better
 RESIZE_MODES = ("clean", "legacy_tensorflow")
+# every resize a backbone may apply: the evaluation's modes, and pil_uint8 (PIL bicubic on the uint8 image),
+# which DINOv2 and CLIP apply as their references do (BackboneSpec.resize), never an evaluation.resize choice
+BACKBONE_RESIZES = RESIZE_MODES + ("pil_uint8",)
 DEVICE_KINDS = ("gpu", "cpu")              # efficiency.device.kind
 
 # --- markers ---------------------------------------------------------------

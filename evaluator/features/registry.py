@@ -19,7 +19,7 @@ import numpy as np
 
 from ..cache import cache_root
 from ..errors import EaselError
-from ..vocab import RESIZE_MODES
+from ..vocab import BACKBONE_RESIZES
 from .resize import resize_images
 
 
@@ -27,7 +27,8 @@ from .resize import resize_images
 class LoadRequest:
     """What a backbone's ``load`` is asked for.
 
-    root: the cache directory; resize: one of RESIZE_MODES; expected_sha256:
+    root: the cache directory; resize: the evaluation's resize mode (one of RESIZE_MODES; a
+    spec's own ``resize`` overrides it); expected_sha256:
     a pin that replaces the spec's own (tests use it for synthetic files);
     allow_offline_standin: whether a missing download may fall back to a stand-in.
     """
@@ -55,8 +56,8 @@ class BackboneSpec:
     weights_file: where ``fetch`` puts the weights, relative to the cache directory.
     map_names: the intermediate maps returned next to the pool (perceptual distance).
     for_ranking: False for backbones meant for tests and quick dev runs only.
-    min_image_size: the smallest image side (px) a backbone with input_size 0 accepts (LPIPS' AlexNet:
-      31); competition.yaml validation refuses a track with smaller images that reads it. 0: any.
+    resize: the resize this backbone's reference applies, whatever evaluation.resize says (DINOv2 and
+      CLIP: ``pil_uint8``, as dgm-eval and cmmd); None: the evaluation's resize mode.
     """
 
     id: str
@@ -72,7 +73,7 @@ class BackboneSpec:
     weights_file: str | None = None
     url: str | None = None
     for_ranking: bool = True
-    min_image_size: int = 0
+    resize: str | None = None
 
 
 BACKBONES: dict[str, BackboneSpec] = {}
@@ -84,6 +85,8 @@ def register_backbone(spec: BackboneSpec) -> BackboneSpec:
         raise ValueError(f"backbone {spec.id!r} registered twice")
     if (spec.fetch is None) != (spec.weights_file is None):
         raise ValueError(f"backbone {spec.id!r}: fetch and weights_file go together")
+    if spec.resize is not None and spec.resize not in BACKBONE_RESIZES:
+        raise ValueError(f"backbone {spec.id!r}: resize must be one of {BACKBONE_RESIZES}, got {spec.resize!r}")
     BACKBONES[spec.id] = spec
     return spec
 
@@ -101,8 +104,9 @@ class Backbone:
 
     def __init__(self, spec: BackboneSpec, resize: str, weights_sha256: str,
                  fn: Callable, requested_id: str | None = None):
-        if resize not in RESIZE_MODES:
-            raise ValueError(f"resize mode must be one of {RESIZE_MODES}, got {resize!r}")
+        resize = spec.resize or resize  # a reference's own resize wins: it is part of that metric
+        if resize not in BACKBONE_RESIZES:
+            raise ValueError(f"resize mode must be one of {BACKBONE_RESIZES}, got {resize!r}")
         self.spec = spec
         self.id = spec.id
         self.requested_id = requested_id or spec.id
@@ -171,7 +175,7 @@ def load_backbone(backbone_id: str = "inception_fid", resize: str = "clean",
     Loaded backbones are memoized per (id, resize, cache, pin).
     """
     spec = spec_of(backbone_id)
-    if resize not in RESIZE_MODES:
+    if resize not in BACKBONE_RESIZES:
         raise EaselError("E_CONFIG", f"unknown resize mode {resize!r}", detail=resize)
     root = cache_root(cache_dir)
     memo = (backbone_id, resize, str(root.resolve()), expected_sha256, allow_offline_standin)

@@ -14,6 +14,11 @@ Both read the reference checkpoints themselves, as zip archives of raw tensors
 * ``clip_vitl14_336``: OpenAI's ``ViT-L-14-336px.pt``, pinned by the sha256
   OpenAI publishes in its own download URL (``clip.py`` checks the same).
 
+Both resize as their references do, whatever ``evaluation.resize`` says:
+PIL bicubic on the uint8 image (``pil_uint8``), as torchvision's ``Resize`` on
+a PIL image in dgm-eval's DINOv2 transform and cmmd's
+``_center_crop_and_resize`` (checked against both in tests/test_vit_parity.py).
+
 Where the weights are absent, the seeded stand-ins ``dinov2_vit_random_seed0``
 and ``clip_vit_random_seed0`` are used with a loud warning and every result
 says so. They are the same code with a small configuration (2 blocks of
@@ -35,6 +40,7 @@ from pathlib import Path
 from ...errors import EaselError
 from ...vocab import HEX64_RE
 from ..registry import Backbone, BackboneSpec, LoadRequest
+from ..resize import PIL_UINT8
 from ..weights import archive_hint, check_generated, pinned_sha256, weights_sha256
 from ..torch_checkpoint import flat_parameters, read_torch_checkpoint
 from .vit import LAYOUTS, ViTConfig, build_forward, check_weights, seeded_vit_weights, shapes
@@ -146,16 +152,16 @@ def load_standin(spec: BackboneSpec, request: LoadRequest) -> Backbone:
 DINOV2_SPEC = BackboneSpec(
     id="dinov2_vitl14", input_size=224, pool_dim=1024, offline_standin=False, load=load_reference,
     fetch=fetch_reference, sha256_env=DINOV2_SHA256_ENV, weights_file="dinov2_vitl14/dinov2_vitl14_pretrain.pth",
-    url=DINOV2_URL,
+    url=DINOV2_URL, resize=PIL_UINT8,
     description="DINOv2 ViT-L/14 (Meta's checkpoint), normed CLS token 1024-d at 224 px: FD-DINOv2 as dgm-eval.")
 CLIP_SPEC = BackboneSpec(
     id="clip_vitl14_336", input_size=336, pool_dim=768, offline_standin=False, load=load_reference,
     fetch=fetch_reference, weights_sha256=CLIP_SHA256, weights_file="clip_vitl14_336/ViT-L-14-336px.pt",
-    url=CLIP_URL,
+    url=CLIP_URL, resize=PIL_UINT8,
     description="OpenAI CLIP ViT-L/14@336px image embedding, 768-d: CMMD as google-research cmmd.")
 STANDIN_SPECS = tuple(
     BackboneSpec(id=bid, input_size=cfg.image, pool_dim=cfg.out, offline_standin=True, load=load_standin,
-                 weights_sha256=STANDIN_SHA256.get(bid),
+                 weights_sha256=STANDIN_SHA256.get(bid), resize=PIL_UINT8,
                  description=f"OFFLINE STAND-IN for {'dinov2_vitl14' if cfg.flavour == 'dinov2' else 'clip_vitl14_336'}: "
                              f"a {cfg.depth}-block width-{cfg.width} ViT/{cfg.patch} from numpy seed 0; "
                              "not comparable with published numbers.")
