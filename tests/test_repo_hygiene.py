@@ -65,3 +65,26 @@ def test_test_artifacts_and_old_step_outputs_are_ignored(git_checkout):
 def test_output_paths_are_found():
     text = "`easel data synth --out scratch/dev-data && easel evaluate x --out=r.json --comment c.md`, --out /srv/d"
     assert documented_outputs(text) == ["scratch/dev-data", "r.json", "c.md"]
+
+
+def _pinned(requirement_lines, name: str) -> list[str]:
+    """The versions pinned with ``name==VERSION`` among requirement strings (PEP 508 or a pip lock's lines)."""
+    pin = re.compile(rf"^\s*{re.escape(name)}\s*==\s*([^\s;\\#]+)", re.I)
+    return [m.group(1) for line in requirement_lines if (m := pin.match(line))]
+
+
+def test_the_dev_extras_setuptools_is_the_bot_locks_setuptools():
+    """The act tests install requirements/bot.txt offline (no index) into the test environment's packages:
+    that only works when the dev extra installed exactly the lock's setuptools."""
+    import tomllib
+
+    dev = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]["dev"]
+    lock = (REPO / "requirements" / "bot.txt").read_text().splitlines()
+    [dev_pin], [lock_pin] = _pinned(dev, "setuptools"), _pinned(lock, "setuptools")
+    assert dev_pin == lock_pin, f"pyproject.toml [dev] pins setuptools=={dev_pin}, requirements/bot.txt {lock_pin}"
+
+
+def test_pins_are_read_from_both_spellings():
+    assert _pinned(["setuptools==84.2.1", "wheel"], "setuptools") == ["84.2.1"]
+    assert _pinned(["setuptools==84.2.0 \\", "    --hash=sha256:00"], "setuptools") == ["84.2.0"]
+    assert _pinned(["setuptools>=77"], "setuptools") == []
