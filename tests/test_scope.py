@@ -80,7 +80,7 @@ def test_own_folder_passes_and_extracts_only_it(world, tmp_path, capsys):
     hook.write_text(f"#!/bin/sh\ntouch {marker}\n")
     hook.chmod(0o755)
     out = tmp_path / "out"
-    scope, dest = fetch_pr(runner, "refs/pull/1/head", sha, base, out)
+    scope, dest = fetch_pr(runner, "refs/pull/1/head", sha, base, out, check_ownership=False)
     assert (scope.team, scope.model, scope.path) == ("acme", "inkgan", "submissions/acme/inkgan")
     assert scope.merge_base == base and scope.head == sha
     assert dest == out / "submissions/acme/inkgan"
@@ -145,7 +145,7 @@ def test_out_of_scope_changes_fail_with_their_code(world, tmp_path, edit, code):
     sha = make_pr(origin, 3, edit)
     out = tmp_path / "out"
     with pytest.raises(EaselError) as info:
-        fetch_pr(runner, "refs/pull/3/head", sha, base, out)
+        fetch_pr(runner, "refs/pull/3/head", sha, base, out, check_ownership=False)
     assert info.value.code == code
     assert not out.exists() or not any(out.rglob("*"))  # nothing extracted on refusal
 
@@ -154,7 +154,7 @@ def test_lfs_pointer_is_refused(world, tmp_path):
     origin, runner, base = world
     sha = make_pr(origin, 4, lambda r: (own_folder(r), write(r, "submissions/acme/inkgan/model.onnx", LFS_POINTER)))
     with pytest.raises(EaselError) as info:
-        fetch_pr(runner, "refs/pull/4/head", sha, base, tmp_path / "out")
+        fetch_pr(runner, "refs/pull/4/head", sha, base, tmp_path / "out", check_ownership=False)
     assert info.value.code == "E_LFS_POINTER" and info.value.detail == "model.onnx"
 
 
@@ -178,7 +178,7 @@ def test_head_moved_after_approval_is_refused_and_answered(world, tmp_path, caps
 def test_malformed_inputs_are_refused_before_git_runs(world, tmp_path, sha, ref):
     _, runner, base = world
     with pytest.raises(EaselError) as info:
-        fetch_pr(runner, ref, sha, base, tmp_path / "out")
+        fetch_pr(runner, ref, sha, base, tmp_path / "out", check_ownership=False)
     assert info.value.code == "E_SHA_FORMAT"
 
 
@@ -312,3 +312,25 @@ def test_pending_skips_an_unreadable_submission_and_lists_the_others(tmp_path, c
     captured = capsys.readouterr()
     assert "submissions/good/m" in captured.out and "acme/inkgan" not in captured.out
     assert "E_TREE_DEPTH" in captured.err
+
+
+def test_fetch_pr_refuses_without_the_ownership_check_unless_told_not_to_check(world, tmp_path):
+    """The library function, not only `easel fetch-pr`: without teams and author it checks no team
+    ownership, so it refuses before fetching, unless the caller opts out by name (tests only)."""
+    import yaml
+
+    from evaluator.teams import parse_teams
+
+    origin, runner, base = world
+    sha = make_pr(origin, 8, own_folder)
+    teams = parse_teams(yaml.safe_load(TEAMS))
+    for kwargs, detail in (({}, "author"), ({"author": "alice"}, "teams"), ({"teams": teams}, "author"),
+                           ({"check_ownership": False, "author": "alice"}, "check_ownership")):
+        out = tmp_path / f"out-{len(kwargs)}-{detail}"
+        with pytest.raises(EaselError) as info:
+            fetch_pr(runner, "refs/pull/8/head", sha, base, out, **kwargs)
+        assert (info.value.code, info.value.detail) == ("E_OWNERSHIP_UNCHECKED", detail), kwargs
+        assert not out.exists()
+    checked, _ = fetch_pr(runner, "refs/pull/8/head", sha, base, tmp_path / "a", teams=teams, author="alice")
+    assert checked.team == "acme"
+    assert fetch_pr(runner, "refs/pull/8/head", sha, base, tmp_path / "b", check_ownership=False)[0].team == "acme"

@@ -49,7 +49,8 @@ def _cmd_fetch_pr(args) -> int:
         max_bytes, max_files = _limits(args.competition)
         teams = _ownership_teams(args)
         scope, dest = fetch_pr(args.repo_dir, args.pr_ref, args.sha, args.base, args.out, remote=args.remote,
-                               max_bytes=max_bytes, max_files=max_files, teams=teams, author=args.author)
+                               max_bytes=max_bytes, max_files=max_files, teams=teams, author=args.author,
+                               check_ownership=not args.no_ownership_check)
     except EaselError as exc:
         if args.result_on_error:
             from ..fsutil import atomic_write_json

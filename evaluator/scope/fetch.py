@@ -90,17 +90,34 @@ def extract_submission(repo_dir: str | os.PathLike, commit: str, subdir: str, ou
     return dest
 
 
+def _check_ownership_arguments(check_ownership: bool, teams: dict | None, author: str | None) -> None:
+    """E_OWNERSHIP_UNCHECKED unless the ownership check has what it needs, or is skipped by name."""
+    if not check_ownership:
+        if teams is not None or author is not None:
+            raise EaselError("E_OWNERSHIP_UNCHECKED", "check_ownership=False contradicts teams/author",
+                             detail="check_ownership")
+        return
+    if author is None or teams is None:
+        raise EaselError("E_OWNERSHIP_UNCHECKED", "fetch_pr needs the PR's author and teams.yaml's teams to check "
+                                                  "team ownership", detail="author" if author is None else "teams")
+
+
 def fetch_pr(repo_dir: str | os.PathLike, pr_ref: str, sha: str, base: str, out: str | os.PathLike,
              remote: str = "origin", max_bytes: int | None = None, max_files: int | None = None,
-             teams: dict | None = None, author: str | None = None) -> tuple[Scope, Path]:
+             teams: dict | None = None, author: str | None = None,
+             check_ownership: bool = True) -> tuple[Scope, Path]:
     """Fetch ``pr_ref`` from ``remote``, verify it is the pinned ``sha``, check scope, extract the submission.
 
     ``sha``/``base``: 40-hex commit ids (the head approved by a maintainer and
     the PR's base). A head that moved since approval → E_SHA_MOVED. Returns
-    (scope, extracted directory ``out/submissions/<team>/<model>``). With
-    ``teams``, the ownership rule for ``author`` is checked again on the runner
-    (the gate's check is the first layer).
+    (scope, extracted directory ``out/submissions/<team>/<model>``). The
+    ownership rule for ``author`` (the PR author's login) is checked again on
+    the runner against ``teams`` (teams.yaml of the trusted checkout; the gate's
+    check is the first layer): without both, E_OWNERSHIP_UNCHECKED before
+    anything is fetched. ``check_ownership=False`` (tests only, like the CLI's
+    --no-ownership-check) skips it and then takes neither.
     """
+    _check_ownership_arguments(check_ownership, teams, author)
     check_sha(sha, "head"), check_sha(base, "base")
     if not PR_REF_RE.match(pr_ref):
         raise EaselError("E_SHA_FORMAT", "the PR ref must look like refs/pull/<number>/head", detail="pr-ref")
