@@ -228,6 +228,11 @@ _code("E_GIT", GITHUB, "A git command on the runner failed.",
       "Check the runner's checkout (fetch-depth: 0) and network access to the repository; the log names the git subcommand.")
 _code("E_GITHUB_SERVER", GITHUB, "GitHub answered with a server error after several retries.",
       "Re-run the job later; https://www.githubstatus.com shows outages.")
+_code("E_RESULT_ARTIFACT_MISSING", GITHUB, "The evaluation job succeeded, but the comment job could not download "
+      "its result.json artifact.",
+      "A maintainer re-runs the failed `comment` job (Re-run failed jobs): it downloads the artifact again and "
+      "posts the scores, without evaluating or counting again. If the artifact has expired (kept 14 days), "
+      "re-run all jobs of the run.")
 _code("E_EVAL_CANCELLED", EVALUATOR, "The evaluation job was cancelled, lost or never started before it finished.",
       "It does not count towards your daily limit; a maintainer can approve the same commit again.")
 _code("E_RESULT_SCHEMA", EVALUATOR, "result.json does not match its schema.",

@@ -254,6 +254,10 @@ def test_success_without_artifact_keeps_the_count_and_fails_for_a_rerun(fake, tm
     assert run(gate_args(fake, run_id=1), capsys, caplog)[0] == 0
     code, text = run(comment_args(fake, tmp_path / "absent.json", "success", run_id=1), capsys, caplog)
     assert code == 3 and "re-run the failed comment job" in text
+    # What is missing and what to do, not a 404 of the repository or PR (the code the job fails with).
+    assert "error E_RESULT_ARTIFACT_MISSING" in text and "E_GITHUB_NOT_FOUND" not in text
+    assert "--repo" not in text and "artifact" in CODES["E_RESULT_ARTIFACT_MISSING"].sentence
+    assert "Re-run failed jobs" in CODES["E_RESULT_ARTIFACT_MISSING"].hint
     body = sticky(fake)["body"]
     assert "E_INTERNAL" not in plain(body) and "could not be fetched" in body
     assert len(parse_record(body).times) == 1

@@ -92,7 +92,8 @@ def post_result(repo_name: str, number: int, result_path: str | os.PathLike, opt
     ``head_sha:run_id`` is marked not counted when the failure was ours.
     ``gallery_url``: the run's gallery artifact, linked only when it belongs to ``repo_name`` on
     ``server_url`` (``Settings.server_url``, $GITHUB_SERVER_URL; None: https://github.com).
-    Raises E_RESULT_SCHEMA for a bad file, EaselError E_GITHUB_* for the API;
+    Raises E_RESULT_SCHEMA for a bad file, EaselError E_GITHUB_* for the API, E_RESULT_ARTIFACT_MISSING
+    (after posting the pending note) when the evaluation succeeded but its artifact did not come;
     returns ("created" | "updated", comment id).
     """
     from ..config import default_competition_path, load_competition
@@ -129,6 +130,6 @@ def post_result(repo_name: str, number: int, result_path: str | os.PathLike, opt
 
     posted = upsert_comment(client, repo_name, number, body_for, options)
     if ans.retry:
-        raise EaselError("E_GITHUB_NOT_FOUND", "the evaluation succeeded but its result.json artifact was not "
-                                               "found: re-run the failed comment job", detail="artifact")
+        raise EaselError("E_RESULT_ARTIFACT_MISSING", "the evaluation succeeded but its result.json artifact was "
+                                                      "not found: re-run the failed comment job", detail="artifact")
     return posted
