@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from evaluator.config import load_competition  # noqa: E402
 from evaluator.leaderboard import (  # noqa: E402
     SCHEMA_VERSION,
+    Board,
     iso_utc,
     load_leaderboard,
     rank_track,
@@ -36,7 +37,7 @@ from evaluator.site_build import build_site  # noqa: E402
 REPO = Path(__file__).resolve().parent.parent
 
 
-def synthetic_board(competition, n: int, seed: int = 0) -> dict:
+def synthetic_board(competition, n: int, seed: int = 0) -> Board:
     """``n`` entries with realistic shapes: every track metric with an interval, efficiency, metadata."""
     rng = random.Random(seed)
     start = dt.datetime(2027, 1, 1, tzinfo=dt.timezone.utc)
@@ -68,7 +69,7 @@ def synthetic_board(competition, n: int, seed: int = 0) -> dict:
                        "evaluated": when, "evaluator": "0.1.0"},
             "private": None, "final": i % 5 == 0,
         })
-    return {"schema": SCHEMA_VERSION, "entries": entries}
+    return Board.from_json({"schema": SCHEMA_VERSION, "entries": entries}, "synthetic board")
 
 
 def main() -> int:

@@ -13,6 +13,9 @@ their own patterns::
 
 prints one tab-separated line per bound result under RESULTS/submissions/<team>/<model>/result.json:
 ``dir, result.json, commit, gallery PNG (or -), where the site keeps it``.
+
+The two keys are one record, :class:`Binding`, with one schema (:meth:`Binding.check_keys`,
+on the shared :class:`~evaluator.schema.Checker`) that result.json's submission check uses too.
 """
 
 from __future__ import annotations
@@ -22,13 +25,61 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from .errors import EaselError
 from .fsutil import atomic_write_json, tree_sha256
-from .result import Result, load_result
+from .schema import Checker
 from .vocab import HEX40_RE, SUBMISSIONS_DIR
 
+if TYPE_CHECKING:  # result.py checks its submission's pr and commit with Binding.check_keys
+    from .result import Result
+
 MAX_PR = 10**9
+RESULT_SOURCE = "result.json"
+
+
+@dataclass(frozen=True)
+class Binding:
+    """What the evaluation job recorded about the content it scored (`easel bot bind`): the commit
+    it read (40 lowercase hex) and the PR of that content (None: not known, e.g. a folder's merge)."""
+
+    commit: str
+    pr: int | None = None
+    KEYS = ("pr", "commit")  # optional keys of result.json's submission, written only once bound
+
+    @staticmethod
+    def check_keys(c: Checker, raw: dict, path: str = "submission") -> tuple[int | None, str | None]:
+        """``(pr, commit)`` of a submission mapping, each None when absent: the one schema of both keys."""
+        pr = c.count(raw.get("pr"), f"{path}.pr", least=1, most=MAX_PR - 1, allow_null=True)
+        commit = raw.get("commit")
+        if commit is not None:
+            c.match(commit, f"{path}.commit", HEX40_RE, "a 40-hex commit")
+        return pr, commit
+
+    @classmethod
+    def from_json(cls, submission: Any, source: str = RESULT_SOURCE) -> "Binding":
+        """The binding a result.json ``submission`` records; E_RESULT_BINDING naming the key when there
+        is no submission (a refusal before evaluation), no commit, or a malformed key."""
+        c = Checker(source, "E_RESULT_BINDING")
+        if not isinstance(submission, dict):
+            c.fail("submission", "a submission to bind (a refusal before evaluation has none)", submission)
+        pr, commit = cls.check_keys(c, submission)
+        if commit is None:
+            expected = "the scored commit, 40 hex (recorded by `easel bot bind`)"
+            if "commit" in submission:
+                c.fail("submission.commit", expected, None)
+            c.fail("submission.commit", expected)
+        return cls(commit, pr)
+
+    @classmethod
+    def of(cls, result: "Result") -> "Binding":
+        """The binding a checked result records (E_RESULT_BINDING when it has none)."""
+        return cls.from_json(None if result.submission is None else result.submission.to_json())
+
+    def to_json(self) -> dict:
+        """The two keys as result.json's submission holds them."""
+        return {"pr": self.pr, "commit": self.commit}
 
 
 def check_commit(commit: str | None) -> str | None:
@@ -83,7 +134,7 @@ def bind_result(result_path: str | os.PathLike, commit: str, pr: int | None = No
     result = _read_document(result_path)
     if not isinstance(result.get("submission"), dict):
         return False
-    result["submission"]["commit"], result["submission"]["pr"] = commit, pr
+    result["submission"].update(Binding(commit, pr).to_json())
     atomic_write_json(result_path, result)
     return True
 
@@ -97,22 +148,16 @@ def folder_commit(folder: str | os.PathLike, repo_dir: str | os.PathLike = ".") 
     return out if HEX40_RE.match(out) else None
 
 
-def read_binding(result: Result | str | os.PathLike) -> tuple[int | None, str]:
-    """(pr, commit) recorded in a result, or in a result.json read for these two keys only;
-    E_RESULT_BINDING when the commit is missing or malformed."""
+def read_binding(result: "Result | str | os.PathLike") -> tuple[int | None, str]:
+    """(pr, commit) recorded in a result, or in a result.json read for these two keys only
+    (:class:`Binding`); E_RESULT_BINDING when the commit is missing or either key malformed."""
+    from .result import Result
+
     if isinstance(result, Result):
-        sub = result.submission
-        pr, commit = (None, None) if sub is None else (sub.pr, sub.commit)
+        bound = Binding.of(result)
     else:
-        sub = _read_document(result).get("submission")
-        commit = sub.get("commit") if isinstance(sub, dict) else None
-        pr = sub.get("pr") if isinstance(sub, dict) else None
-    if not isinstance(commit, str) or not HEX40_RE.match(commit):
-        raise EaselError("E_RESULT_BINDING", "result.json records no scored commit (submission.commit)",
-                         detail="commit")
-    if not (pr is None or (isinstance(pr, int) and not isinstance(pr, bool) and 0 < pr < MAX_PR)):
-        raise EaselError("E_RESULT_BINDING", "result.json submission.pr is not a PR number", detail="pr")
-    return pr, commit
+        bound = Binding.from_json(_read_document(result).get("submission"), str(result))
+    return bound.pr, bound.commit
 
 
 def _read_document(result_path: str | os.PathLike) -> dict:
@@ -148,6 +193,7 @@ def read_bindings(results_root: str | os.PathLike, warn=print) -> list[BoundResu
     commit (or unreadable) is reported through ``warn`` and left out.
     """
     from .folders import submission_folders
+    from .result import load_result
 
     root = Path(results_root)
     found = []

@@ -188,6 +188,29 @@ def _track_backbones(c: _Checker, raw: Any, path: str, names: list[str], backbon
     return tuple(pairs)
 
 
+def _track_sizes_fit_metrics(c: _Checker, path: str, names: list[str], min_test: int, image_size: int,
+                             chosen: dict[str, str], default_backbone: str, backbones: dict) -> None:
+    """Refuse, at check time rather than at evaluation, a track whose splits may hold fewer images than
+    one of its metrics is defined on (a k-NN metric needs more than k references), or whose images are
+    smaller than a metric's backbone accepts at their own size (LPIPS' AlexNet: 31 px)."""
+    from .metrics import resolve
+
+    for spec in resolve(names):
+        if spec.min_images > min_test:
+            c.fail(f"{path}.min_test_images", f"at least {spec.min_images}, the fewest test images per split "
+                   f"{spec.name} is defined on (raise min_test_images, with data to match, or leave {spec.name} "
+                   "out of metrics)", min_test)
+        if not spec.reads_features or spec.combine == "derived":
+            continue
+        backbone_id = chosen.get(spec.name) or spec.backbone or default_backbone
+        backbone = backbones[backbone_id]
+        if backbone.input_size == 0 and image_size < backbone.min_image_size:
+            c.fail(f"{path}.image_size", f"at least {backbone.min_image_size} px for {spec.name}: its backbone "
+                   f"{backbone_id} runs on the images at their own size and needs {backbone.min_image_size} px "
+                   f"(raise image_size, with data prepared at that size, or leave {spec.name} out of metrics)",
+                   image_size)
+
+
 def parse_competition(raw: Any, source: str = "competition.yaml") -> Competition:
     """Validate a parsed competition.yaml and build a :class:`Competition`."""
     c = _Checker(source)
@@ -255,6 +278,10 @@ def parse_competition(raw: Any, source: str = "competition.yaml") -> Competition
             if kind not in metrics_registry[name].kinds:
                 c.fail(f"{p}.metrics[{j}]", f"a metric defined for {kind} tracks", name)
         chosen = _track_backbones(c, item.get("backbones", {}), p, names, backbones)
+        min_test = c.typed(item.get("min_test_images", DEFAULT_MIN_TEST_IMAGES), f"{p}.min_test_images",
+                           "an integer of at least 2",
+                           lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 2)
+        _track_sizes_fit_metrics(c, p, names, min_test, size, dict(chosen), backbone, backbones)
         rank = c.mapping(item["ranking"], f"{p}.ranking", ("metric", "order"))
         ranking = Ranking(c.choice(rank["metric"], f"{p}.ranking.metric", tuple(names)),
                           c.choice(rank["order"], f"{p}.ranking.order", ORDERS))
@@ -266,9 +293,7 @@ def parse_competition(raw: Any, source: str = "competition.yaml") -> Competition
             dataset=c.identifier(item["dataset"], f"{p}.dataset"), image_size=size,
             metrics=tuple(names), ranking=ranking,
             title=str(item.get("title", "")), description=str(item.get("description", "")),
-            min_test_images=c.typed(item.get("min_test_images", DEFAULT_MIN_TEST_IMAGES), f"{p}.min_test_images",
-                                    "an integer of at least 2",
-                                    lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 2),
+            min_test_images=min_test,
             backbones=chosen,
         ))
     if len({t.id for t in tracks}) != len(tracks):

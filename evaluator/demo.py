@@ -65,7 +65,7 @@ def run_demo(out: Path, competition_path: Path, repo_root: Path = REPO_ROOT, siz
              seed: int = 0) -> int:
     from .data.synth import synthesize
     from .evaluate import evaluate_submission, summary_line
-    from .leaderboard import add_result, load_leaderboard, save_leaderboard
+    from .leaderboard import add_result, empty_board, load_leaderboard, save_leaderboard
     from .oracle import ORACLE_META
     from .report import render_comment
     from .site_build import build_site
@@ -86,7 +86,7 @@ def run_demo(out: Path, competition_path: Path, repo_root: Path = REPO_ROOT, siz
     source_board = repo_root / "leaderboard.yaml"
     if source_board.is_file():
         shutil.copyfile(source_board, board_path)
-    board = load_leaderboard(board_path) if board_path.is_file() else {"schema": 1, "entries": []}
+    board = load_leaderboard(board_path) if board_path.is_file() else empty_board()
 
     results, failures = [], 0
     for number, sub_dir in enumerate(submissions, start=1):

@@ -9,17 +9,21 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .config import Track
+
+if TYPE_CHECKING:
+    from .data.manifest import Manifest
 
 log = logging.getLogger(__name__)
 
 GALLERY_COUNT = 8  # showcase images in the gallery grid
 
 
-def showcase_columns(data_dir: Path, manifest, track: Track) -> list[tuple[str, np.ndarray]]:
+def showcase_columns(data_dir: Path, manifest: "Manifest", track: Track) -> list[tuple[str, np.ndarray]]:
     """The gallery's input columns from the dataset's showcase images only (never a test split).
 
     Returns [("input", uint8 [k, H, W, 3])] plus ("style", ...) on example tracks,
@@ -42,7 +46,7 @@ def showcase_columns(data_dir: Path, manifest, track: Track) -> list[tuple[str, 
     return columns
 
 
-def write_gallery(model, data_dir: Path, manifest, track: Track, batch_size: int, path: Path) -> bool:
+def write_gallery(model, data_dir: Path, manifest: "Manifest", track: Track, batch_size: int, path: Path) -> bool:
     """Run ``model`` on the showcase images and write the grid input | (style) | output as a PNG at ``path``.
 
     ``model.predict`` takes [float32 [b, H, W, 3] in [-1, 1], ...] and returns the

@@ -25,6 +25,7 @@ from .config import Competition
 from .errors import CODES, EaselError
 from .errors import _identifier as allowlisted_identifier
 from .leaderboard.ranking import format_value, metric_order, standing
+from .leaderboard.schema import Board
 from .result import Efficiency, Result
 from .vocab import COMMENT_MARKER as MARKER
 from .vocab import WORD_JOINER, neutralise_markers
@@ -92,7 +93,7 @@ def gallery_url_ok(url: str, server_url: str | None = None) -> bool:
     return re.fullmatch(pattern, url) is not None
 
 
-def render_comment(result: Result, competition: Competition | None = None, leaderboard: dict | None = None,
+def render_comment(result: Result, competition: Competition | None = None, leaderboard: Board | None = None,
                    head_sha: str | None = None, gallery_url: str | None = None,
                    server_url: str | None = None) -> str:
     """The sticky PR comment body (GitHub Markdown), starting with the bot's hidden marker.

@@ -51,12 +51,13 @@ from pathlib import Path
 from typing import Any, Callable, ClassVar, Mapping
 
 from . import __version__
+from .binding import Binding
 from .error_text import fact_problem
 from .errors import EaselError
 from .schema import Checker, is_number
 from .models import MODEL_FORMATS
-from .vocab import (BACKBONE_RE, DEVICE_KINDS, DEVICE_NAME_RE, EASEL_VERSION_RE, ERROR_CODE_RE, HEX40_RE, HEX64_RE,
-                    ID_RE, METRIC_RE, ONNX_PROVIDER_RE, ORDERS, BACKBONE_RESIZES, TRACK_KINDS, VERSION_RE)
+from .vocab import (BACKBONE_RE, BACKBONE_RESIZES, DEVICE_KINDS, DEVICE_NAME_RE, EASEL_VERSION_RE, ERROR_CODE_RE,
+                    HEX64_RE, ID_RE, METRIC_RE, ONNX_PROVIDER_RE, ORDERS, TRACK_KINDS, VERSION_RE)
 
 SCHEMA_VERSION = 1
 STATUSES = ("ok", "invalid", "error")
@@ -370,18 +371,16 @@ class SubmissionRef:
 
     @classmethod
     def check(cls, c: Checker, raw: Any, path: str = "submission") -> "SubmissionRef":
-        c.mapping(raw, path, ("team", "model", "track", "baseline", "format", "content_sha256"), ("pr", "commit"))
+        c.mapping(raw, path, ("team", "model", "track", "baseline", "format", "content_sha256"), Binding.KEYS)
         for key in ("team", "model", "track"):
             c.match(raw[key], f"{path}.{key}", ID_RE, "a safe id")
         c.boolean(raw["baseline"], f"{path}.baseline")
         c.choice(raw["format"], f"{path}.format", (None,) + MODEL_FORMATS)
         if raw["content_sha256"] is not None:
             c.match(raw["content_sha256"], f"{path}.content_sha256", HEX64_RE, _HEX)
-        c.count(raw.get("pr"), f"{path}.pr", least=1, allow_null=True)
-        if raw.get("commit") is not None:
-            c.match(raw["commit"], f"{path}.commit", HEX40_RE, "a 40-hex commit")
+        pr, commit = Binding.check_keys(c, raw, path)  # the binding's one schema (evaluator/binding.py)
         return cls(raw["team"], raw["model"], raw["track"], raw["baseline"], raw["format"], raw["content_sha256"],
-                   raw.get("pr"), raw.get("commit"))
+                   pr, commit)
 
     @property
     def bound(self) -> bool:

@@ -2,11 +2,19 @@
 
 `easel` reads :class:`Settings` once per run (:func:`evaluator.cli.build_parser`);
 options default from it and handlers pass its values on as arguments, so no
-stage below the CLI reads an environment variable for these. Two library
-defaults keep their own single home because every stage shares them and tests
-move them per test: the cache folder (``EASEL_CACHE``, :mod:`evaluator.cache`)
-and an organizer's weights pin (``EASEL_INCEPTION_FID_SHA256``, named by the
-backbone's spec in :mod:`evaluator.features`).
+stage below the CLI reads an environment variable for these.
+
+Two library defaults keep their own single reader, on purpose:
+
+- the cache folder, ``EASEL_CACHE`` (:func:`evaluator.cache.cache_root`): the stages that
+  fill the cache take a ``cache_dir`` that wins; the variable is the process-wide default
+  for every caller that passes none (the CLI, benchmarks/, tools/, the test session's
+  conftest). Handing it down from here instead would leave each of those entry points
+  to rebuild it, and a forgotten argument would quietly use ``~/.cache/easel``;
+- an organizer's weights pin (``EASEL_INCEPTION_FID_SHA256``, ``EASEL_DINOV2_SHA256``:
+  each backbone spec's ``sha256_env``, read by :func:`evaluator.features.weights.pinned_sha256`):
+  it is read where weights are verified (fetch, install, load), so no path that
+  verifies weights can miss the pin by not being handed it.
 """
 
 from __future__ import annotations

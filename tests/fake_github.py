@@ -29,6 +29,11 @@ from evaluator.github import iso
 
 BOT = "github-actions[bot]"
 SHA = "0123456789abcdef0123456789abcdef01234567"
+TOKEN = "ghs_FAKEtoken0123456789abcdefSECRET"  # GITHUB_TOKEN of the `fake` fixture (tests/conftest.py)
+TEAMS_YAML = """teams:
+  acme: {name: ACME, members: [alice, bob, carol]}
+  other: {name: Other, members: [dave]}
+"""
 
 
 class FakeGitHub:

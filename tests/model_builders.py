@@ -82,6 +82,17 @@ def valid_model(path: Path) -> Path:
     return _save(path, inp, keras.layers.Conv2D(3, 3, padding="same", activation="tanh")(inp))
 
 
+def identity_model(path: Path) -> Path:
+    """A 1×1 convolution with the identity kernel: the output is the input, exactly."""
+    import keras
+
+    inp = keras.Input((None, None, 3))
+    conv = keras.layers.Conv2D(3, 1, use_bias=False)
+    out = conv(inp)
+    conv.set_weights([np.eye(3, dtype=np.float32).reshape(1, 1, 3, 3)])
+    return _save(path, inp, out)
+
+
 def two_input_model(path: Path) -> Path:
     """Example-track contract: (content, style) -> image, mixing both inputs."""
     import keras

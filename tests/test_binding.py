@@ -77,3 +77,33 @@ def test_one_walker_finds_the_same_folders_for_every_caller(tmp_path):
     assert folders_by_content([root]) == {tree_sha256(root / "acme/ink"): (root / "acme/ink").as_posix(),
                                           tree_sha256(root / "acme/sketch"): (root / "acme/sketch").as_posix()}
     assert list(submission_folders(tmp_path / "absent")) == []
+
+
+def test_one_schema_for_the_binding_in_result_json_and_for_its_readers(tmp_path):
+    """pr and commit are one record (Binding) with one schema: the result check and read_binding refuse
+    the same values, each naming the key; to_json is what `easel bot bind` writes."""
+    import pytest
+
+    from evaluator.binding import MAX_PR, Binding
+    from evaluator.errors import EaselError
+    from evaluator.result import Result
+
+    doc = make_result("acme", "ink", 0.1)
+    doc["submission"].update(Binding(COMMIT, 7).to_json())
+    assert Binding.of(Result.from_json(doc)) == Binding(COMMIT, 7) == Binding.from_json(doc["submission"])
+    for key, bad in (("commit", "HEAD"), ("commit", COMMIT.upper()), ("pr", 0), ("pr", MAX_PR), ("pr", True)):
+        forged = json.loads(json.dumps(doc))
+        forged["submission"][key] = bad
+        for check, code in ((Result.from_json, "E_RESULT_SCHEMA"),
+                            (lambda d: Binding.from_json(d["submission"]), "E_RESULT_BINDING")):
+            with pytest.raises(EaselError) as info:
+                check(forged)
+            assert (info.value.code, info.value.detail) == (code, f"submission.{key}")
+    unbound = make_result("acme", "ink", 0.1)
+    path = tmp_path / "result.json"
+    path.write_text(json.dumps(unbound))
+    for source in (path, Result.from_json(unbound)):
+        with pytest.raises(EaselError) as info:
+            read_binding(source)
+        assert (info.value.code, info.value.detail) == ("E_RESULT_BINDING", "submission.commit")
+        assert "recorded by `easel bot bind`" in info.value.message

@@ -120,10 +120,10 @@ def test_easel_check_validates_competition_and_data(tmp_path, capsys):
     assert easel(["check", "--competition", str(bad)]) == 3
     assert "tracks[1].ranking.order: expected 'asc' or 'desc'" in capsys.readouterr().err
     data = tmp_path / "data"
-    synthesize(data, size=16, count=4, seed=0)
+    synthesize(data, size=32, count=4, seed=0)  # 32 px: LPIPS' AlexNet needs at least 31
     comp = shipped()
     for track in comp["tracks"]:
-        track["image_size"] = 16
+        track["image_size"] = 32
     good = tmp_path / "small.yaml"
     good.write_text(yaml.safe_dump(comp))
     assert easel(["check", "--competition", str(good), "--data", str(data)]) == 0
@@ -135,3 +135,40 @@ def test_easel_check_validates_competition_and_data(tmp_path, capsys):
     assert "E_DATA_MANIFEST" in out and out.count("matches its manifest") == 2
     assert easel(["check", "--competition", str(REPO / "competition.yaml"), "--data", str(data)]) == 3
     assert "wants 64px" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("track, metric", [(0, "content_distance"), (1, "perceptual_distance"),
+                                           (2, "content_distance")])
+def test_easel_check_refuses_lpips_on_images_below_31_px(tmp_path, capsys, track, metric):
+    """LPIPS' AlexNet runs on the images at their own size and needs 31 px: refused by `easel check`,
+    with the key, the reason and the fix, not first at evaluation."""
+    from evaluator.cli import main as easel
+
+    comp = shipped()
+    comp["tracks"][track]["image_size"] = 30
+    path = tmp_path / "competition.yaml"
+    path.write_text(yaml.safe_dump(comp))
+    assert easel(["check", "--competition", str(path)]) == 3
+    err = capsys.readouterr().err
+    assert "E_CONFIG" in err and f"tracks[{track}].image_size: expected at least 31 px for {metric}" in err, err
+    assert "lpips_alex runs on the images at their own size" in err and "raise image_size" in err, err
+    comp["tracks"][track]["image_size"] = 31
+    path.write_text(yaml.safe_dump(comp))
+    assert easel(["check", "--competition", str(path)]) == 0
+    # Without an LPIPS metric (nor artfid, which reads content_distance) the other backbones resize: accepted.
+    comp["tracks"][track]["image_size"] = 16
+    comp["tracks"][track]["metrics"] = [m for m in comp["tracks"][track]["metrics"]
+                                        if m not in ("content_distance", "perceptual_distance", "artfid")]
+    path.write_text(yaml.safe_dump(comp))
+    assert easel(["check", "--competition", str(path)]) == 0, capsys.readouterr().err
+
+
+def test_a_track_replacing_lpips_backbone_is_checked_against_the_replacement(tmp_path):
+    """The size rule follows the backbone a metric really reads here (tracks[i].backbones)."""
+    comp = shipped()
+    comp["tracks"][0]["image_size"] = 24
+    comp["tracks"][0]["backbones"] = {"content_distance": "alexnet_random_seed0"}
+    path = tmp_path / "competition.yaml"
+    path.write_text(yaml.safe_dump(comp))
+    with pytest.raises(ConfigError, match="its backbone alexnet_random_seed0 runs on the images at their own size"):
+        load_competition(path)

@@ -213,7 +213,7 @@ def find_test_images(published: list, data_dir, manifest, size: int) -> list[str
 
 
 def test_no_published_picture_shows_a_test_image(tmp_path, cache, capsys):
-    from evaluator.leaderboard import add_result
+    from evaluator.leaderboard import add_result, empty_board
     from evaluator.site_build import build_site
     from evaluator.submission import read_meta
 
@@ -245,7 +245,7 @@ def test_no_published_picture_shows_a_test_image(tmp_path, cache, capsys):
     published_samples.parent.mkdir(parents=True)
     shutil.copyfile(run / "samples.png", published_samples)
     meta, _ = read_meta(sub)
-    board, _ = add_result({"schema": 1, "entries": []}, result, pr=None, commit=None, meta=meta.public_meta(),
+    board, _ = add_result(empty_board(), result, pr=None, commit=None, meta=meta.public_meta(),
                           competition=competition, submission_dir=sub)
     index = build_site(board, competition, repo / "site" / "_build", samples_dir=repo / "site" / "samples",
                        progress=False)

@@ -40,7 +40,7 @@ def test_site_shows_the_device_on_the_entry_page_and_the_track_table(tmp_path):
     from evaluator.site_build import build_site
 
     board = board_with(with_device(CPU), make_result("beta", "b", 0.2, content="5"))
-    entry = board["entries"][0]
+    entry = board.entries[0].to_json()
     assert entry["public"]["efficiency"]["device"] == device_label(CPU)
     build_site(board, competition(), tmp_path / "site", progress=False)
     pages = {p.name: p.read_text(encoding="utf-8") for p in (tmp_path / "site").rglob("*.html")}

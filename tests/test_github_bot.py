@@ -21,19 +21,9 @@ from evaluator.github import (MARKER, WINDOW, BotOptions, Record, iso, next_allo
 from evaluator.report import MARKER as REPORT_MARKER
 from evaluator.result import new_result
 from evaluator.fsutil import atomic_write_json
-from fake_github import BOT, SHA, FakeGitHub
+from fake_github import BOT, SHA, TOKEN
 
-TOKEN = "ghs_FAKEtoken0123456789abcdefSECRET"
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture()
-def fake(httpserver, monkeypatch, tmp_path):
-    monkeypatch.setenv("GITHUB_TOKEN", TOKEN)
-    server = FakeGitHub(httpserver)
-    server.teams_path = tmp_path / "teams.yaml"
-    server.teams_path.write_text(TEAMS_YAML)
-    return server
 
 
 @pytest.fixture()
@@ -52,10 +42,6 @@ def run(argv, capsys, caplog) -> tuple[int, str]:
     return code, text
 
 
-TEAMS_YAML = """teams:
-  acme: {name: ACME, members: [alice, bob, carol]}
-  other: {name: Other, members: [dave]}
-"""
 
 
 def bot_args(fake, *extra):

@@ -20,25 +20,11 @@ from evaluator.github import (MARKER, Record, answer, approval_key, bind_result,
                               parse_record, read_binding, render)
 from evaluator.report import md
 from evaluator.result import new_result
-from fake_github import BOT, SHA, FakeGitHub
+from fake_github import BOT, SHA, TOKEN
 
-TOKEN = "ghs_FAKEtoken0123456789abcdefSECRET"
 ROOT = Path(__file__).resolve().parents[1]
 RUN = 4242
-TEAMS_YAML = """teams:
-  acme: {name: ACME, members: [alice, bob, carol]}
-  other: {name: Other, members: [dave]}
-"""
 NOW = dt.datetime(2026, 12, 1, 12, tzinfo=dt.timezone.utc)
-
-
-@pytest.fixture()
-def fake(httpserver, monkeypatch, tmp_path):
-    monkeypatch.setenv("GITHUB_TOKEN", TOKEN)
-    server = FakeGitHub(httpserver)
-    server.teams_path = tmp_path / "teams.yaml"
-    server.teams_path.write_text(TEAMS_YAML)
-    return server
 
 
 def run(argv, capsys, caplog) -> tuple[int, str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import pytest
@@ -45,8 +46,8 @@ def test_chart_renders_for_entries_added_at_once():
     from evaluator.leaderboard import rank_track
 
     board = board_with(make_result("acme", "a1", 0.1, content="1"), make_result("beta", "b", 0.2, content="2"))
-    for entry in board["entries"]:
-        entry["added"] = "2027-01-10T12:00:25Z"
+    board = dataclasses.replace(board, entries=tuple(dataclasses.replace(e, added="2027-01-10T12:00:25Z")
+                                                     for e in board.entries))
     rows = rank_track(board, competition(), "ink", BEFORE)
     svg = history_svg(rows, "kid", "asc", "Ink")
     assert svg.startswith(b"<?xml") and svg == history_svg(rows, "kid", "asc", "Ink")

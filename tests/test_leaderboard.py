@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import datetime as dt
 import json
 
@@ -29,6 +30,7 @@ from evaluator.leaderboard import (
     show_table,
 )
 from evaluator.leaderboard.commands import register
+from evaluator.leaderboard.schema import Scores
 from evaluator.result import new_result
 
 UTC = dt.timezone.utc
@@ -126,7 +128,7 @@ def test_cli_add_twice_leaves_the_file_bytes_untouched(tmp_path, comp_file, caps
     assert board_path.stat().st_mtime_ns == stamp  # not even rewritten
     assert "unchanged" in capsys.readouterr().out
     board = load_leaderboard(board_path)
-    assert [(e["team"], e["pr"], e["commit"]) for e in board["entries"]] == [("acme", 7, COMMIT)]
+    assert [(e.team, e.pr, e.commit) for e in board.entries] == [("acme", 7, COMMIT)]
     # The file is its own fixed point: dumping what was loaded gives the same bytes.
     assert dump_leaderboard(board).encode() == first
 
@@ -143,26 +145,27 @@ def test_file_layout_is_stable_and_human_diffable(tmp_path):
 
 def test_newer_evaluation_replaces_older_one_is_ignored():
     board = board_with(make_result("acme", "inkgan", 0.10, created="2026-01-10T00:00:00+00:00"))
-    added = board["entries"][0]["added"]
+    added = board.entries[0].added
     newer = make_result("acme", "inkgan", 0.08, created="2026-01-12T00:00:00+00:00")
     board, changed = add_result(board, newer, pr=None, commit=None)
-    assert changed and len(board["entries"]) == 1
-    entry = board["entries"][0]
-    assert entry["public"]["metrics"]["kid"]["value"] == 0.08
-    assert entry["public"]["evaluated"] == "2026-01-12T00:00:00Z"
-    assert (entry["added"], entry["pr"], entry["commit"]) == (added, 10, COMMIT)  # same submission: kept
+    assert changed and len(board.entries) == 1
+    entry = board.entries[0]
+    assert entry.public.metrics["kid"].value == 0.08
+    assert entry.public.evaluated == "2026-01-12T00:00:00Z"
+    assert (entry.added, entry.pr, entry.commit) == (added, 10, COMMIT)  # same submission: kept
 
     stale = make_result("acme", "inkgan", 0.5, created="2026-01-11T00:00:00+00:00")
     same, changed = add_result(board, stale, pr=None, commit=None)
-    assert not changed and same["entries"][0]["public"]["metrics"]["kid"]["value"] == 0.08
+    assert not changed and same.entries[0].public.metrics["kid"].value == 0.08
 
     # A new version of the submission (other content hash) replaces the entry and resets private scores.
-    board["entries"][0]["private"] = {"metrics": {}, "extra": {}, "evaluated": "2027-01-12T00:00:00Z"}
+    private = Scores(metrics={}, extra={}, evaluated="2027-01-12T00:00:00Z", evaluator=None)
+    board = dataclasses.replace(board, entries=(dataclasses.replace(board.entries[0], private=private),))
     v2 = make_result("acme", "inkgan", 0.07, content="e", created="2026-01-05T00:00:00+00:00")
     board, changed = add_result(board, v2, pr=12, commit="f" * 40, now=dt.datetime(2027, 2, 2, tzinfo=UTC))
-    entry = board["entries"][0]
-    assert changed and len(board["entries"]) == 1
-    assert (entry["content_sha256"], entry["pr"], entry["added"], entry["private"]) == \
+    entry = board.entries[0]
+    assert changed and len(board.entries) == 1
+    assert (entry.content_sha256, entry.pr, entry.added, entry.private) == \
         ("e" * 64, 12, "2027-02-02T00:00:00Z", None)
 
 
@@ -228,7 +231,7 @@ def test_binding_to_merged_files_and_dataset_manifest(tmp_path, comp_file):
 
     write_json(result_path, result)
     assert cli(base + ["--submission", str(sub)]) == 0
-    entry = load_leaderboard(board_path)["entries"][0]
+    entry = load_leaderboard(board_path).entries[0].to_json()
     assert entry["meta"]["authors"] == ["Ada"] and entry["meta"]["license"] == "MIT"
 
 
@@ -252,15 +255,15 @@ def test_private_scores_stay_hidden_until_reveal_after_the_deadline(tmp_path):
         reveal(board, private, comp, now=DEADLINE - dt.timedelta(seconds=1))
     assert err.value.code == "E_REVEAL_EARLY" and "2027-04-01T00:00:00Z" in err.value.message
 
-    before = [(r.entry["team"], r.rank, r.split) for r in rank_track(board, comp, "ink", now=BEFORE)]
+    before = [(r.entry.team, r.rank, r.split) for r in rank_track(board, comp, "ink", now=BEFORE)]
     assert before == [("acme", 1, "public"), ("zeta", 2, "public")]
 
     revealed, changed = reveal(board, private, comp, now=AFTER)
     assert changed == 2
-    assert revealed["entries"][1]["private"]["metrics"]["kid"]["value"] == 0.30  # not the stale 0.01
+    assert revealed.entries[1].private.metrics["kid"].value == 0.30  # not the stale 0.01
     # Even with private scores on the board, nothing private shows before the deadline.
     assert [r.split for r in rank_track(revealed, comp, "ink", now=BEFORE)] == ["public", "public"]
-    after = [(r.entry["team"], r.rank, r.value) for r in rank_track(revealed, comp, "ink", now=AFTER)]
+    after = [(r.entry.team, r.rank, r.value) for r in rank_track(revealed, comp, "ink", now=AFTER)]
     assert after == [("zeta", 1, 0.30), ("acme", 2, 0.40)]
     again, changed = reveal(revealed, private, comp, now=AFTER)
     assert changed == 0 and again == revealed
@@ -291,7 +294,7 @@ def test_ranking_ties_baselines_and_team_best():
                        make_result("zeta", "z", 0.115, ci=(0.11, 0.13), content="4"),
                        make_result("beta", "b", 0.115, ci=(0.125, 0.5), content="5"))
     rows = rank_track(board, comp, "ink", now=BEFORE)
-    got = [(r.entry["model"], r.rank, r.leader, r.tied, r.baseline, r.team_best) for r in rows]
+    got = [(r.entry.model, r.rank, r.leader, r.tied, r.baseline, r.team_best) for r in rows]
     assert got == [
         ("a1", 1, True, False, False, True),
         ("identity", None, False, False, True, True),   # listed by score, no rank number, never "tied"
@@ -310,7 +313,7 @@ def test_ranking_ties_baselines_and_team_best():
     # Higher-is-better tracks sort the other way.
     sketch = board_with(make_result("acme", "a", 0.5, track="sketch", content="1"),
                         make_result("zeta", "z", 0.9, track="sketch", content="2"))
-    assert [r.entry["team"] for r in rank_track(sketch, comp, "sketch", now=BEFORE)] == ["zeta", "acme"]
+    assert [r.entry.team for r in rank_track(sketch, comp, "sketch", now=BEFORE)] == ["zeta", "acme"]
 
 
 # --- schema errors ----------------------------------------------------------------
@@ -373,7 +376,7 @@ def test_fast_parser_agrees_with_yaml_safe_load():
 
 def test_repository_leaderboard_file_is_valid(request):
     board = load_leaderboard(request.config.rootpath / "leaderboard.yaml")
-    assert board["schema"] == 1
+    assert board.schema == 1
 
 
 # --- one formatter, one ranking, one metric order (issue 12) -------------------------
@@ -400,7 +403,7 @@ def test_comment_standing_is_the_boards_ranking():
     mine = make_result("new", "n", 0.25, content="5")
     place = standing(mine, board)
     with_me, _ = add_result(board, mine, pr=9, commit=COMMIT)
-    row = next(r for r in rank_track(with_me, comp, "ink", now=BEFORE) if r.entry["team"] == "new")
+    row = next(r for r in rank_track(with_me, comp, "ink", now=BEFORE) if r.entry.team == "new")
     assert place["rank"] == row.rank == 2 and place["of"] == 4
     assert place["leader"] == 0.10 and place["best_baseline"] == 0.2
     # Equal values share a rank in both: 0.30 ranks like the two entries at 0.30.
@@ -452,8 +455,8 @@ def test_add_without_pr_and_commit_is_a_local_trial(tmp_path, comp_file, capsys)
     base = ["leaderboard", "add", str(result), "--leaderboard", str(board_path), "--competition", str(comp_file)]
     assert cli(base) == 0
     assert "as a local trial" in capsys.readouterr().out
-    entry = load_leaderboard(board_path)["entries"][0]
-    assert (entry["local"], entry["pr"], entry["commit"]) == (True, None, None)
+    entry = load_leaderboard(board_path).entries[0]
+    assert (entry.local, entry.pr, entry.commit) == (True, None, None)
     with pytest.raises(EaselError) as err:
         cli(base + ["--pr", "3"])  # half a binding is a mistake, not a local trial
     assert err.value.code == "E_RESULT_BINDING" and err.value.detail == "commit"
@@ -461,8 +464,8 @@ def test_add_without_pr_and_commit_is_a_local_trial(tmp_path, comp_file, capsys)
     newer = write_json(tmp_path / "result.json", make_result("acme", "inkgan", 0.09, created="2026-01-11T00:00:00Z"))
     assert cli(["leaderboard", "add", str(newer), "--pr", "3", "--commit", COMMIT, "--leaderboard", str(board_path),
                 "--competition", str(comp_file)]) == 0
-    entry = load_leaderboard(board_path)["entries"][0]
-    assert (entry["local"], entry["pr"], entry["commit"]) == (False, 3, COMMIT)
+    entry = load_leaderboard(board_path).entries[0]
+    assert (entry.local, entry.pr, entry.commit) == (False, 3, COMMIT)
 
 
 # --- oracle rows (issue 17.1) -------------------------------------------------------------
@@ -474,9 +477,9 @@ def test_oracle_row_is_stored_marked_and_never_ranked():
     oracle = make_result("oracle", "ideal", 0.001, ci=(0.0005, 0.002), content="9", baseline=True)
     board = board_with(make_result("acme", "a", 0.10, ci=(0.08, 0.12), content="1"), oracle,
                        make_result("base", "identity", 0.3, content="3", baseline=True))
-    assert [e["oracle"] for e in board["entries"]] == [False, True, False]
+    assert [e.oracle for e in board.entries] == [False, True, False]
     rows = rank_track(board, comp, "ink", now=BEFORE)
-    got = {r.entry["team"]: (r.rank, r.leader, r.tied, r.team_best) for r in rows}
+    got = {r.entry.team: (r.rank, r.leader, r.tied, r.team_best) for r in rows}
     assert got["oracle"] == (None, False, False, False) and got["acme"] == (1, True, False, True)
     place = standing(make_result("zeta", "z", 0.05, content="4"), board)
     assert place == {"rank": 1, "of": 2, "leader": 0.10, "best_baseline": 0.3}  # the oracle is neither
@@ -538,11 +541,11 @@ def test_private_ranking_uses_only_each_teams_final_entries(tmp_path, capsys):
     revealed, changed = reveal(board, private, comp, now=AFTER)
     assert changed == 3  # a1, z2, z3
     assert "not among the team's final entries" in capsys.readouterr().err
-    assert {e["model"] for e in revealed["entries"] if e["private"]} == {"a1", "z2", "z3"}
+    assert {e.model for e in revealed.entries if e.private} == {"a1", "z2", "z3"}
     rows = rank_track(revealed, comp, "ink", now=AFTER)
-    ranked = [(r.entry["model"], r.rank) for r in rows if r.rank]
+    ranked = [(r.entry.model, r.rank) for r in rows if r.rank]
     assert ranked == [("z2", 1), ("z3", 2), ("a1", 3)]  # a2 (0.10) and z1 (0.12) did not count
-    assert [r.entry["model"] for r in rows if not r.selected] == ["a2", "a3", "z1"]  # listed last, unranked
+    assert [r.entry.model for r in rows if not r.selected] == ["a2", "a3", "z1"]  # listed last, unranked
     # Public ranking before the deadline still lists every entry.
     assert len([r for r in rank_track(revealed, comp, "ink", now=BEFORE) if r.rank]) == 6
 
@@ -577,11 +580,11 @@ def test_rescoring_keeps_history_and_never_ranks_two_scorings_together(tmp_path,
         add_result(board, rescored, pr=None, commit=None)
     assert err.value.code == "E_RESULT_BACKBONE" and err.value.detail == "backbone.weights_sha256"
     board, changed = add_result(board, rescored, pr=None, commit=None, rescore=True)
-    zeta = board["entries"][1]
+    zeta = board.entries[1].to_json()
     assert changed and zeta["public"]["metrics"]["kid"]["value"] == 0.30 and zeta["pr"] == 11
     assert [(h["backbone"]["weights_sha256"], h["metrics"]["kid"]["value"]) for h in zeta["history"]] == \
         [("b" * 64, 0.20)]
-    rows = {r.entry["team"]: r for r in rank_track(board, comp, "ink", now=BEFORE)}
+    rows = {r.entry.team: r for r in rank_track(board, comp, "ink", now=BEFORE)}
     # zeta's is now the current scoring: it ranks alone; acme waits for its re-score.
     assert (rows["zeta"].rank, rows["zeta"].leader, rows["acme"].rank, rows["acme"].needs_rescoring) == \
         (1, True, None, True)
@@ -591,7 +594,8 @@ def test_rescoring_keeps_history_and_never_ranks_two_scorings_together(tmp_path,
     folder = tmp_path / "submissions" / "acme" / "a"
     folder.mkdir(parents=True)
     (folder / "submission.yaml").write_text("team: acme\n", encoding="utf-8")
-    board["entries"][0]["content_sha256"] = tree_sha256(folder)
+    board = dataclasses.replace(board, entries=(dataclasses.replace(board.entries[0], content_sha256=tree_sha256(folder)),
+                                                *board.entries[1:]))
     path = tmp_path / "lb.yaml"
     save_leaderboard(path, board)
     args = ["leaderboard", "rescore-list", "--leaderboard", str(path), "--competition", str(comp_file)]
@@ -612,7 +616,7 @@ def test_newer_evaluator_version_starts_a_new_scoring_and_older_is_refused():
     board = board_with(_scored(make_result("acme", "a", 0.10, content="1"), "0.9.0"),
                        _scored(make_result("zeta", "z", 0.20, content="2"), "0.9.0"))
     board, _ = add_result(board, _scored(make_result("beta", "b", 0.15, content="3"), "0.10.0"), pr=5, commit=COMMIT)
-    rows = [(r.entry["team"], r.rank, r.needs_rescoring) for r in rank_track(board, comp, "ink", now=BEFORE)]
+    rows = [(r.entry.team, r.rank, r.needs_rescoring) for r in rank_track(board, comp, "ink", now=BEFORE)]
     assert rows == [("beta", 1, False), ("acme", None, True), ("zeta", None, True)]
     with pytest.raises(EaselError) as err:
         add_result(board, _scored(make_result("eta", "e", 0.1, content="4"), "0.9.5"), pr=6, commit=COMMIT)
@@ -631,9 +635,9 @@ def test_reveal_records_when_and_by_which_evaluator_and_is_idempotent(tmp_path, 
             "--competition", str(comp_file)]
     assert cli(argv) == 0
     board = load_leaderboard(board_path)
-    assert board["revealed"]["evaluator"] == "0.1.0" and board["entries"][0]["private"]["evaluator"] == "0.1.0"
+    assert board.revealed.evaluator == "0.1.0" and board.entries[0].private.evaluator == "0.1.0"
     first = board_path.read_bytes()
-    assert first.decode().endswith(f"revealed: {{at: '{board['revealed']['at']}', evaluator: 0.1.0}}\n")
+    assert first.decode().endswith(f"revealed: {{at: '{board.revealed.at}', evaluator: 0.1.0}}\n")
     assert cli(argv) == 0
     assert board_path.read_bytes() == first  # nothing changed, not even the time of the reveal
 
@@ -649,10 +653,10 @@ def test_files_written_before_the_new_keys_still_load(tmp_path):
         del entry["public"]["evaluator"]
     path = tmp_path / "old.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
-    entry = load_leaderboard(path)["entries"][0]
+    entry = load_leaderboard(path).entries[0].to_json()
     assert (entry["oracle"], entry["final"], entry["local"], entry["history"]) == (False, False, False, [])
     assert entry["public"]["evaluator"] is None
     # An old entry has no recorded version: a new result is a newer scoring, and the old one needs re-scoring.
     rows = rank_track(add_result(load_leaderboard(path), make_result("zeta", "z", 0.2, content="2"), pr=2,
                                  commit=COMMIT)[0], competition(), "ink", now=BEFORE)
-    assert [(r.entry["team"], r.rank, r.needs_rescoring) for r in rows] == [("zeta", 1, False), ("acme", None, True)]
+    assert [(r.entry.team, r.rank, r.needs_rescoring) for r in rows] == [("zeta", 1, False), ("acme", None, True)]

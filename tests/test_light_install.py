@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from evaluator.fsutil import atomic_write_json
-from fake_github import SHA, FakeGitHub
-from test_github_bot import TEAMS_YAML, TOKEN, bot_args
+from fake_github import SHA, TEAMS_YAML
+from test_github_bot import bot_args
 from test_leaderboard import COMMIT, COMPETITION_RAW, make_result
 from test_scope import GIT_ENV, make_pr, own_folder, world  # noqa: F401 - world is a fixture
 
@@ -78,15 +78,6 @@ def test_the_lock_is_hash_pinned_and_has_nothing_heavy():
     assert len(pins) == len(_locked_names(BOT_LOCK)) >= 2  # every pin carries its hashes
     assert {"pygithub", "pyyaml"} <= _locked_names(BOT_LOCK)
     assert not _locked_names(BOT_LOCK) & {"tensorflow", "keras", "onnx", "onnxruntime", "h5py", "scipy"}
-
-
-@pytest.fixture()
-def fake(httpserver, monkeypatch, tmp_path):
-    monkeypatch.setenv("GITHUB_TOKEN", TOKEN)
-    server = FakeGitHub(httpserver)
-    server.teams_path = tmp_path / "teams.yaml"
-    server.teams_path.write_text(TEAMS_YAML)
-    return server
 
 
 def test_gate_comment_and_publish_commands_import_no_tensorflow(fake, world, tmp_path):  # noqa: F811

@@ -15,6 +15,7 @@ from evaluator import features as F
 from evaluator import metrics as M
 from evaluator.errors import EaselError
 from harness import make_submission, small_competition
+from model_builders import identity_model
 
 OTHER = "test_convnet_squared"  # a second backbone, registered only here
 TOY_FD = "toy_fd_other"
@@ -32,17 +33,6 @@ def _load_other(spec, request):
         return (np.asarray(outs[0]) ** 2, *outs[1:])  # other features: the convnet's, squared
 
     return F.Backbone(spec, request.resize, digest, run)
-
-
-def identity_model(path):
-    import keras
-
-    inp = keras.Input((None, None, 3))
-    conv = keras.layers.Conv2D(3, 1, use_bias=False)
-    out = conv(inp)
-    conv.set_weights([np.eye(3, dtype=np.float32).reshape(1, 1, 3, 3)])
-    keras.Model(inp, out).save(path)
-    return path
 
 
 @pytest.fixture
@@ -112,6 +102,58 @@ def test_each_metric_on_its_backbone_each_backbone_once_per_image_set(other_back
     assert comment.count("Offline stand-in backbone") == 3  # every stand-in is named (LPIPS' AlexNet too)
 
 
+KNN = ("precision", "recall", "density", "coverage")
+
+
+@pytest.fixture(scope="module")
+def knn_data(tmp_path_factory):
+    """dev-ink at 32 px with 6 test images per split: the fewest density and coverage (k = 5) are defined on."""
+    from evaluator.data.synth import synthesize
+
+    root = tmp_path_factory.mktemp("knn")
+    synthesize(root, size=32, count=24, seed=0, datasets=["dev-ink"])
+    return root
+
+
+def test_knn_metrics_read_dinov2_or_its_labelled_stand_in(tmp_path, knn_data, cache):
+    from evaluator.data.images import load_rgb_uint8
+    from evaluator.data.manifest import open_dataset
+    from evaluator.evaluate import evaluate_submission
+    from evaluator.report import render_comment
+
+    competition = _competition(["kid", *KNN], min_test_images=6)
+    assert {M.METRICS[name].backbone for name in KNN} == {"dinov2_vitl14"}
+    result = evaluate_submission(make_submission(tmp_path, identity_model), knn_data, competition,
+                                 cache_dir=tmp_path / "cache").to_json()
+    assert result["status"] == "ok", result["errors"]
+    # No DINOv2 weights here: the seeded stand-in ran, and the result says so for each of the four.
+    assert {name: result["metrics"][name]["backbones"] for name in KNN} == {n: ["dinov2_vit_random_seed0"]
+                                                                          for n in KNN}
+    record = next(b for b in result["backbones"] if b["id"] == "dinov2_vit_random_seed0")
+    assert record["offline_standin"] is True
+    assert result["metrics"]["kid"]["backbones"] == ["convnet_random_seed0"]  # the track's default, unchanged
+
+    # The values are the k-NN metrics of the stand-in's features, computed here directly (real = references).
+    _, manifest = open_dataset(knn_data, "dev-ink")
+    dino = F.load_backbone("dinov2_vitl14", cache_dir=tmp_path / "cache")
+    out, ref = (dino.features(np.stack([load_rgb_uint8(knn_data / "dev-ink" / p)
+                                        for p in manifest.paths(folder, "public")])).pool
+                for folder in ("test/A", "test/B"))
+    expected = M.precision_recall_density_coverage(ref, out)
+    assert {name: result["metrics"][name]["value"] for name in KNN} == pytest.approx(expected)
+    comment = render_comment(result, competition)
+    assert "`dinov2_vit_random_seed0`" in comment and comment.count("Offline stand-in backbone") == 2
+
+
+def test_a_track_too_small_for_a_knn_metric_is_refused_at_config_time():
+    assert _competition(["kid", "precision", "recall"], min_test_images=4).track("photo2ink").min_test_images == 4
+    for metrics, needed in ((["kid", "precision"], 4), (["kid", "recall", "coverage"], 6)):
+        with pytest.raises(EaselError, match="E_CONFIG") as err:
+            _competition(metrics, min_test_images=needed - 1)
+        assert (f"tracks[0].min_test_images: expected at least {needed}, the fewest test images per split"
+                in str(err.value)), str(err.value)
+
+
 def test_a_track_replaces_a_metrics_backbone(other_backbone, tmp_path, data_root, cache):
     from evaluator.evaluate import evaluate_submission
 
@@ -176,7 +218,7 @@ def test_never_ranked_together_across_weights_of_any_metrics_backbone(other_back
 
     now = dt.datetime(2027, 1, 2, tzinfo=dt.timezone.utc)
     board, _ = add_result(empty_board(), _ok_result("alpha", "a"), pr=1, commit="1" * 40, now=now)
-    entry = validate_board(board)["entries"][0]
+    entry = validate_board(board.to_json()).to_json()["entries"][0]
     assert [b["id"] for b in entry["backbones"]] == ["convnet_random_seed0", OTHER]
     assert entry["public"]["metrics"][TOY_FD]["backbones"] == [OTHER]
     board, _ = add_result(board, _ok_result("beta", "a"), pr=2, commit="2" * 40, now=now)  # same weights: joins

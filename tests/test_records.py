@@ -42,7 +42,7 @@ def test_a_result_reads_as_typed_objects():
 
 def test_a_board_entry_round_trips_and_reuses_the_result_records():
     board = board_with(make_result("acme", "a", 0.1, content="1"))
-    stored = board["entries"][0]
+    stored = board.entries[0].to_json()
     entry = Entry.from_json(stored)
     assert entry.to_json() == stored
     assert entry.public.metrics["kid"] == Result.from_json(make_result("acme", "a", 0.1)).metrics["kid"]
@@ -80,7 +80,7 @@ def test_the_board_file_is_its_own_fixed_point_through_the_records(tmp_path):
     path = tmp_path / "lb.yaml"
     path.write_text(text, encoding="utf-8")
     assert dump_leaderboard(load_leaderboard(path)) == text
-    assert [Entry.from_json(e).to_json() for e in yaml.safe_load(text)["entries"]] == board["entries"]
+    assert [Entry.from_json(e).to_json() for e in yaml.safe_load(text)["entries"]] == board.to_json()["entries"]
 
 
 def test_rescore_list_names_the_field_that_differs():
@@ -93,3 +93,21 @@ def test_rescore_list_names_the_field_that_differs():
                           rescore=True)
     listed = {item["team"]: item for item in rescore_list(board, evaluator=__version__)}
     assert listed["acme"]["differs"] == "backbone.weights_sha256" and "zeta" not in listed
+
+
+def test_the_board_holds_frozen_records_and_an_update_builds_new_ones():
+    import dataclasses
+
+    from evaluator.leaderboard import Board, add_result
+
+    board = board_with(make_result("acme", "a", 0.1, content="1"))
+    assert isinstance(board, Board) and isinstance(board.entries[0], Entry) and board.revealed is None
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        board.entries[0].pr = 3
+    newer, changed = add_result(board, make_result("acme", "a", 0.08, content="1",
+                                                   created="2026-01-12T00:00:00+00:00"), pr=None, commit=None)
+    assert changed and newer is not board
+    assert board.entries[0].public.metrics["kid"].value == 0.1  # the old board is untouched
+    assert newer.entries[0].public.metrics["kid"].value == 0.08
+    assert [h.metrics["kid"].value for h in newer.entries[0].history] == [0.1]
+    assert Board.from_json(newer.to_json()) == newer

@@ -4,6 +4,7 @@
 import pytest
 
 from evaluator.errors import EaselError, error_dict
+from evaluator.leaderboard import Board
 from evaluator.report import MARKER, md, render_comment, standing
 from evaluator.result import Result, new_result
 
@@ -29,10 +30,17 @@ def ok_result(kid=0.05, team="acme", model="inkgan", offline=True, baseline=Fals
 
 
 def board(*entries):
-    return {"schema": 1, "entries": [
-        {"team": t, "model": m, "track": "photo2ink", "baseline": b,
-         "public": {"metrics": {"kid": {"value": v, "ci95": [v, v], "order": "asc", "n": 30}}}}
-        for t, m, v, b in entries]}
+    """A board of photo2ink entries (team, model, kid value, baseline), scored like :func:`ok_result`."""
+    scored = ok_result()
+    when = "2027-01-01T00:00:00Z"
+    return Board.from_json({"schema": 1, "entries": [
+        {"team": t, "model": m, "track": "photo2ink", "baseline": b, "pr": None, "commit": None, "added": when,
+         "content_sha256": "a" * 64, "dataset": {"id": "dev-ink", "manifest_sha256": "b" * 64},
+         "backbone": scored["backbone"], "meta": {"authors": [], "description": "", "license": "", "links": {}},
+         "public": {"metrics": {"kid": {"value": v, "ci95": [v, v], "order": "asc", "n": 30}}, "extra": {},
+                    "efficiency": None, "evaluated": when},
+         "private": None}
+        for t, m, v, b in entries]})
 
 
 def test_metrics_table_with_intervals_arrows_and_marker():

@@ -202,6 +202,7 @@ def test_check_changes_names_only_safe_text():
 
 def test_pending_lists_merged_submissions_without_an_entry(tmp_path, monkeypatch, capsys):
     import hashlib
+    from types import SimpleNamespace
 
     import evaluator.leaderboard as leaderboard
 
@@ -211,8 +212,9 @@ def test_pending_lists_merged_submissions_without_an_entry(tmp_path, monkeypatch
     write(root, "_template/submission.yaml", "t")
     # Independent content hash: sha256 over "relpath\0sha256(file)" lines, as fsutil.tree_sha256 documents.
     digest = hashlib.sha256(("submission.yaml\0" + hashlib.sha256(b"a").hexdigest()).encode()).hexdigest()
-    board = {"schema": 1, "entries": [{"team": "acme", "model": "inkgan", "content_sha256": digest},
-                                       {"team": "zeta", "model": "m", "content_sha256": "0" * 64}]}
+    # Only each entry's team, model and content hash matter here.
+    board = SimpleNamespace(entries=(SimpleNamespace(team="acme", model="inkgan", content_sha256=digest),
+                                     SimpleNamespace(team="zeta", model="m", content_sha256="0" * 64)))
     monkeypatch.setattr(leaderboard, "load_leaderboard", lambda path, missing_ok=False: board)
     assert cli.main(["scope", "pending", "--submissions", str(root), "--leaderboard", str(tmp_path / "lb.yaml")]) == 0
     # inkgan is recorded with this content; zeta/m changed since its entry; v2 is new.

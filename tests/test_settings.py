@@ -46,3 +46,29 @@ def test_shared_options_read_the_same_everywhere():
                     walk(sub)
     walk(parser)
     assert helps == {": ./competition.yaml, else the repository's)"}
+
+
+# Every module below the CLI that touches the environment, and why it may (evaluator/settings.py).
+ENVIRONMENT_READERS = {
+    "settings.py": "the one read of the run's settings",
+    "cache.py": "EASEL_CACHE, the process-wide cache default (settings.py says why)",
+    "features/weights.py": "an organizer's weights pin, read where weights are verified",
+    "sandbox/cgroup.py": "EASEL_SANDBOX_CGROUP, the runner's cgroup, where the sandbox makes its own",
+    "sandbox/launch.py": "passes CUDA_VISIBLE_DEVICES on to the sandboxed child",
+    "sandbox/child.py": "the sandbox self-test lists the child's variable names",
+    "scope/gitio.py": "git runs with the environment minus GIT_*",
+    "model_fetch.py": "the test-only loopback switch for URL models",
+    "cli.py": "sets TF_CPP_MIN_LOG_LEVEL before TensorFlow loads",
+}
+
+
+def test_no_stage_reads_the_environment_beyond_the_known_readers():
+    """A new os.environ read below the CLI is a setting: it belongs in Settings (or in this list, with a reason)."""
+    import re
+
+    import evaluator
+
+    root = Path(evaluator.__file__).parent
+    readers = {path.relative_to(root).as_posix() for path in root.rglob("*.py")
+               if re.search(r"\bos\.environ\b|\bgetenv\(", path.read_text(encoding="utf-8"))}
+    assert readers == set(ENVIRONMENT_READERS)

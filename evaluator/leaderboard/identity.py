@@ -13,9 +13,12 @@ every message picks it up.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
 from ..result import Result
+
+if TYPE_CHECKING:
+    from .schema import Entry
 
 EVALUATOR = "evaluator"
 
@@ -67,15 +70,15 @@ class ScoringIdentity:
                    backbones=_every((b.id, b.weights_sha256, b.resize) for b in result.all_backbones))
 
     @classmethod
-    def of_entry(cls, entry: dict, split: str = "public") -> "ScoringIdentity":
-        """The identity of a board entry's ``split`` scores (its private scores share its backbone and data)."""
-        scores = entry.get(split) or {}
-        backbone, dataset = entry.get("backbone") or {}, entry.get("dataset") or {}
-        return cls(evaluator=scores.get("evaluator"), backbone_id=backbone.get("id"),
-                   weights_sha256=backbone.get("weights_sha256"), resize=backbone.get("resize"),
-                   dataset_id=dataset.get("id"), manifest_sha256=dataset.get("manifest_sha256"),
-                   backbones=_every((b["id"], b["weights_sha256"], b["resize"])
-                                    for b in entry.get("backbones") or ([backbone] if backbone else [])))
+    def of_entry(cls, entry: "Entry", split: str = "public") -> "ScoringIdentity":
+        """The identity of a board entry's ``split`` scores (its private scores share its backbone and data;
+        evaluator None where the entry has no scores on ``split``)."""
+        scores = entry.scores(split)
+        backbone, dataset = entry.backbone, entry.dataset
+        return cls(evaluator=scores and scores.evaluator, backbone_id=backbone.id,
+                   weights_sha256=backbone.weights_sha256, resize=backbone.resize,
+                   dataset_id=dataset.id, manifest_sha256=dataset.manifest_sha256,
+                   backbones=_every((b.id, b.weights_sha256, b.resize) for b in entry.all_backbones))
 
     # -- comparing --------------------------------------------------------------------
     def difference(self, other: "ScoringIdentity", ignore_evaluator: bool = False) -> str | None:
@@ -99,7 +102,7 @@ class ScoringIdentity:
         return version_key(self.evaluator) > version_key(other.evaluator)
 
 
-def current_scoring(entries: Iterable[dict], split: str = "public") -> ScoringIdentity | None:
+def current_scoring(entries: Iterable["Entry"], split: str = "public") -> ScoringIdentity | None:
     """The identity that ranks a track: that of the newest evaluator version, then the newest evaluation.
 
     Entries scored otherwise "need re-scoring": they are shown but never ranked with these.
@@ -107,10 +110,10 @@ def current_scoring(entries: Iterable[dict], split: str = "public") -> ScoringId
     """
     best, best_key = None, None
     for entry in entries:
-        scores = entry.get(split)
-        if not scores or not scores.get("metrics"):
+        scores = entry.scores(split)
+        if scores is None or not scores.metrics:
             continue
-        order = (version_key(scores.get("evaluator")), str(scores.get("evaluated") or ""))
+        order = (version_key(scores.evaluator), scores.evaluated)
         if best_key is None or order > best_key:
             best, best_key = ScoringIdentity.of_entry(entry, split), order
     return best

@@ -19,12 +19,13 @@ from __future__ import annotations
 import datetime as dt
 import math
 from dataclasses import dataclass
+from typing import Any, Mapping
 
 from ..config import Competition
-from ..result import Result, as_result
-from .rules import final_selection, is_plausible, participant
+from ..result import Metric, Result, as_result
+from .rules import final_selection, is_plausible
 from .identity import ScoringIdentity, current_scoring
-from .schema import utc
+from .schema import Board, Entry, utc
 
 NO_VALUE = "–"
 
@@ -35,7 +36,7 @@ class RankedEntry:
 
     ``rank``: 1-based among participants (equal values share a rank); None
     for baselines, oracle rows and rows that do not rank. ``position``: 0-based
-    row order. ``metrics``/``extra``: the split that ranks (``split``).
+    row order. ``metrics``/``extra``: the scores of the split that ranks (``split``).
     ``tied``: its interval overlaps the leader's (leader excluded).
     ``team_best``: best ranked row of its team; ``team_entries``: how many rows
     the team has in the track. ``needs_rescoring``: scored by another
@@ -44,12 +45,12 @@ class RankedEntry:
     split). ``plausible``: every value lies in its metric's range.
     """
 
-    entry: dict
+    entry: Entry
     position: int
     rank: int | None
     split: str
-    metrics: dict
-    extra: dict
+    metrics: Mapping[str, Metric]
+    extra: Mapping[str, Any]
     value: float | None
     ci95: list | None
     leader: bool = False
@@ -62,11 +63,11 @@ class RankedEntry:
 
     @property
     def baseline(self) -> bool:
-        return bool(self.entry.get("baseline"))
+        return self.entry.baseline
 
     @property
     def oracle(self) -> bool:
-        return bool(self.entry.get("oracle"))
+        return self.entry.oracle
 
     @property
     def scored(self) -> bool:
@@ -79,16 +80,16 @@ class RankedEntry:
 
     @property
     def scored_by(self) -> dict:
-        """{evaluator, backbone} that produced the shown scores (evaluator None when not recorded)."""
-        scores = self.entry.get(self.split) or {}
-        return {"evaluator": scores.get("evaluator"), "backbone": (self.entry.get("backbone") or {}).get("id")}
+        """{evaluator, backbone id} that produced the shown scores (evaluator None when not recorded)."""
+        scores = self.entry.scores(self.split)
+        return {"evaluator": scores and scores.evaluator, "backbone": self.entry.backbone.id}
 
 
 def _better(a: float, b: float, order: str) -> bool:
     return a < b if order == "asc" else a > b
 
 
-def rank_rows(entries: list[dict], metric: str, order: str, split: str = "public",
+def rank_rows(entries: list[Entry], metric: str, order: str, split: str = "public",
               final_limit: int | None = None) -> list[RankedEntry]:
     """Rows of one track's ``entries`` in display order (see the module rules).
 
@@ -97,37 +98,37 @@ def rank_rows(entries: list[dict], metric: str, order: str, split: str = "public
     """
     from ..scoring import mark_ties
 
-    plausible = {id(e): is_plausible((e.get(split) or {}).get("metrics") or {}) for e in entries}
-    current = current_scoring([e for e in entries if plausible[id(e)]], split)
+    split_scores = [e.scores(split) for e in entries]
+    plausible = [is_plausible(s.metrics if s is not None else {}) for s in split_scores]
+    current = current_scoring([e for e, ok in zip(entries, plausible) if ok], split)
     selected = final_selection(entries, final_limit) if split == "private" and final_limit else None
     rows = []
-    for entry in entries:
-        scores = entry.get(split) or {}
-        m = (scores.get("metrics") or {}).get(metric)
+    for entry, scores, ok in zip(entries, split_scores, plausible):
+        metrics = scores.metrics if scores is not None else {}
+        m = metrics.get(metric)
         rows.append(RankedEntry(
-            entry=entry, position=0, rank=None, split=split, metrics=scores.get("metrics") or {},
-            extra=scores.get("extra") or {}, value=None if m is None else float(m["value"]),
-            ci95=None if m is None or m["ci95"] is None else list(m["ci95"]),
+            entry=entry, position=0, rank=None, split=split, metrics=metrics,
+            extra=scores.extra if scores is not None else {}, value=None if m is None else float(m.value),
+            ci95=None if m is None or m.ci95 is None else list(m.ci95),
             needs_rescoring=m is not None and ScoringIdentity.of_entry(entry, split) != current,
-            selected=selected is None or not participant(entry) or
-            (entry["team"], entry["model"], entry["track"]) in selected,
-            plausible=plausible[id(entry)]))
+            selected=selected is None or not entry.participant or entry.key in selected,
+            plausible=ok))
     sign = 1.0 if order == "asc" else -1.0
     rows.sort(key=lambda r: (0 if r.eligible else 1 if r.scored else 2, sign * r.value if r.scored else 0.0,
-                             str(r.entry.get("added") or ""), r.entry["team"], r.entry["model"]))
+                             r.entry.added, r.entry.team, r.entry.model))
     counts: dict[str, int] = {}
     for r in rows:
-        counts[r.entry["team"]] = counts.get(r.entry["team"], 0) + 1
+        counts[r.entry.team] = counts.get(r.entry.team, 0) + 1
     seen_teams: set[str] = set()
     rank, last_value, participants = 0, None, []
     for position, r in enumerate(rows):
         r.position = position
-        r.team_entries = counts[r.entry["team"]]
+        r.team_entries = counts[r.entry.team]
         if not r.eligible or r.oracle:
             continue
-        if r.entry["team"] not in seen_teams:
+        if r.entry.team not in seen_teams:
             r.team_best = True
-            seen_teams.add(r.entry["team"])
+            seen_teams.add(r.entry.team)
         if not r.baseline:
             participants.append(r)
             rank = len(participants) if r.value != last_value else rank
@@ -140,20 +141,21 @@ def rank_rows(entries: list[dict], metric: str, order: str, split: str = "public
     return rows
 
 
-def ranking_split(board: dict, competition: Competition, track_id: str, now: dt.datetime | None = None) -> str:
+def ranking_split(board: Board, competition: Competition, track_id: str, now: dt.datetime | None = None) -> str:
     """'private' once the final phase has ended and private scores were revealed for this track, else 'public'."""
     if not competition.private_revealed(utc(now)):
         return "public"
-    revealed = any(e["track"] == track_id and e["private"] is not None for e in board["entries"])
+    revealed = any(e.track == track_id and e.private is not None for e in board.entries)
     return "private" if revealed else "public"
 
 
-def track_entries(board: dict, track_id: str) -> list[dict]:
-    return [e for e in board["entries"] if e["track"] == track_id]
+def track_entries(board: Board, track_id: str) -> list[Entry]:
+    """The entries of one track, in board order."""
+    return board.track(track_id)
 
 
-def rank_track(board: dict, competition: Competition, track_id: str, now: dt.datetime | None = None,
-               entries: list[dict] | None = None) -> list[RankedEntry]:
+def rank_track(board: Board, competition: Competition, track_id: str, now: dt.datetime | None = None,
+               entries: list[Entry] | None = None) -> list[RankedEntry]:
     """A track's rows in display order, ranked by its ranking metric and order (see :func:`rank_rows`).
 
     Public-split scores rank until the final phase ends; after that, once
@@ -166,21 +168,20 @@ def rank_track(board: dict, competition: Competition, track_id: str, now: dt.dat
                      track.ranking.order, split, competition.limits.final_entries)
 
 
-def standing(result: Result | dict, board: dict | None) -> dict | None:
+def standing(result: Result | dict, board: Board | None) -> dict | None:
     """Where an ok result would rank among its track's ranked public entries (its own earlier entry left out).
 
     Returns {rank, of, leader: value|None, best_baseline: value|None} (rank None
     for a baseline) or None when there is no board or the result is not ok.
     """
     result = as_result(result)
-    if result.status != "ok" or not board:
+    if result.status != "ok" or board is None:
         return None
     track = result.track
     metric, order = track.metric, track.order
     value = result.metrics[metric].value
     me = (result.submission.team, result.submission.model)
-    entries = [e for e in board.get("entries", [])
-               if e.get("track") == track.id and (e.get("team"), e.get("model")) != me]
+    entries = [e for e in board.entries if e.track == track.id and (e.team, e.model) != me]
     rows = rank_rows(entries, metric, order, "public")
     ranked = [r for r in rows if r.rank is not None]
     baseline = next((r.value for r in rows if r.eligible and r.baseline and not r.oracle), None)
@@ -225,7 +226,7 @@ def metric_order(names, ranking: str, declared: tuple[str, ...] = ()) -> list[st
     return [m for m in head if m in names] + sorted(m for m in names if m not in head)
 
 
-def show_table(board: dict, competition: Competition, track_id: str | None = None,
+def show_table(board: Board, competition: Competition, track_id: str | None = None,
                now: dt.datetime | None = None) -> str:
     """Plain-text tables (one per track) for `easel leaderboard show`."""
     lines = []
@@ -241,7 +242,7 @@ def show_table(board: dict, competition: Competition, track_id: str | None = Non
         lines += [header, "-" * len(header)]
         for r in rows:
             lines.append(f"{str(r.rank) if r.rank is not None else '-':>5}  "
-                         f"{r.entry['team'] + '/' + r.entry['model']:<40} {format_value(r.value):>12}  "
+                         f"{r.entry.team + '/' + r.entry.model:<40} {format_value(r.value):>12}  "
                          f"{format_interval(r.ci95):<26} {', '.join(row_notes(r))}".rstrip())
         if not rows:
             lines.append("  (no entries yet)")
@@ -253,7 +254,7 @@ def row_notes(r: RankedEntry) -> list[str]:
     """Short plain-text labels of a row, in a fixed order (the text table and the CSV use them)."""
     flags = (("oracle", r.oracle), ("baseline", r.baseline and not r.oracle), ("leader", r.leader),
              ("tied", r.tied), ("team best", r.team_best and r.team_entries > 1),
-             ("final", bool(r.entry.get("final"))), ("local", bool(r.entry.get("local"))),
+             ("final", r.entry.final), ("local", r.entry.local),
              ("not selected", not r.selected), ("needs re-scoring", r.needs_rescoring),
              ("implausible value", not r.plausible), ("no score", not r.scored))
     return [name for name, on in flags if on]

@@ -12,7 +12,7 @@ from typing import Iterable
 from ..config import Competition
 from ..errors import EaselError
 from ..result import Metric, Result, SubmissionRef
-from .schema import ORACLE_MODEL, ORACLE_TEAM, Meta, entry_key
+from .schema import ORACLE_MODEL, ORACLE_TEAM, Entry, Meta
 
 
 def clean_meta(meta: dict | None) -> dict:
@@ -91,35 +91,36 @@ def check_oracle_identity(sub: SubmissionRef) -> bool:
 
 # --- final selection ---------------------------------------------------------------
 
-def participant(entry: dict) -> bool:
-    return not entry.get("baseline") and not entry.get("oracle")
+def participant(entry: Entry) -> bool:
+    """Neither a baseline nor the oracle row (:attr:`Entry.participant`)."""
+    return entry.participant
 
 
-def final_selection(entries: Iterable[dict], limit: int) -> set[tuple[str, str, str]]:
+def final_selection(entries: Iterable[Entry], limit: int) -> set[tuple[str, str, str]]:
     """Keys of the participant entries that count for the private ranking.
 
     Per team and track: the entries marked ``final``; a team that marks none
     gets its latest ``limit`` entries (by when they were added). Where a team
     marks more than ``limit`` (see :func:`final_overflow`), its latest marked ones count.
     """
-    by_team: dict[tuple[str, str], list[dict]] = {}
+    by_team: dict[tuple[str, str], list[Entry]] = {}
     for entry in entries:
-        if participant(entry):
-            by_team.setdefault((entry["team"], entry["track"]), []).append(entry)
+        if entry.participant:
+            by_team.setdefault((entry.team, entry.track), []).append(entry)
     chosen = set()
     for group in by_team.values():
-        marked = [e for e in group if e.get("final")] or group
-        latest = sorted(marked, key=lambda e: (str(e.get("added") or ""), e["model"]), reverse=True)[:limit]
-        chosen.update(entry_key(e) for e in latest)
+        marked = [e for e in group if e.final] or group
+        latest = sorted(marked, key=lambda e: (e.added, e.model), reverse=True)[:limit]
+        chosen.update(e.key for e in latest)
     return chosen
 
 
-def final_overflow(entries: Iterable[dict], limit: int) -> list[tuple[str, str, int]]:
+def final_overflow(entries: Iterable[Entry], limit: int) -> list[tuple[str, str, int]]:
     """(team, track, marked) for every team that marks more than ``limit`` entries of a track final."""
     counts: dict[tuple[str, str], int] = {}
     for entry in entries:
-        if participant(entry) and entry.get("final"):
-            counts[(entry["team"], entry["track"])] = counts.get((entry["team"], entry["track"]), 0) + 1
+        if entry.participant and entry.final:
+            counts[(entry.team, entry.track)] = counts.get((entry.team, entry.track), 0) + 1
     return [(team, track, n) for (team, track), n in sorted(counts.items()) if n > limit]
 
 

@@ -1,4 +1,9 @@
-"""leaderboard.yaml's schema: its keys, their checks and the normalized form every reader gets.
+"""leaderboard.yaml's schema: its keys, their checks and the typed records every reader gets.
+
+:meth:`Board.from_json` is the one check of the file (``yamlio.load_leaderboard`` calls it where the
+file is read); inside the process a frozen :class:`Board` of frozen :class:`Entry` values travels
+(updates build new ones with ``dataclasses.replace``), and :meth:`Board.to_json` gives the document
+back: the writer dumps it, so the file's bytes depend on it.
 
 Schema 1 (keys marked * were added later; files without them still load, with the default shown)::
 
@@ -62,29 +67,6 @@ def utc(when: dt.datetime | None = None) -> dt.datetime:
 def iso_utc(when: dt.datetime | None = None) -> str:
     """``when`` (now by default) as ``YYYY-MM-DDTHH:MM:SSZ``."""
     return utc(when).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def empty_board() -> dict:
-    """A leaderboard with no entries (what a fresh competition repository holds)."""
-    return {"schema": SCHEMA_VERSION, "entries": [], "revealed": None}
-
-
-def make_entry(**fields: Any) -> dict:
-    """An entry dict in the file's fixed key order (optional keys take their defaults)."""
-    entry = {key: fields[key] if key in fields else _default(key) for key in ENTRY_KEYS}
-    if not entry["backbones"]:
-        del entry["backbones"]  # written only for an entry whose metrics used more than one backbone
-    return entry
-
-
-def _default(key: str) -> Any:
-    value = OPTIONAL_ENTRY_KEYS[key]
-    return list(value) if isinstance(value, list) else value
-
-
-def entry_key(entry: dict) -> tuple[str, str, str]:
-    """(team, model, track): one entry per key."""
-    return entry["team"], entry["model"], entry["track"]
 
 
 # --- the entry record -----------------------------------------------------------------
@@ -183,11 +165,14 @@ class Scores:
                    evaluated=iso_utc(parse_time(result.created)), evaluator=result.evaluator.version, efficiency=eff and Efficiency(**eff.figures_json()),
                    device=eff and device_label(eff.device))
 
+    def efficiency_json(self) -> dict | None:
+        """The stored ``efficiency``: the figures and the device line, or None when not measured."""
+        return None if self.efficiency is None else {**self.efficiency.figures_json(), "device": self.device}
+
     def to_json(self, public: bool) -> dict:
         out = {"metrics": metrics_json(self.metrics), "extra": dict(self.extra)}
         if public:
-            out["efficiency"] = None if self.efficiency is None else {**self.efficiency.figures_json(),
-                                                                         "device": self.device}
+            out["efficiency"] = self.efficiency_json()
         out.update(evaluated=self.evaluated, evaluator=self.evaluator)
         return out
 
@@ -242,7 +227,23 @@ class Entry:
 
     @property
     def key(self) -> tuple[str, str, str]:
+        """(team, model, track): one entry per key."""
         return self.team, self.model, self.track
+
+    @property
+    def participant(self) -> bool:
+        """A participant's entry: neither a baseline nor the oracle row."""
+        return not self.baseline and not self.oracle
+
+    def scores(self, split: str) -> Scores | None:
+        """The scores on ``split`` ('public' or 'private'; None: no private scores yet)."""
+        return self.public if split == "public" else self.private if split == "private" else None
+
+    @property
+    def all_backbones(self) -> tuple[BackboneRef, ...]:
+        """Every backbone record, the primary first (just ``backbone`` for an entry of one backbone)."""
+        return tuple(sorted(self.backbones, key=lambda b: b != self.backbone)) if self.backbones else \
+            (self.backbone,)
 
     @classmethod
     def check(cls, c: Checker, raw: Any, p: str) -> "Entry":
@@ -300,34 +301,82 @@ def _version(c: Checker, value: Any, path: str) -> str | None:
     return None if value is None else c.match(value, path, EASEL_VERSION_RE, "an Easel version such as 0.1.0")
 
 
-def validate_board(raw: Any, source: str = "leaderboard.yaml") -> dict:
-    """Schema-check a parsed leaderboard and return it normalized (fixed key order, UTC times, defaults).
+@dataclass(frozen=True)
+class Revealed:
+    """When the first ``reveal`` that merged private scores ran, and which Easel version ran it."""
 
-    Raises EaselError("E_LEADERBOARD", "leaderboard.yaml: entries[3].track: expected ...").
-    """
-    check = Checker(source, "E_LEADERBOARD")
-    top = check.mapping(raw, "", ("schema", "entries"), ("revealed",))
-    if top["schema"] != SCHEMA_VERSION:
-        check.fail("schema", str(SCHEMA_VERSION), top["schema"])
-    if not isinstance(top["entries"], list):
-        check.fail("entries", "a list", top["entries"])
-    entries, seen = [], {}
-    for i, raw_entry in enumerate(top["entries"]):
-        entry = Entry.check(check, raw_entry, f"entries[{i}]").to_json()
-        key = entry_key(entry)
-        if key in seen:
-            check.fail(f"entries[{i}]", f"one entry per team/model/track (entries[{seen[key]}] has the same)",
-                       "/".join(key))
-        seen[key] = i
-        entries.append(entry)
-    revealed = top.get("revealed")
-    if revealed is not None:
-        check.mapping(revealed, "revealed", ("at", "evaluator"))
-        revealed = {"at": _when(check, revealed["at"], "revealed.at"),
-                    "evaluator": check.match(revealed["evaluator"], "revealed.evaluator", EASEL_VERSION_RE,
-                                             "an Easel version such as 0.1.0")}
-    return {"schema": SCHEMA_VERSION, "entries": entries, "revealed": revealed}
+    at: str
+    evaluator: str
+
+    @classmethod
+    def check(cls, c: Checker, raw: Any, path: str = "revealed") -> "Revealed":
+        c.mapping(raw, path, ("at", "evaluator"))
+        return cls(at=_when(c, raw["at"], f"{path}.at"),
+                   evaluator=c.match(raw["evaluator"], f"{path}.evaluator", EASEL_VERSION_RE,
+                                     "an Easel version such as 0.1.0"))
+
+    def to_json(self) -> dict:
+        return {"at": self.at, "evaluator": self.evaluator}
 
 
-__all__ = ["SCHEMA_VERSION", "EFFICIENCY_KEYS", "ENTRY_KEYS", "EarlierScores", "Entry", "Meta", "Scores",
-           "empty_board", "entry_key", "iso_utc", "make_entry", "parse_time", "utc", "validate_board"]
+@dataclass(frozen=True)
+class Board:
+    """leaderboard.yaml, checked: its entries in file order (one per team/model/track) and the reveal
+    record (None until the first reveal). Frozen: updates build a new board (``dataclasses.replace``)."""
+
+    entries: tuple[Entry, ...] = ()
+    revealed: Revealed | None = None
+    schema: int = SCHEMA_VERSION
+
+    @classmethod
+    def from_json(cls, raw: Any, source: str = "leaderboard.yaml") -> "Board":
+        """Check a parsed leaderboard (untrusted: anyone may edit the file in a pull request) and return the
+        record; times become UTC ``...Z`` text and absent optional keys their defaults.
+
+        Raises EaselError("E_LEADERBOARD", "leaderboard.yaml: entries[3].track: expected ...").
+        """
+        check = Checker(source, "E_LEADERBOARD")
+        top = check.mapping(raw, "", ("schema", "entries"), ("revealed",))
+        if top["schema"] != SCHEMA_VERSION:
+            check.fail("schema", str(SCHEMA_VERSION), top["schema"])
+        if not isinstance(top["entries"], list):
+            check.fail("entries", "a list", top["entries"])
+        entries, seen = [], {}
+        for i, raw_entry in enumerate(top["entries"]):
+            entry = Entry.check(check, raw_entry, f"entries[{i}]")
+            if entry.key in seen:
+                check.fail(f"entries[{i}]", f"one entry per team/model/track (entries[{seen[entry.key]}] has the "
+                           "same)", "/".join(entry.key))
+            seen[entry.key] = i
+            entries.append(entry)
+        revealed = top.get("revealed")
+        return cls(entries=tuple(entries), revealed=None if revealed is None else Revealed.check(check, revealed))
+
+    def to_json(self) -> dict:
+        """The file's document: ``schema``, ``entries`` in the file's key order, ``revealed`` once set."""
+        out = {"schema": self.schema, "entries": [e.to_json() for e in self.entries]}
+        if self.revealed is not None:
+            out["revealed"] = self.revealed.to_json()  # absent until the first reveal
+        return out
+
+    def index(self, key: tuple[str, str, str]) -> int | None:
+        """Position of the entry with ``key`` (team, model, track), None when there is none."""
+        return next((i for i, e in enumerate(self.entries) if e.key == key), None)
+
+    def track(self, track_id: str) -> list[Entry]:
+        """The entries of one track, in board order."""
+        return [e for e in self.entries if e.track == track_id]
+
+
+def empty_board() -> Board:
+    """A leaderboard with no entries (what a fresh competition repository holds)."""
+    return Board()
+
+
+def validate_board(raw: Any, source: str = "leaderboard.yaml") -> Board:
+    """Schema-check a parsed leaderboard: :meth:`Board.from_json`."""
+    return Board.from_json(raw, source)
+
+
+__all__ = ["SCHEMA_VERSION", "EFFICIENCY_KEYS", "ENTRY_KEYS", "Board", "EarlierScores", "Entry", "Meta", "Revealed",
+           "Scores", "empty_board", "iso_utc", "parse_time", "utc", "validate_board"]

@@ -22,9 +22,11 @@ Rules:
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import sys
 from pathlib import Path
+from typing import Sequence
 
 from .. import __version__
 from ..config import Competition, Limits
@@ -39,10 +41,9 @@ from .rules import (
     final_limit_error,
     final_overflow,
     final_selection,
-    participant,
 )
 from .identity import ScoringIdentity, current_scoring
-from .schema import MAX_HISTORY, SCHEMA_VERSION, EarlierScores, Entry, Meta, Scores, entry_key, iso_utc, parse_time, utc
+from .schema import MAX_HISTORY, Board, EarlierScores, Entry, Meta, Revealed, Scores, iso_utc, parse_time, utc
 
 
 def _check_pr(pr: int | None, commit: str | None) -> None:
@@ -54,9 +55,9 @@ def _check_pr(pr: int | None, commit: str | None) -> None:
                          "--commit), or neither for a local trial", detail="pr" if pr is None else "commit")
 
 
-def _check_scoring(entries: list[dict], key: tuple, result: Result, rescore: bool) -> None:
+def _check_scoring(entries: Sequence[Entry], key: tuple, result: Result, rescore: bool) -> None:
     """Refuse a result that cannot join the track's current scoring (see the module rules)."""
-    others = [e for e in entries if e["track"] == key[2] and entry_key(e) != key]
+    others = [e for e in entries if e.track == key[2] and e.key != key]
     current = current_scoring(others)
     mine = ScoringIdentity.of_result(result)
     field = None if current is None else mine.difference(current)
@@ -67,26 +68,26 @@ def _check_scoring(entries: list[dict], key: tuple, result: Result, rescore: boo
     example = next(e for e in others if ScoringIdentity.of_entry(e) == current)
     raise EaselError("E_RESULT_BACKBONE",
                      f"track {key[2]}: the result's {field} differs from the track's current entries "
-                     f"(e.g. {example['team']}/{example['model']}); results from different evaluators, backbones "
+                     f"(e.g. {example.team}/{example.model}); results from different evaluators, backbones "
                      "or data are never ranked together (the rescore workflow re-scores a whole track)",
                      detail=field)
 
 
-def _final_count_check(entries: list[dict], key: tuple, final: bool, limit: int) -> None:
+def _final_count_check(entries: Sequence[Entry], key: tuple, final: bool, limit: int) -> None:
     """Refuse a ``final`` mark beyond the team's limit in the track (re-adding a marked entry is no new mark)."""
     if not final:
         return
     team, _, track = key
-    others = [e for e in entries if participant(e) and e["final"] and e["team"] == team and e["track"] == track
-              and entry_key(e) != key]
+    others = [e for e in entries if e.participant and e.final and e.team == team and e.track == track
+              and e.key != key]
     if len(others) + 1 > limit:
         raise final_limit_error(team, track, len(others) + 1, limit)
 
 
-def add_result(board: dict, result: Result | dict, pr: int | None, commit: str | None, meta: dict | None = None,
+def add_result(board: Board, result: Result | dict, pr: int | None, commit: str | None, meta: dict | None = None,
                now: dt.datetime | None = None, competition: Competition | None = None,
                submission_dir: str | Path | None = None, data_root: str | Path | None = None,
-               final: bool | None = None, rescore: bool = False) -> tuple[dict, bool]:
+               final: bool | None = None, rescore: bool = False) -> tuple[Board, bool]:
     """Add or update the entry of a public-split result; return ``(board, changed)``.
 
     - key = (team, model, track). Same key, content, scoring and metrics:
@@ -112,7 +113,8 @@ def add_result(board: dict, result: Result | dict, pr: int | None, commit: str |
       ``data_root``: ROOT/<dataset>/manifest.json must be the result's manifest
       (both E_RESULT_BINDING).
 
-    ``board`` is not modified; a new dict is returned.
+    ``board`` is not modified (it is frozen); a new board is returned, or ``board`` itself when nothing
+    changed. ``meta``: submission.yaml's public metadata (untrusted; cut to the stored shape here).
     """
     result = as_result(result)
     sub = entry_submission(result)
@@ -132,10 +134,10 @@ def add_result(board: dict, result: Result | dict, pr: int | None, commit: str |
         check_data_binding(result, data_root)
 
     key = (sub.team, sub.model, sub.track)
-    entries = list(board["entries"])
+    entries = list(board.entries)
     _check_scoring(entries, key, result, rescore)
-    index = next((i for i, e in enumerate(entries) if entry_key(e) == key), None)
-    old = Entry.from_json(entries[index]) if index is not None else None
+    index = board.index(key)
+    old = entries[index] if index is not None else None
     same_content = old is not None and old.content_sha256 == sub.content_sha256
     final = bool(final) if final is not None else bool(same_content and old.final)
     if not sub.baseline:
@@ -145,7 +147,7 @@ def add_result(board: dict, result: Result | dict, pr: int | None, commit: str |
     public = Scores.of_result(result, public=True)
     mine = ScoringIdentity.of_result(result)
     if same_content:
-        theirs = ScoringIdentity.of_entry(entries[index])
+        theirs = ScoringIdentity.of_entry(old)
         if theirs == mine and old.public.metrics == public.metrics and old.final == final:
             return board, False  # the same numbers again: idempotent
         if parse_time(public.evaluated) < parse_time(old.public.evaluated):
@@ -173,19 +175,19 @@ def add_result(board: dict, result: Result | dict, pr: int | None, commit: str |
         public=public,
         private=old.private if keep_private else None,
         history=history,
-    ).to_json()
+    )
     if index is None:
         entries.append(new)
     else:
         entries[index] = new
-    return {**board, "schema": SCHEMA_VERSION, "entries": entries}, True
+    return dataclasses.replace(board, entries=tuple(entries)), True
 
 
 # --- reveal -----------------------------------------------------------------------
 
-def _private_candidates(board: dict, root: Path, selected: set) -> dict[int, tuple[dt.datetime, Result]]:
+def _private_candidates(board: Board, root: Path, selected: set) -> dict[int, tuple[dt.datetime, Result]]:
     """Entry index -> (evaluated, result) of the newest matching private result under ``root``."""
-    index = {entry_key(e): i for i, e in enumerate(board["entries"])}
+    index = {e.key: i for i, e in enumerate(board.entries)}
     best: dict[int, tuple[dt.datetime, Result]] = {}
     for path in sorted(root.rglob("*.json")):
         result = load_result(path)
@@ -200,11 +202,11 @@ def _private_candidates(board: dict, root: Path, selected: set) -> dict[int, tup
         if i is None:
             print(f"reveal: skipped {name} (no leaderboard entry for it)", file=sys.stderr)
             continue
-        entry = board["entries"][i]
-        if participant(entry) and key not in selected:
+        entry = board.entries[i]
+        if entry.participant and key not in selected:
             print(f"reveal: skipped {name} (not among the team's final entries)", file=sys.stderr)
             continue
-        field = "content_sha256" if entry["content_sha256"] != sub.content_sha256 else \
+        field = "content_sha256" if entry.content_sha256 != sub.content_sha256 else \
             ScoringIdentity.of_entry(entry).difference(ScoringIdentity.of_result(result), ignore_evaluator=True)
         if field:
             print(f"reveal: skipped {name} ({field} differs from the leaderboard entry)", file=sys.stderr)
@@ -216,8 +218,8 @@ def _private_candidates(board: dict, root: Path, selected: set) -> dict[int, tup
     return best
 
 
-def reveal(board: dict, private_results_dir: str | Path, competition: Competition,
-           now: dt.datetime | None = None) -> tuple[dict, int]:
+def reveal(board: Board, private_results_dir: str | Path, competition: Competition,
+           now: dt.datetime | None = None) -> tuple[Board, int]:
     """Merge private-split result.json files (searched recursively) after the final phase ended.
 
     A private result joins the entry with the same team/model/track whose
@@ -239,24 +241,24 @@ def reveal(board: dict, private_results_dir: str | Path, competition: Competitio
     if not root.is_dir():
         raise EaselError("E_RESULT_SCHEMA", f"private results folder not found: {root}", detail="private-results")
     limit = competition.limits.final_entries
-    for team, track, marked in final_overflow(board["entries"], limit):
+    for team, track, marked in final_overflow(board.entries, limit):
         raise final_limit_error(team, track, marked, limit)
-    selected = final_selection(board["entries"], limit)
-    entries, changed = list(board["entries"]), 0
+    selected = final_selection(board.entries, limit)
+    entries, changed = list(board.entries), 0
     for i, (when, result) in sorted(_private_candidates(board, root, selected).items()):
-        private = Scores.of_result(result, public=False).to_json(public=False)
-        if entries[i]["private"] != private:
-            entries[i] = {**entries[i], "private": private}
+        private = Scores.of_result(result, public=False)
+        if entries[i].private != private:
+            entries[i] = dataclasses.replace(entries[i], private=private)
             changed += 1
-    revealed = board.get("revealed")
-    if changed:
-        revealed = {"at": iso_utc(now), "evaluator": __version__}
-    return {"schema": SCHEMA_VERSION, "entries": entries, "revealed": revealed}, changed
+    if not changed:
+        return board, 0
+    return dataclasses.replace(board, entries=tuple(entries),
+                               revealed=Revealed(at=iso_utc(now), evaluator=__version__)), changed
 
 
 # --- re-scoring -----------------------------------------------------------------------
 
-def rescore_list(board: dict, evaluator: str = __version__, track: str | None = None,
+def rescore_list(board: Board, evaluator: str = __version__, track: str | None = None,
                  weights_sha256: str | None = None) -> list[dict]:
     """Entries to evaluate again: scored unlike their track's current entries, by another Easel version
     than ``evaluator``, or (if given) with other backbone weights than ``weights_sha256``.
@@ -266,27 +268,26 @@ def rescore_list(board: dict, evaluator: str = __version__, track: str | None = 
     scoring identity that differs from the track's current entries (None when it agrees), ``reason``
     says in words what differs.
     """
-    current = {t: current_scoring(e for e in board["entries"] if e["track"] == t)
-               for t in {e["track"] for e in board["entries"]}}
+    current = {t: current_scoring(board.track(t)) for t in {e.track for e in board.entries}}
     out = []
-    for entry in board["entries"]:
-        if track is not None and entry["track"] != track:
+    for entry in board.entries:
+        if track is not None and entry.track != track:
             continue
-        scored_by = entry["public"]["evaluator"]
+        scored_by = entry.public.evaluator
         reasons = []
-        mine, theirs = ScoringIdentity.of_entry(entry), current[entry["track"]]
+        mine, theirs = ScoringIdentity.of_entry(entry), current[entry.track]
         differs = None if theirs is None else mine.difference(theirs)
         if mine != theirs:
             reasons.append("not scored like the track's current entries")
         if scored_by != evaluator:
             reasons.append(f"evaluator {scored_by or 'unknown'} != {evaluator}")
-        if weights_sha256 is not None and entry["backbone"]["weights_sha256"] != weights_sha256:
-            reasons.append(f"backbone weights {entry['backbone']['weights_sha256'][:12]} != {weights_sha256[:12]}")
+        if weights_sha256 is not None and entry.backbone.weights_sha256 != weights_sha256:
+            reasons.append(f"backbone weights {entry.backbone.weights_sha256[:12]} != {weights_sha256[:12]}")
         if reasons:
-            out.append({"team": entry["team"], "model": entry["model"], "track": entry["track"],
-                        "baseline": entry["baseline"], "oracle": entry["oracle"],
-                        "content_sha256": entry["content_sha256"], "pr": entry["pr"], "commit": entry["commit"],
-                        "evaluator": scored_by, "backbone": entry["backbone"]["id"],
-                        "weights_sha256": entry["backbone"]["weights_sha256"], "differs": differs,
+            out.append({"team": entry.team, "model": entry.model, "track": entry.track,
+                        "baseline": entry.baseline, "oracle": entry.oracle,
+                        "content_sha256": entry.content_sha256, "pr": entry.pr, "commit": entry.commit,
+                        "evaluator": scored_by, "backbone": entry.backbone.id,
+                        "weights_sha256": entry.backbone.weights_sha256, "differs": differs,
                         "reason": "; ".join(reasons)})
     return out

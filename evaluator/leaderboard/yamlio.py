@@ -10,7 +10,7 @@ import yaml
 
 from ..errors import EaselError
 from ..fsutil import atomic_write_text
-from .schema import MAX_BOARD_BYTES, SCHEMA_VERSION, empty_board, make_entry, validate_board
+from .schema import MAX_BOARD_BYTES, Board
 
 
 def _loader():
@@ -138,8 +138,8 @@ def _attach(stack: list, value: Any, name: str, event) -> None:
         stack[-1] = (container, _NO_KEY)
 
 
-def load_leaderboard(path: str | Path, missing_ok: bool = False) -> dict:
-    """Read and schema-check leaderboard.yaml.
+def load_leaderboard(path: str | Path, missing_ok: bool = False) -> Board:
+    """Read and schema-check leaderboard.yaml: the one place the file becomes a :class:`Board`.
 
     ``missing_ok`` returns an empty board when the file does not exist (the
     first ``add`` of a competition). Every problem raises E_LEADERBOARD with
@@ -148,23 +148,21 @@ def load_leaderboard(path: str | Path, missing_ok: bool = False) -> dict:
     path = Path(path)
     if not path.is_file():
         if missing_ok:
-            return empty_board()
+            return Board()
         raise EaselError("E_LEADERBOARD", f"{path.name}: file not found at {path}")
     if path.stat().st_size > MAX_BOARD_BYTES:
         raise EaselError("E_LEADERBOARD", f"{path.name}: larger than {MAX_BOARD_BYTES} bytes")
     text = path.read_text(encoding="utf-8", errors="replace")
-    return validate_board(_parse_yaml(text, path.name), path.name)
+    return Board.from_json(_parse_yaml(text, path.name), path.name)
 
 
-def dump_leaderboard(board: dict) -> str:
-    """The file text: stable key order, one entry per block, leaf lists inline (``ci95: [lo, hi]``)."""
-    out = {"schema": SCHEMA_VERSION, "entries": [make_entry(**e) for e in board["entries"]]}
-    if board.get("revealed"):
-        out["revealed"] = dict(board["revealed"])  # absent until the first reveal
-    return yaml.dump(out, Dumper=_dumper(), sort_keys=False, default_flow_style=None, allow_unicode=True,
-                     width=1 << 16)
+def dump_leaderboard(board: Board) -> str:
+    """The file text of ``board.to_json()``: stable key order, one entry per block, leaf lists inline
+    (``ci95: [lo, hi]``)."""
+    return yaml.dump(board.to_json(), Dumper=_dumper(), sort_keys=False, default_flow_style=None,
+                     allow_unicode=True, width=1 << 16)
 
 
-def save_leaderboard(path: str | Path, board: dict) -> Path:
+def save_leaderboard(path: str | Path, board: Board) -> Path:
     """Write the board atomically (a reader sees the old file or the new one)."""
     return atomic_write_text(path, dump_leaderboard(board))

@@ -203,22 +203,29 @@ register("mifid", "asc", STYLE_KINDS,
          combine="derived", derives_from=("fid", "memorization"), derive=_mifid, low=0.0)
 
 
+# The k-NN metrics read DINOv2 ViT-L/14 features by default, the space Stein et al. 2023 (dgm-eval) compute
+# them in, as FD-DINOv2; offline its seeded stand-in is used and every result says so.
+KNN_BACKBONE = "dinov2_vitl14"
 _KNN_RULE = ("Closed balls (distance ≤ radius, as Kynkäänniemi's code and torch-fidelity; prdc uses <), "
-             "Euclidean distances on the backbone's features; real = the held-out reference images.")
+             "Euclidean distances on DINOv2 ViT-L/14 CLS features (backbone dinov2_vitl14, unless the track names "
+             "another; offline its seeded stand-in, named in the result); real = the held-out reference images.")
 register("precision", "desc", ALL_KINDS,
          f"Precision (Kynkäänniemi et al. 2019, k = {PR_K}): the fraction of outputs inside the k-NN manifold of "
          f"the reference images (fidelity: falls for images unlike any real one). " + _KNN_RULE,
-         combine="set", statistic=_prdc_statistic("precision"), low=0.0, high=1.0)
+         combine="set", statistic=_prdc_statistic("precision"), low=0.0, high=1.0, backbone=KNN_BACKBONE,
+         min_images=PR_K + 1)
 register("recall", "desc", ALL_KINDS,
          f"Recall (Kynkäänniemi et al. 2019, k = {PR_K}): the fraction of reference images inside the k-NN manifold "
          f"of the outputs (diversity: falls when modes are missed, e.g. a collapsed generator). " + _KNN_RULE,
-         combine="set", statistic=_prdc_statistic("recall"), low=0.0, high=1.0)
+         combine="set", statistic=_prdc_statistic("recall"), low=0.0, high=1.0, backbone=KNN_BACKBONE,
+         min_images=PR_K + 1)
 register("density", "desc", ALL_KINDS,
          f"Density (Naeem et al. 2020, k = {DC_K}): how many reference k-NN balls hold each output, over k; ≈ 1 "
          f"when outputs are spread like the references, above 1 when they crowd into dense regions (unbounded "
          f"above, so rank by coverage rather than density). " + _KNN_RULE,
-         combine="set", statistic=_prdc_statistic("density"), low=0.0)
+         combine="set", statistic=_prdc_statistic("density"), low=0.0, backbone=KNN_BACKBONE, min_images=DC_K + 1)
 register("coverage", "desc", ALL_KINDS,
          f"Coverage (Naeem et al. 2020, k = {DC_K}): the fraction of reference images whose k-NN ball holds at "
          f"least one output (diversity, robust to outlier outputs). " + _KNN_RULE,
-         combine="set", statistic=_prdc_statistic("coverage"), low=0.0, high=1.0)
+         combine="set", statistic=_prdc_statistic("coverage"), low=0.0, high=1.0, backbone=KNN_BACKBONE,
+         min_images=DC_K + 1)

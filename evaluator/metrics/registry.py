@@ -111,6 +111,9 @@ class MetricSpec:
     features) the metric reads, e.g. "dinov2_vitl14"; None for the track's
     default (competition.yaml ``evaluation.backbone``). A track may replace it
     (``tracks[i].backbones``). Ignored for metrics that read no features.
+    min_images: the fewest outputs and reference images per split the metric
+    is defined on (a k-NN metric needs more than k references); a track
+    listing it must set ``min_test_images`` at least this high.
     """
 
     name: str
@@ -127,6 +130,7 @@ class MetricSpec:
     high: float = math.inf
     listed: bool = True
     backbone: str | None = None
+    min_images: int = 1
 
     @property
     def reads_features(self) -> bool:
@@ -188,6 +192,8 @@ def _problem(spec: MetricSpec) -> str | None:
         return f"derives from unknown metric {unknown[0]!r} (register it first)"
     if not spec.low <= spec.high:
         return "low must not exceed high"
+    if not isinstance(spec.min_images, int) or spec.min_images < 1:
+        return "min_images must be a positive integer"
     if spec.backbone is not None and (spec.combine == "derived" or not spec.reads_features):
         return "only a metric that reads features names a backbone (a derived one follows its sources)"
     return None

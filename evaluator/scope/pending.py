@@ -20,7 +20,7 @@ def pending_submissions(submissions_root: str | os.PathLike, leaderboard_path: s
     from ..leaderboard import load_leaderboard
 
     board = load_leaderboard(leaderboard_path, missing_ok=True)
-    have = {(e["team"], e["model"], e["content_sha256"]) for e in board["entries"]}
+    have = {(e.team, e.model, e.content_sha256) for e in board.entries}
     root = Path(submissions_root)
     pending = []
     for folder in submission_folders(root):

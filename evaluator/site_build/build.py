@@ -32,7 +32,8 @@ from pathlib import Path
 
 from ..config import Competition
 from ..errors import ConfigError
-from ..leaderboard import EFFICIENCY_KEYS, RankedEntry, iso_utc, rank_track, utc
+from ..leaderboard import Board, Entry, RankedEntry, iso_utc, rank_track, utc
+from ..result import BackboneRef, Efficiency
 from ..vocab import SITE_MARKER
 from .chart import history_svg, plotted
 from .opendata import CSV_NAME, JSON_NAME, leaderboard_json, track_csv
@@ -96,7 +97,7 @@ class TrackView:
     rows: list[RankedEntry]
     pages: dict[tuple[str, str], str]
     split: str
-    backbone: dict | None
+    backbone: BackboneRef | None
     leader: RankedEntry | None
     best_baseline: RankedEntry | None
     n_participants: int
@@ -106,7 +107,7 @@ class TrackView:
     chart_participants: bool = False  # the history chart draws a best-so-far line and entry points
     chart_baselines: bool = False     # ... and baselines as diamonds (its caption says only what is drawn)
     scored_by: dict | None = None   # {evaluator, backbone} of the rows that rank
-    standin: dict | None = None     # the first offline stand-in backbone of the shown entry
+    standin: BackboneRef | None = None  # the first offline stand-in backbone of the shown entry
     metric_backbones: dict = field(default_factory=dict)  # metric -> backbone ids (shown entry)
     n_rescoring: int = 0            # rows scored otherwise: "needs re-scoring"
     n_implausible: int = 0          # rows holding a value outside its metric's range
@@ -148,7 +149,7 @@ def _swap_in(staging: Path, out_dir: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def build_site(board: dict, competition: Competition, out_dir: str | Path, samples_dir: str | Path | None = None,
+def build_site(board: Board, competition: Competition, out_dir: str | Path, samples_dir: str | Path | None = None,
                now: dt.datetime | None = None, repo_url: str | None = None, progress: bool = True) -> Path:
     """Render the whole site into ``out_dir`` and return the path of its index.html.
 
@@ -168,20 +169,20 @@ def build_site(board: dict, competition: Competition, out_dir: str | Path, sampl
     staging = _prepare_out(out_dir)
     try:
         shutil.copytree(SITE_DIR / "static", staging / "static")
-        by_track: dict[str, list[dict]] = {t.id: [] for t in competition.tracks}
+        by_track: dict[str, list[Entry]] = {t.id: [] for t in competition.tracks}
         orphans = 0
-        for entry in board["entries"]:
-            if entry["track"] in by_track:
-                by_track[entry["track"]].append(entry)
+        for entry in board.entries:
+            if entry.track in by_track:
+                by_track[entry.track].append(entry)
             else:
                 orphans += 1  # a track removed from competition.yaml: nothing to rank it by
         if orphans:
             print(f"site: {orphans} entries belong to tracks not in competition.yaml; not shown", file=sys.stderr)
 
         phase = _phase_info(competition, now)
-        revealed = board.get("revealed") if phase["revealed"] else None
+        revealed = board.revealed if phase["revealed"] else None
         common = {"competition": competition, "phase": phase, "built": iso_utc(now), "repo_url": repo_url,
-                  "standin_warning": STANDIN_WARNING, "no_efficiency": dict.fromkeys(EFFICIENCY_KEYS),
+                  "standin_warning": STANDIN_WARNING, "no_efficiency": Efficiency(),
                   "revealed": revealed, "final_entries": competition.limits.final_entries}
         views = []
         total = sum(len(v) for v in by_track.values())
@@ -207,11 +208,11 @@ def build_site(board: dict, competition: Competition, out_dir: str | Path, sampl
                 track_tpl.render(root="../../", view=view, **common), encoding="utf-8")
             bar.update(1)
             for r in rows:
-                team, model = r.entry["team"], r.entry["model"]
+                team, model = r.entry.team, r.entry.model
                 sample_rel, sample_size = _copy_sample(samples_dir, staging, track.id, team, model)
                 (folder / view.pages[(team, model)]).write_text(
                     entry_tpl.render(root="../../", view=view, row=r,
-                                     private=r.entry["private"] if phase["revealed"] else None,
+                                     private=r.entry.private if phase["revealed"] else None,
                                      sample=sample_rel, sample_size=sample_size, **common),
                     encoding="utf-8")
                 bar.update(1)
@@ -237,16 +238,16 @@ def _track_view(track, rows: list[RankedEntry]) -> TrackView:
     shown = ranked[0] if ranked else rows[0] if rows else None
     plotted_participants, plotted_baselines = plotted(rows)
     return TrackView(track=track, rows=rows, pages=entry_page_names(rows),
-                     split=rows[0].split if rows else "public", backbone=shown.entry["backbone"] if shown else None,
+                     split=rows[0].split if rows else "public", backbone=shown.entry.backbone if shown else None,
                      leader=leader, best_baseline=best_baseline, n_participants=len(participants),
                      n_baselines=len(baselines), chart=False, chart_participants=bool(plotted_participants),
                      chart_baselines=bool(plotted_baselines),
                      other_metrics=[m for m in track.metrics if m != track.ranking.metric],
                      scored_by=shown.scored_by if shown else None,
                      standin=standin_backbone(shown.entry) if shown else None,
-                     metric_backbones={name: list(m["backbones"]) for name, m in
-                                       (shown.entry["public"]["metrics"] if shown else {}).items()
-                                       if "backbones" in m},
+                     metric_backbones={name: list(m.backbones) for name, m in
+                                       (shown.entry.public.metrics if shown else {}).items()
+                                       if m.backbones is not None},
                      n_rescoring=sum(r.needs_rescoring for r in rows),
                      n_implausible=sum(not r.plausible for r in rows),
                      n_ranked=sum(r.rank is not None for r in rows))

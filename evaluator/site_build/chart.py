@@ -88,7 +88,7 @@ def history_svg(rows: list[RankedEntry], metric: str, order: str, title: str) ->
     if not scored:
         return None
     # Naive UTC datetimes: matplotlib then needs no timezone database lookup.
-    when = {id(r): parse_time(r.entry["added"]).replace(tzinfo=None) for r in scored}
+    when = {id(r): parse_time(r.entry.added).replace(tzinfo=None) for r in scored}
     participants = sorted(participants, key=lambda r: when[id(r)])
     left, right, ticks, labels = date_ticks(min(when.values()), max(when.values()))
     with matplotlib.rc_context({"svg.hashsalt": "easel-history", "svg.fonttype": "path",

@@ -13,7 +13,8 @@ import csv
 import io
 import json
 
-from ..leaderboard import RankedEntry, metric_order, row_notes
+from ..leaderboard import RankedEntry, Revealed, metric_order, row_notes
+from ..result import metrics_json
 
 OPEN_DATA_SCHEMA = 1
 JSON_NAME = "leaderboard.json"
@@ -29,22 +30,22 @@ def csv_path(track_id: str) -> str:
 def _row_json(r: RankedEntry, revealed: bool) -> dict:
     e = r.entry
     return {
-        "position": r.position, "rank": r.rank, "team": e["team"], "model": e["model"],
-        "baseline": e["baseline"], "oracle": e["oracle"], "final": e["final"], "local": e["local"],
+        "position": r.position, "rank": r.rank, "team": e.team, "model": e.model,
+        "baseline": e.baseline, "oracle": e.oracle, "final": e.final, "local": e.local,
         "leader": r.leader, "tied": r.tied, "selected": r.selected, "needs_rescoring": r.needs_rescoring,
         "plausible": r.plausible, "notes": row_notes(r),
-        "pr": e["pr"], "commit": e["commit"], "added": e["added"], "content_sha256": e["content_sha256"],
-        "scored_by": {"evaluator": r.scored_by["evaluator"], "backbone": dict(e["backbone"]),
-                      "dataset": dict(e["dataset"])},
-        "public": {"metrics": e["public"]["metrics"], "extra": e["public"]["extra"],
-                   "evaluated": e["public"]["evaluated"], "evaluator": e["public"]["evaluator"]},
-        "private": e["private"] if revealed else None,
-        "efficiency": e["public"]["efficiency"],
-        "meta": e["meta"],
+        "pr": e.pr, "commit": e.commit, "added": e.added, "content_sha256": e.content_sha256,
+        "scored_by": {"evaluator": r.scored_by["evaluator"], "backbone": e.backbone.to_json(),
+                      "dataset": e.dataset.to_json()},
+        "public": {"metrics": metrics_json(e.public.metrics), "extra": dict(e.public.extra),
+                   "evaluated": e.public.evaluated, "evaluator": e.public.evaluator},
+        "private": e.private.to_json(public=False) if revealed and e.private is not None else None,
+        "efficiency": e.public.efficiency_json(),
+        "meta": e.meta.to_json(),
     }
 
 
-def leaderboard_json(competition, views: list, phase: dict, built: str, revealed: dict | None) -> str:
+def leaderboard_json(competition, views: list, phase: dict, built: str, revealed: Revealed | None) -> str:
     """The site's ``leaderboard.json`` text: every track's rows in display order (see the module notes)."""
     tracks = []
     for view in views:
@@ -58,7 +59,7 @@ def leaderboard_json(competition, views: list, phase: dict, built: str, revealed
     doc = {
         "schema_version": OPEN_DATA_SCHEMA, "competition": competition.name, "built": built,
         "phase": phase["current"].name if phase["current"] else None,
-        "revealed": revealed if phase["revealed"] else None,
+        "revealed": revealed.to_json() if revealed is not None and phase["revealed"] else None,
         "tracks": tracks,
     }
     return json.dumps(doc, indent=1, ensure_ascii=False, allow_nan=False) + "\n"
@@ -86,12 +87,12 @@ def track_csv(view) -> str:
     writer.writerow(header)
     for r in view.rows:
         e = r.entry
-        row = [r.position, _number(r.rank), e["team"], e["model"], "; ".join(row_notes(r)), r.split,
-               _cell(r.scored_by["evaluator"]), e["backbone"]["id"], e["backbone"]["weights_sha256"], e["added"],
-               _number(e["pr"]), e["commit"] or ""]
+        row = [r.position, _number(r.rank), e.team, e.model, "; ".join(row_notes(r)), r.split,
+               _cell(r.scored_by["evaluator"]), e.backbone.id, e.backbone.weights_sha256, e.added,
+               _number(e.pr), e.commit or ""]
         for name in names:
             m = r.metrics.get(name)
-            ci = (m or {}).get("ci95") or (None, None)
-            row += [_number(m["value"]) if m else "", _number(ci[0]), _number(ci[1]), _number(m["n"]) if m else ""]
+            ci = (m.ci95 if m else None) or (None, None)
+            row += [_number(m.value) if m else "", _number(ci[0]), _number(ci[1]), _number(m.n) if m else ""]
         writer.writerow(row)
     return out.getvalue()

@@ -7,7 +7,10 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from ..errors import ConfigError
-from ..leaderboard import RankedEntry, format_interval, format_value, metric_order, parse_time
+from typing import Mapping
+
+from ..leaderboard import Entry, RankedEntry, format_interval, format_value, metric_order, parse_time
+from ..result import BackboneRef, Metric
 
 SITE_DIR = Path(__file__).resolve().parent.parent.parent / "site"
 
@@ -65,26 +68,24 @@ def _breakable(name: object):
     return Markup(str(escape(name)).replace("_", "_<wbr>"))
 
 
-def _ordered(metrics: dict, track) -> list[tuple[str, dict]]:
+def _ordered(metrics: Mapping[str, Metric], track) -> list[tuple[str, Metric]]:
     """(name, metric) pairs in the one metric order (:func:`evaluator.leaderboard.metric_order`)."""
     return [(name, metrics[name]) for name in metric_order(metrics, track.ranking.metric, track.metrics)]
 
 
-def _backbones(entry: dict) -> list[dict]:
+def _backbones(entry: Entry) -> tuple[BackboneRef, ...]:
     """Every backbone record of a leaderboard entry, the primary first (one for entries of one backbone)."""
-    primary = entry.get("backbone")
-    records = list(entry.get("backbones") or ([primary] if primary else []))
-    return sorted(records, key=lambda r: r != primary)
+    return entry.all_backbones
 
 
-def standin_backbone(entry: dict | None) -> dict | None:
+def standin_backbone(entry: Entry | None) -> BackboneRef | None:
     """The first offline stand-in among an entry's backbones (None when every backbone is the real one)."""
-    return next((r for r in _backbones(entry) if r["offline_standin"]), None) if entry else None
+    return next((r for r in entry.all_backbones if r.offline_standin), None) if entry else None
 
 
-def _metrics_on(entry: dict, backbone_id: str) -> list[str]:
+def _metrics_on(entry: Entry, backbone_id: str) -> list[str]:
     """The public metrics of an entry computed on ``backbone_id`` (for results that record it)."""
-    return [name for name, m in entry["public"]["metrics"].items() if backbone_id in m.get("backbones", ())]
+    return [name for name, m in entry.public.metrics.items() if backbone_id in (m.backbones or ())]
 
 
 def environment(templates: Path | None = None):
@@ -117,10 +118,10 @@ def entry_page_names(rows: list[RankedEntry]) -> dict[tuple[str, str], str]:
     names: dict[tuple[str, str], str] = {}
     used: dict[str, int] = {}
     for r in rows:
-        stem = f"{r.entry['team']}--{r.entry['model']}"
+        stem = f"{r.entry.team}--{r.entry.model}"
         used[stem] = used.get(stem, 0) + 1
     for r in rows:
-        team, model = r.entry["team"], r.entry["model"]
+        team, model = r.entry.team, r.entry.model
         stem = f"{team}--{model}"
         if used[stem] > 1:
             stem += "--" + hashlib.sha256(f"{team}/{model}".encode()).hexdigest()[:8]

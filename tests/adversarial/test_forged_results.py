@@ -20,7 +20,7 @@ from evaluator.cli import main as easel
 from evaluator.errors import CODES
 from evaluator.github import MARKER, RECORD_PREFIX, Record, parse_record
 from evaluator.result import CLOCK_SKEW
-from fake_github import BOT, SHA, FakeGitHub
+from fake_github import BOT, SHA
 from harness import REPO, make_submission, run_cli
 from model_builders import valid_model
 from test_comment_render import read
@@ -154,13 +154,10 @@ def test_an_accepted_string_reaches_the_comment_inert(evaluated, tmp_path, capsy
 
 # --- 2. markers: a forged version cannot reset the daily limit -------------------------------
 
-def test_a_marker_in_the_version_never_reaches_the_pr_comment(evaluated, tmp_path, httpserver, monkeypatch,
-                                                              capsys):
+def test_a_marker_in_the_version_never_reaches_the_pr_comment(evaluated, tmp_path, fake, capsys):
     """The old hole: the version was free text up to 40 characters, shown as code in the sticky
     comment, where the record parser found the forged record before the bot's own."""
     _, result = evaluated
-    monkeypatch.setenv("GITHUB_TOKEN", "ghs_FAKEtoken")
-    fake = FakeGitHub(httpserver)
     now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
     real = Record("acme", "alice", [now])
     fake.add(7, f"{MARKER}\napproved\n\n{real.line()}\n")  # the gate's comment: one counted approval

@@ -19,15 +19,14 @@ from evaluator.config import Limits
 from evaluator.errors import EaselError
 from evaluator.sandbox import SandboxedModel, bwrap
 from evaluator.sandbox.launch import PACKAGE_ROOT
+from harness import tool_missing
 
 SIZE = 32
 
 
 def _need_bwrap() -> None:
     if bwrap.available() is None:
-        if os.environ.get("EASEL_REQUIRE_TOOLS") == "1":
-            pytest.fail("bubblewrap is required in CI (EASEL_REQUIRE_TOOLS=1) but not usable here")
-        pytest.skip("bubblewrap (bwrap) is not installed or cannot create namespaces here")
+        tool_missing("bubblewrap (bwrap), installed and able to create namespaces here,")
 
 
 @pytest.fixture

@@ -100,6 +100,7 @@ def alexnet_fn(state: dict[str, np.ndarray]):
 
     def call(x):
         if min(x.shape[1:3]) < ALEXNET_MIN_SIZE:
+            # `easel check` refuses such a track first (BackboneSpec.min_image_size); this guards direct callers.
             raise EaselError("E_CONFIG", f"LPIPS' AlexNet needs images of at least {ALEXNET_MIN_SIZE} px, "
                              f"got {x.shape[1]}x{x.shape[2]}", detail="lpips_alex")
         return run(tf.constant(x))
@@ -169,10 +170,10 @@ def load_random(spec: BackboneSpec, request: LoadRequest) -> Backbone:
 SPEC = BackboneSpec(
     id="lpips_alex", input_size=0, pool_dim=256, offline_standin=False, load=load, fetch=fetch,
     weights_sha256=ALEXNET_SHA256, map_names=("relu1", "relu2", "relu3", "relu4", "relu5"),
-    weights_file="lpips_alex/alexnet-owt-7be5be79.pth", url=ALEXNET_URL,
+    weights_file="lpips_alex/alexnet-owt-7be5be79.pth", url=ALEXNET_URL, min_image_size=ALEXNET_MIN_SIZE,
     description="LPIPS v0.1 network: ScalingLayer + torchvision ImageNet AlexNet relu1-5, images at their own size.")
 
 STANDIN_SPEC = BackboneSpec(
     id=STANDIN_ID, input_size=0, pool_dim=256, offline_standin=True, load=load_random,
-    weights_sha256=ALEXNET_RANDOM_SEED0_SHA256, map_names=SPEC.map_names,
+    weights_sha256=ALEXNET_RANDOM_SEED0_SHA256, map_names=SPEC.map_names, min_image_size=ALEXNET_MIN_SIZE,
     description="OFFLINE STAND-IN for lpips_alex: AlexNet with weights from numpy seed 0 (untrained).")
