@@ -120,6 +120,7 @@ def test_knn_metrics_read_dinov2_or_its_labelled_stand_in(tmp_path, knn_data, ca
     from evaluator.data.manifest import open_dataset
     from evaluator.evaluate import evaluate_submission
     from evaluator.report import render_comment
+    from evaluator.result import Result
 
     competition = _competition(["kid", *KNN], min_test_images=6)
     assert {M.METRICS[name].backbone for name in KNN} == {"dinov2_vitl14"}
@@ -141,7 +142,7 @@ def test_knn_metrics_read_dinov2_or_its_labelled_stand_in(tmp_path, knn_data, ca
                 for folder in ("test/A", "test/B"))
     expected = M.precision_recall_density_coverage(ref, out)
     assert {name: result["metrics"][name]["value"] for name in KNN} == pytest.approx(expected)
-    comment = render_comment(result, competition)
+    comment = render_comment(Result.from_json(result), competition)
     assert "`dinov2_vit_random_seed0`" in comment and comment.count("Offline stand-in backbone") == 2
 
 
