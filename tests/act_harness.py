@@ -24,9 +24,9 @@ The jobs' Python is the test's own environment, so no job downloads TensorFlow:
   test environment's packages with its ``.complete`` stamp; the script's own offline install of Easel runs;
 * the other self-hosted jobs' ``.github/scripts/runner-venv.sh`` is switched by its documented runner
   variable ``EASEL_RUNNER_VENV`` (a prepared environment on the runner) to the test environment;
-* the GPU requirement of the evaluate job is relaxed only by the runner variable ``EASEL_ALLOW_CPU=1``,
-  which a test sets explicitly (:meth:`StandIn.run` ``allow_cpu``); the job then warns and the result and
-  comment say CPU.
+* the GPU requirement of the jobs on the GPU runner (``.github/scripts/require-gpu.sh``) is relaxed only by
+  the runner variable ``EASEL_ALLOW_CPU=1``, which a test sets explicitly (:meth:`StandIn.run`
+  ``allow_cpu``); the job then warns and the result and comment say CPU.
 
 What act cannot emulate, and what the tests do instead (nothing else is replaced):
 

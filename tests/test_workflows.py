@@ -579,3 +579,40 @@ esac
     assert calls == [f"bot find-pr --repo o/r --commit {commit}", add + (" --rescore" if rescore else "")]
     assert "zeta/m: no scored commit recorded" in proc.stdout + proc.stderr
     assert (work / "site/samples/ink/acme/m.png").read_bytes() == b"png"  # the grid kept for later site builds
+
+
+def _scores(step) -> bool:
+    """The step runs `easel evaluate`, itself or through evaluate-entries.sh."""
+    run = step.get("run", "")
+    return bool(re.search(r"\beasel\"? evaluate\b", run)) or "evaluate-entries.sh" in run
+
+
+def test_every_job_on_the_gpu_runner_requires_the_gpu_before_it_scores(flows):
+    """On the GPU runner a missing GPU fails the job (E_NO_GPU), never scores silently on the CPU: each job
+    there runs require-gpu.sh (EASEL_REQUIRE_GPU=1 for its later steps) before its first evaluation."""
+    found = []
+    for wf, job_id, job in jobs(flows):
+        if "gpu" not in (job["runs-on"] if isinstance(job["runs-on"], list) else [job["runs-on"]]):
+            continue
+        steps = job["steps"]
+        first = next(i for i, step in enumerate(steps) if _scores(step))
+        assert any(".github/scripts/require-gpu.sh" in step.get("run", "") for step in steps[:first]), (wf, job_id)
+        found.append((wf, job_id))
+    assert found == [("evaluate", "evaluate"), ("publish", "evaluate"), ("reveal", "evaluate"), ("rescore", "evaluate")]
+
+
+@pytest.mark.parametrize("allow_cpu", [None, "1"])
+def test_require_gpu_sets_the_requirement_unless_the_runner_allows_the_cpu(allow_cpu, tmp_path):
+    github_env = tmp_path / "github_env"
+    github_env.write_text("EARLIER=1\n")
+    env = {"PATH": os.environ["PATH"], "GITHUB_ENV": str(github_env)}
+    if allow_cpu:
+        env["EASEL_ALLOW_CPU"] = allow_cpu
+    proc = subprocess.run(["bash", str(ROOT / ".github" / "scripts" / "require-gpu.sh")], env=env,
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    if allow_cpu:
+        assert github_env.read_text() == "EARLIER=1\n"
+        assert "::warning::EASEL_ALLOW_CPU=1 on this runner: scoring on the CPU is allowed" in proc.stdout
+    else:
+        assert github_env.read_text() == "EARLIER=1\nEASEL_REQUIRE_GPU=1\n" and proc.stdout == ""
