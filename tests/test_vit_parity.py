@@ -34,7 +34,7 @@ CLIP_SMALL = vit.ViTConfig("clip", 224, 14, 16, 2, 2, 64, 16, 8)
 # agree to 1.3e-6 (DINOv2) and 5e-7 (CLIP). Each wrong detail tried on the reference side moves them
 # well beyond 1e-4 (measured while writing this test): DINOv2 with LayerNorm eps 1e-5: 0.20; its
 # position grid resized with size= (Hugging Face's Dinov2Model) instead of scale factor (16 + 0.1)/37:
-# 0.08; with antialias (timm): 0.20; tanh-approximate GELU: 4e-4. CLIP with eps 1e-6: 0.16; exact
+# 0.08; with size= and antialias (timm): 0.20; tanh-approximate GELU: 4e-4. CLIP with eps 1e-6: 0.16; exact
 # GELU for QuickGELU: 0.02.
 FEATURE_ATOL = 1e-4
 

@@ -43,9 +43,10 @@ largest feature difference from the reference.
   text tower, which Easel never reads, left out), float16 where OpenAI's file is
   (``clip.model.convert_weights``), written by ``torch.jit.trace``/``torch.jit.save``.
 * ``vit_parity.npz``: each model's reference features of two uint8 224×224
-  images of hash noise (:func:`parity_images`; the test rebuilds them) (DINOv2: ``model(x)``; CLIP: ``visual(x)``, which ``encode_image`` is, before the
-  L2 normalisation CMMD applies), with the inputs normalised by torchvision's
-  ``ToTensor`` + ``Normalize`` (ImageNet / CLIP mean and std);
+  images of hash noise (:func:`parity_images`; the test rebuilds them), with
+  the inputs normalised by torchvision's ``ToTensor`` + ``Normalize``
+  (ImageNet / CLIP mean and std). DINOv2: ``model(x)``; CLIP: ``visual(x)``,
+  which ``encode_image`` is, before the L2 normalisation CMMD applies. Also
   the preprocessing goldens (see :func:`preprocessing_goldens`); the
   Fréchet-distance goldens from clean-fid (see :func:`fd_goldens`); and CMMD's
   from google-research's own ``mmd`` (see :func:`cmmd_goldens`).
@@ -62,10 +63,12 @@ each, ``tools/vit_parity_check.py``)::
 ``real`` takes the organizer's real checkpoints instead of random ones (same
 check, meaningful weights): run it on the runner after ``easel weights fetch``.
 
-On the published alternatives: Hugging Face ``transformers``' ``Dinov2Model``
-interpolates the position embeddings with ``size=`` (scale 37/16) where the hub
-code uses ``scale_factor=(16 + 0.1)/37``, and timm resamples with ``antialias=True``;
-neither reproduces the hub model at 224 px, so the reference here is the hub code.
+On the published alternatives (read in transformers 5.24 and timm 1.0.31):
+Hugging Face's ``Dinov2Model`` interpolates the position embeddings with ``size=``
+(scale 37/16) where the hub code uses ``scale_factor=(16 + 0.1)/37``, and timm
+resamples with ``size=`` and ``antialias=True``; run with those settings, the hub
+model's features above move by 0.08 and 0.20, so neither reproduces it at 224 px
+and the reference here is the hub code itself.
 """
 
 from __future__ import annotations
@@ -107,7 +110,8 @@ def dinov2_model(src: Path, cfg: vit.ViTConfig):
         return dinov2_vitl14(pretrained=False).eval()
     return DinoVisionTransformer(
         img_size=cfg.pos_grid * cfg.patch, patch_size=cfg.patch, embed_dim=cfg.width, depth=cfg.depth,
-        num_heads=cfg.heads, mlp_ratio=cfg.mlp / cfg.width, block_fn=partial(NestedTensorBlock, attn_class=MemEffAttention),
+        num_heads=cfg.heads, mlp_ratio=cfg.mlp / cfg.width,
+        block_fn=partial(NestedTensorBlock, attn_class=MemEffAttention),
         init_values=1.0, ffn_layer="mlp", block_chunks=0, num_register_tokens=0, interpolate_antialias=False,
         interpolate_offset=0.1).eval()
 
@@ -246,7 +250,7 @@ def preprocessing_goldens() -> dict[str, np.ndarray]:
       float 'F' image, clipped to 0..255, not rounded).
     * ``cmmd``: cmmd's ``io_util._center_crop_and_resize`` to 336 (centre square crop, PIL bicubic on uint8) for
       the square sources. cmmd then calls ``jax.image.resize`` to the same 336 px, which samples the pixel
-      centres exactly: the identity.
+      centres exactly: the identity (:func:`cmmd_goldens` asserts it).
 
     Each is stored at the same 8192 seeded (y, x, channel) samples per output size, plus its per-channel mean
     over the whole image (float64), to keep the fixture small."""
@@ -305,6 +309,9 @@ def cmmd_goldens(cmmd_src: Path) -> dict[str, np.ndarray]:
     samples of one distribution (CMMD near 0, where float32's cancellation is worst)."""
     import jax
 
+    # cmmd's _clip_preprocess resizes the 336 px images it read to 336 px with jax.image.resize: the identity.
+    images = np.random.default_rng(12).uniform(0, 1, (2, 336, 336, 3)).astype(np.float32)
+    assert np.array_equal(np.asarray(jax.image.resize(images, images.shape, method="bicubic")), images)
     spec = importlib.util.spec_from_file_location("cmmd_distance", cmmd_src / "distance.py")
     distance = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(distance)
