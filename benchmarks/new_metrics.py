@@ -40,6 +40,20 @@ def _timed(fn):
     return value, time.perf_counter() - start
 
 
+def _untrained_perceptual_distance(maps_x, maps_y):
+    """The per-image distance content_distance was before LPIPS (removed from Easel), timed as part of
+    "today": per layer, unit-normalised channel vectors, squared difference summed over channels,
+    mean over positions; the mean over layers. float32 [n, h, w, c] maps -> float64 [n]."""
+    total = None
+    for fx, fy in zip(maps_x, maps_y):
+        fx, fy = np.asarray(fx, np.float64), np.asarray(fy, np.float64)
+        nx = fx / (np.sqrt((fx * fx).sum(axis=-1, keepdims=True)) + 1e-10)
+        ny = fy / (np.sqrt((fy * fy).sum(axis=-1, keepdims=True)) + 1e-10)
+        layer = ((nx - ny) ** 2).sum(axis=-1).mean(axis=(1, 2))
+        total = layer if total is None else total + layer
+    return total / len(maps_x)
+
+
 def _features(backbone, images, maps):
     parts = [backbone.features(images[i:i + 16], maps=maps) for i in range(0, len(images), 16)]
     pool = np.concatenate([p.pool for p in parts])
@@ -64,7 +78,7 @@ def one_size(size: int, n: int, resamples: int) -> dict[str, float]:
     (ref_pool, _), t_ref = _timed(lambda: _features(pool_backbone, refs, False))
     (_, in_maps), t_in = _timed(lambda: _features(pool_backbone, inputs, True))
     t["pool backbone (outputs, refs, inputs)"] += t_ref + t_in
-    per_image_old, t["untrained perceptual distance"] = _timed(lambda: M.perceptual_distance(in_maps, out_maps))
+    _, t["untrained perceptual distance"] = _timed(lambda: _untrained_perceptual_distance(in_maps, out_maps))
     _, t["fid + kid with bootstrap"] = _timed(lambda: score_track(
         ["fid", "kid"], TrackSample(out_pool, ref_pool), n_resamples=resamples))
     (_, lp_out), t["lpips backbone (inputs, outputs)"] = _timed(lambda: _features(lpips_backbone, outputs, True))

@@ -143,24 +143,6 @@ def test_psnr_known_mse_and_cap():
     assert out[1] == M.PSNR_CAP_DB
 
 
-def test_perceptual_distance_by_hand():
-    rng = np.random.default_rng(8)
-    fx = [rng.standard_normal((2, 3, 3, 4)).astype(np.float32), rng.standard_normal((2, 2, 2, 5)).astype(np.float32)]
-    fy = [rng.standard_normal(f.shape).astype(np.float32) for f in fx]
-    expected = np.zeros(2)
-    for a, b in zip(fx, fy):
-        for n in range(2):
-            acc = 0.0
-            for i in range(a.shape[1]):
-                for j in range(a.shape[2]):
-                    u = a[n, i, j] / np.linalg.norm(a[n, i, j])
-                    v = b[n, i, j] / np.linalg.norm(b[n, i, j])
-                    acc += ((u - v) ** 2).sum()
-            expected[n] += acc / (a.shape[1] * a.shape[2])
-    np.testing.assert_allclose(M.perceptual_distance(fx, fy), expected / 2, rtol=1e-6)
-    np.testing.assert_allclose(M.perceptual_distance(fx, fx), 0.0, atol=1e-12)
-
-
 def test_memorization_flags_copies_not_fresh():
     rng = np.random.default_rng(9)
     train = np.abs(rng.standard_normal((50, 64)))

@@ -23,7 +23,7 @@ from ..cache import cache_root
 from ..errors import EaselError
 from ..fsutil import atomic_write_bytes
 from ..vocab import HEX64_RE
-from .registry import BackboneSpec, spec_of
+from .registry import Backbone, BackboneSpec, LoadRequest, spec_of
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +93,32 @@ def archive_hint(spec: BackboneSpec) -> str:
     """How to install the weights on a machine without network (named in every download failure)."""
     return (f"on a machine without network, download {spec.url} elsewhere and run "
             f"`easel weights fetch --backbone {spec.id} --archive FILE`")
+
+
+def load_offline_standin(spec: BackboneSpec, request: LoadRequest, path: Path, standin_id: str, what: str,
+                         consequence: str, fix: str) -> Backbone:
+    """The seeded stand-in ``standin_id`` for ``spec``, whose weights are absent at ``path``, said loudly.
+
+    The warning (logged, and a RuntimeWarning at the caller of load_backbone) reads
+    "<id> weights not found at <path>: using the OFFLINE STAND-IN <standin> (<what>). <consequence> <fix>";
+    the CLI shows each once. The backbone returned is a copy whose ``requested_id`` is ``spec.id``
+    (the memoized stand-in keeps its own record). E_BACKBONE naming ``--archive`` when the request
+    allows no stand-in. Call it directly from the spec's ``load`` (the warning's stack level counts on it).
+    """
+    import copy
+
+    from .registry import load_backbone
+
+    if not request.allow_offline_standin:
+        raise EaselError("E_BACKBONE", f"{spec.id} weights not found at {path}; {archive_hint(spec)}",
+                         detail=spec.id)
+    message = (f"{spec.id} weights not found at {path}: using the OFFLINE STAND-IN {standin_id} ({what}). "
+               f"{consequence} {fix}")
+    log.warning(message)
+    warnings.warn(message, RuntimeWarning, stacklevel=4)  # 1 here, 2 the spec's load, 3 load_backbone
+    backbone = copy.copy(load_backbone(standin_id, request.resize, request.root))
+    backbone.requested_id = spec.id
+    return backbone
 
 
 def _download(url: str, dest: Path) -> None:

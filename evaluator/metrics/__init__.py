@@ -7,7 +7,7 @@ float32 ``[n, d]`` from :mod:`evaluator.features`, images uint8
 ``[n, H, W, 3]``) and return float64 values.
 
 Modules: :mod:`.distances` (FID, KID and their fast bootstraps),
-:mod:`.images` (SSIM, PSNR, perceptual distance), :mod:`.memorization`
+:mod:`.images` (SSIM, PSNR), :mod:`.memorization`
 (ArtFID, MiFID), :mod:`.prdc` (precision, recall, density, coverage), :mod:`.lpips` (LPIPS v0.1), :mod:`.registry`, :mod:`.builtin`.
 """
 
@@ -17,7 +17,7 @@ from .cmmd import CMMD_SCALE, CMMD_SIGMA, CmmdBootstrap, cmmd, l2_normalise, rbf
 from .distances import (FidBootstrap, KidBootstrap, frechet_distance, frechet_distance_from_stats,  # noqa: F401
                         kid, kid_subset_indices, polynomial_kernel, _trace_sqrt_cross)
 from .images import (PSNR_CAP_DB, SSIM_K1, SSIM_K2, SSIM_SIGMA, SSIM_WINDOW, gaussian_window_1d,  # noqa: F401
-                     luminance, perceptual_distance, psnr, ssim)
+                     luminance, psnr, ssim)
 from .lpips import (LPIPS_BACKBONE, LPIPS_CHANNELS, lpips_distance, lpips_linear_weights,  # noqa: F401
                     lpips_upper_bound)
 from .memorization import artfid, memorization_distance, memorization_distances, mifid  # noqa: F401

@@ -231,6 +231,27 @@ class FidBootstrap:
         return max(value, 0.0)
 
 
+def subsample_rows(rows: np.ndarray, limit: int, rng: np.random.Generator) -> tuple[np.ndarray | None, np.ndarray]:
+    """A bootstrap's fixed seeded subsample of at most ``limit`` rows of ``rows`` [n, ...], so its
+    precomputed n x n matrices stay bounded: (pos, kept rows), pos int64 [n] the position of each
+    original row among the kept ones (-1: left out), or (None, rows) when n <= limit."""
+    n = len(rows)
+    if n <= limit:
+        return None, rows
+    keep = np.sort(rng.choice(n, limit, replace=False))
+    pos = np.full(n, -1, np.int64)
+    pos[keep] = np.arange(len(keep))
+    return pos, rows[keep]
+
+
+def kept_rows(pos: np.ndarray | None, rows: np.ndarray) -> np.ndarray:
+    """Resampled original row indices mapped into a :func:`subsample_rows` subsample (left-out rows dropped)."""
+    if pos is None:
+        return rows
+    rows = pos[rows]
+    return rows[rows >= 0]
+
+
 class KidBootstrap:
     """Unbiased MMD² of a resample, as a weighted U-statistic over distinct original rows.
 
@@ -245,32 +266,17 @@ class KidBootstrap:
     def __init__(self, a: np.ndarray, b: np.ndarray, seed: int, paired: bool = False):
         rng = np.random.default_rng(seed + 7919)
         self.paired = paired
-        self.pos_a, a = self._subsample(len(a), a, rng)
+        self.pos_a, a = subsample_rows(a, _MAX_KERNEL_SIDE, rng)
         if paired:
             self.pos_b, b = self.pos_a, (b if self.pos_a is None else b[self.pos_a >= 0])
         else:
-            self.pos_b, b = self._subsample(len(b), b, rng)
+            self.pos_b, b = subsample_rows(b, _MAX_KERNEL_SIDE, rng)
         self.kxx, self.kyy, self.kxy = polynomial_kernel(a, a), polynomial_kernel(b, b), polynomial_kernel(a, b)
         self.na, self.nb = len(a), len(b)
 
-    @staticmethod
-    def _subsample(n: int, rows: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray | None, np.ndarray]:
-        """(position of each original row in the subsample or -1, the kept rows)."""
-        if n <= _MAX_KERNEL_SIDE:
-            return None, rows
-        keep = np.sort(rng.choice(n, _MAX_KERNEL_SIDE, replace=False))
-        pos = np.full(n, -1, np.int64)
-        pos[keep] = np.arange(len(keep))
-        return pos, rows[keep]
-
     def __call__(self, ia: np.ndarray, ib: np.ndarray) -> float:
         """Resampled MMD² of a[ia] against b[ib] (ib is ia when paired)."""
-        if self.pos_a is not None:
-            ia = self.pos_a[ia]
-            ia = ia[ia >= 0]
-        if self.pos_b is not None:
-            ib = self.pos_b[ib]
-            ib = ib[ib >= 0]
+        ia, ib = kept_rows(self.pos_a, ia), kept_rows(self.pos_b, ib)
         c1 = np.bincount(ia, minlength=self.na).astype(np.float64)
         c2 = np.bincount(ib, minlength=self.nb).astype(np.float64)
 

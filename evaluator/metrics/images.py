@@ -1,7 +1,7 @@
-"""Per-image metrics: SSIM, PSNR and the untrained-LPIPS perceptual distance.
+"""Per-image metrics on pixels: SSIM and PSNR (the learned perceptual distance is :mod:`.lpips`).
 
-Images are uint8 ``[n, H, W, 3]``; feature maps float32 ``[n, h, w, c]``; every
-function returns one float64 value per image, ``[n]``.
+Images are uint8 ``[n, H, W, 3]``; every function returns one float64 value per
+image, ``[n]``.
 """
 
 from __future__ import annotations
@@ -74,24 +74,3 @@ def psnr(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore"):
         value = 10.0 * np.log10(255.0 ** 2 / mse)
     return np.minimum(value, PSNR_CAP_DB)
-
-
-def perceptual_distance(maps_x: list[np.ndarray], maps_y: list[np.ndarray]) -> np.ndarray:
-    """Untrained-LPIPS distance: lists of float32 [n, h, w, c] maps (one per layer) -> float64 [n].
-
-    Per layer: unit-normalize each position's channel vector (eps 1e-10 as
-    LPIPS), squared difference summed over channels, mean over positions;
-    then the mean over layers.
-    """
-    if len(maps_x) != len(maps_y) or not maps_x:
-        raise ValueError("need the same non-empty list of feature maps for both sides")
-    total = None
-    for fx, fy in zip(maps_x, maps_y):
-        fx, fy = np.asarray(fx, np.float64), np.asarray(fy, np.float64)
-        if fx.shape != fy.shape or fx.ndim != 4:
-            raise ValueError(f"feature maps differ in shape: {fx.shape} vs {fy.shape}")
-        nx = fx / (np.sqrt((fx * fx).sum(axis=-1, keepdims=True)) + 1e-10)
-        ny = fy / (np.sqrt((fy * fy).sum(axis=-1, keepdims=True)) + 1e-10)
-        layer = ((nx - ny) ** 2).sum(axis=-1).mean(axis=(1, 2))
-        total = layer if total is None else total + layer
-    return total / len(maps_x)

@@ -40,6 +40,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .distances import kept_rows, subsample_rows
+
 PR_K = 3  # precision/recall neighbourhood (Kynkäänniemi et al. 2019)
 DC_K = 5  # density/coverage neighbourhood (Naeem et al. 2020)
 CHUNK_ELEMENTS = 1 << 24  # distances per chunk: 16 Mi float64 = 128 MiB
@@ -178,11 +180,11 @@ class PrdcBootstrap:
         real, fake = np.asarray(real, np.float64), np.asarray(fake, np.float64)
         rng = np.random.default_rng(seed + 104729)
         self.pr_k, self.dc_k = pr_k, dc_k
-        self.pos_real, real = self._subsample(real, rng)
+        self.pos_real, real = subsample_rows(real, MAX_BOOTSTRAP_SIDE, rng)
         if paired:
             self.pos_fake, fake = self.pos_real, (fake if self.pos_real is None else fake[self.pos_real >= 0])
         else:
-            self.pos_fake, fake = self._subsample(fake, rng)
+            self.pos_fake, fake = subsample_rows(fake, MAX_BOOTSTRAP_SIDE, rng)
         self.n_real, self.n_fake = len(real), len(fake)
         self.d_rr = pairwise_distances(real, real)
         self.d_ff = pairwise_distances(fake, fake)
@@ -191,16 +193,6 @@ class PrdcBootstrap:
         np.fill_diagonal(self.d_ff, np.inf)
         self.order_rr = np.argsort(self.d_rr, axis=1, kind="stable").astype(np.int32)
         self.order_ff = np.argsort(self.d_ff, axis=1, kind="stable").astype(np.int32)
-
-    @staticmethod
-    def _subsample(rows: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray | None, np.ndarray]:
-        n = len(rows)
-        if n <= MAX_BOOTSTRAP_SIDE:
-            return None, rows
-        keep = np.sort(rng.choice(n, MAX_BOOTSTRAP_SIDE, replace=False))
-        pos = np.full(n, -1, np.int64)
-        pos[keep] = np.arange(len(keep))
-        return pos, rows[keep]
 
     @staticmethod
     def _radii(distances: np.ndarray, order: np.ndarray, present: np.ndarray, k: int) -> np.ndarray:
@@ -214,16 +206,10 @@ class PrdcBootstrap:
         radii[rows] = distances[rows, order[rows, column[rows]]]
         return radii
 
-    def _map(self, pos: np.ndarray | None, rows: np.ndarray) -> np.ndarray:
-        if pos is None:
-            return rows
-        rows = pos[rows]
-        return rows[rows >= 0]
-
     def __call__(self, rows_fake: np.ndarray, rows_real: np.ndarray) -> dict[str, float]:
         """The four metrics on fake[rows_fake] against real[rows_real] (int arrays, drawn with replacement)."""
-        c_f = np.bincount(self._map(self.pos_fake, rows_fake), minlength=self.n_fake).astype(np.float64)
-        c_r = np.bincount(self._map(self.pos_real, rows_real), minlength=self.n_real).astype(np.float64)
+        c_f = np.bincount(kept_rows(self.pos_fake, rows_fake), minlength=self.n_fake).astype(np.float64)
+        c_r = np.bincount(kept_rows(self.pos_real, rows_real), minlength=self.n_real).astype(np.float64)
         p_f, p_r = c_f > 0, c_r > 0
         out = {"precision": np.nan, "recall": np.nan, "density": np.nan, "coverage": np.nan}
         if p_r.sum() > self.pr_k and p_f.sum() > self.pr_k:

@@ -41,8 +41,9 @@ from .render import SITE_DIR, standin_backbone, check_repo_url, entry_page_names
 
 MAX_SAMPLE_BYTES = 20 << 20
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-STANDIN_WARNING = ("scores computed with an offline random-init stand-in backbone; "
-                   "not comparable to published FIDs")
+# Several metrics may read stand-ins (FID and KID, FD-DINOv2, CMMD, the k-NN metrics, LPIPS): none is comparable.
+STANDIN_WARNING = ("scores computed with an offline random-init stand-in backbone; the metrics on it "
+                   "(FID, KID, FD-DINOv2, CMMD, precision/recall, LPIPS alike) are not comparable to published numbers")
 
 
 # --- samples ---------------------------------------------------------------------------

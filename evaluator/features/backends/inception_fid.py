@@ -10,16 +10,12 @@ loud warning, and every result says so.
 
 from __future__ import annotations
 
-import logging
-import warnings
 from pathlib import Path
 
 from ...errors import EaselError
 from ...fsutil import sha256_bytes
-from ..registry import Backbone, BackboneSpec, LoadRequest, load_backbone
-from ..weights import archive_hint, md5_hex, pinned_sha256, read_tar_member
-
-log = logging.getLogger(__name__)
+from ..registry import Backbone, BackboneSpec, LoadRequest
+from ..weights import load_offline_standin, md5_hex, pinned_sha256, read_tar_member
 
 INCEPTION_FID_URL = "http://download.tensorflow.org/models/image/imagenet/inception-2015-12-05.tgz"
 INCEPTION_FID_MEMBER = "classify_image_graph_def.pb"
@@ -94,28 +90,15 @@ def upgrade_deprecated_ops(graph_def):
     return upgraded
 
 
-def _standin(spec: BackboneSpec, request: LoadRequest, path: Path) -> Backbone:
-    import copy
-
-    if not request.allow_offline_standin:
-        raise EaselError("E_BACKBONE", f"inception_fid weights not found at {path}; {archive_hint(spec)}",
-                         detail=spec.id)
-    message = (f"inception_fid weights not found at {path}: using the OFFLINE STAND-IN "
-               f"{STANDIN_ID} (random weights). Its FID/KID are NOT comparable with "
-               "published numbers. Run `easel weights fetch` where there is a network, or "
-               "`easel weights fetch --archive FILE` with a copy of the archive.")
-    log.warning(message)
-    warnings.warn(message, RuntimeWarning, stacklevel=4)
-    backbone = copy.copy(load_backbone(STANDIN_ID, request.resize, request.root))
-    backbone.requested_id = spec.id  # a copy: the memoized stand-in keeps its own record
-    return backbone
-
-
 def load(spec: BackboneSpec, request: LoadRequest) -> Backbone:
     """The frozen FID graph, its input ``ExpandDims:0`` mapped to a [None, S, S, 3] float input in 0..255."""
     path = request.root / spec.weights_file
     if not path.is_file():
-        return _standin(spec, request, path)
+        return load_offline_standin(
+            spec, request, path, STANDIN_ID, "random weights",
+            "Its FID/KID are NOT comparable with published numbers.",
+            "Run `easel weights fetch` where there is a network, or `easel weights fetch --archive FILE` with a "
+            "copy of the archive.")
     data = path.read_bytes()
     digest = verify_inception_fid(data, request.expected_sha256 or pinned_sha256(spec.id))
     import tensorflow as tf

@@ -22,19 +22,14 @@ every result says so.
 
 from __future__ import annotations
 
-import copy
-import logging
-import warnings
 from pathlib import Path
 
 import numpy as np
 
 from ...errors import EaselError
 from ...fsutil import sha256_bytes
-from ..registry import Backbone, BackboneSpec, LoadRequest, load_backbone
-from ..weights import archive_hint, check_generated, weights_sha256
-
-log = logging.getLogger(__name__)
+from ..registry import Backbone, BackboneSpec, LoadRequest
+from ..weights import check_generated, load_offline_standin, weights_sha256
 
 ALEXNET_URL = "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth"
 ALEXNET_SHA256 = "7be5be791159472b1fbf3c69796f7cb30dca7ad8466c2df70058c37116cdee02"
@@ -126,26 +121,15 @@ def load_from_state(spec: BackboneSpec, resize: str, state: dict[str, np.ndarray
     return Backbone(spec, resize, digest, alexnet_fn(state))
 
 
-def _standin(spec: BackboneSpec, request: LoadRequest, path: Path) -> Backbone:
-    if not request.allow_offline_standin:
-        raise EaselError("E_BACKBONE", f"lpips_alex weights not found at {path}; {archive_hint(spec)}",
-                         detail=spec.id)
-    message = (f"lpips_alex weights not found at {path}: using the OFFLINE STAND-IN {STANDIN_ID} (random "
-               "AlexNet). content_distance / perceptual_distance are then the LPIPS formula on an untrained "
-               "network, NOT comparable with LPIPS numbers. Run `easel weights fetch --backbone lpips_alex`.")
-    log.warning(message)
-    warnings.warn(message, RuntimeWarning, stacklevel=4)
-    backbone = copy.copy(load_backbone(STANDIN_ID, request.resize, request.root))
-    backbone.requested_id = spec.id
-    return backbone
-
-
 def load(spec: BackboneSpec, request: LoadRequest) -> Backbone:
     from ..torch_checkpoint import read_state_dict
 
     path = request.root / spec.weights_file
     if not path.is_file():
-        return _standin(spec, request, path)
+        return load_offline_standin(
+            spec, request, path, STANDIN_ID, "random AlexNet",
+            "content_distance / perceptual_distance are then the LPIPS formula on an untrained network, NOT "
+            "comparable with LPIPS numbers.", f"Run `easel weights fetch --backbone {spec.id}`.")
     digest = verify_alexnet(path.read_bytes(), request.expected_sha256 or ALEXNET_SHA256)
     return load_from_state(spec, request.resize, read_state_dict(path, alexnet_shapes()), digest)
 

@@ -30,22 +30,17 @@ against the reference parameter counts in the tests.
 
 from __future__ import annotations
 
-import copy
 import hashlib
-import logging
 import sys
-import warnings
 from pathlib import Path
 
 from ...errors import EaselError
 from ...vocab import HEX64_RE
 from ..registry import Backbone, BackboneSpec, LoadRequest
 from ..resize import PIL_UINT8
-from ..weights import archive_hint, check_generated, pinned_sha256, weights_sha256
+from ..weights import check_generated, load_offline_standin, pinned_sha256, weights_sha256
 from ..torch_checkpoint import flat_parameters, read_torch_checkpoint
 from .vit import LAYOUTS, ViTConfig, build_forward, check_weights, seeded_vit_weights, shapes
-
-log = logging.getLogger(__name__)
 
 DINOV2_URL = "https://dl.fbaipublicfiles.com/dinov2/dinov2_vitl14/dinov2_vitl14_pretrain.pth"
 DINOV2_BYTES = 1_217_586_395
@@ -105,27 +100,13 @@ def load_checkpoint(cfg: ViTConfig, path: Path, source: str):
     return build_forward(cfg, check_weights(cfg, flat_parameters(read_torch_checkpoint(path)), source))
 
 
-def _standin(spec: BackboneSpec, request: LoadRequest, path: Path) -> Backbone:
-    from ..registry import load_backbone
-
-    if not request.allow_offline_standin:
-        raise EaselError("E_BACKBONE", f"{spec.id} weights not found at {path}; {archive_hint(spec)}",
-                         detail=spec.id)
-    standin = STANDIN_OF[spec.id]
-    message = (f"{spec.id} weights not found at {path}: using the OFFLINE STAND-IN {standin} (a small "
-               "random-init network of the same family). Its scores are NOT comparable with published numbers. "
-               f"Run `easel weights fetch --backbone {spec.id}` where there is a network.")
-    log.warning(message)
-    warnings.warn(message, RuntimeWarning, stacklevel=4)
-    backbone = copy.copy(load_backbone(standin, request.resize, request.root))
-    backbone.requested_id = spec.id
-    return backbone
-
-
 def load_reference(spec: BackboneSpec, request: LoadRequest) -> Backbone:
     path = request.root / spec.weights_file
     if not path.is_file():
-        return _standin(spec, request, path)
+        return load_offline_standin(
+            spec, request, path, STANDIN_OF[spec.id], "a small random-init network of the same family",
+            "Its scores are NOT comparable with published numbers.",
+            f"Run `easel weights fetch --backbone {spec.id}` where there is a network.")
     digest = verify_file(spec, path, request.expected_sha256 or _recorded_pin(path))
     fn = load_checkpoint(LAYOUTS[spec.id], path, f"{spec.id}: {path.name}")
     return Backbone(spec, request.resize, digest, fn)
