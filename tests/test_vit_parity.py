@@ -75,7 +75,7 @@ def test_features_match_the_reference_model_code(tmp_path, monkeypatch, golden, 
     got = backbone.features(images).pool
     want = golden[("dino" if cfg.flavour == "dinov2" else "clip") + "/features"]
     assert got.shape == want.shape == (2, cfg.out)
-    assert np.abs(want).max() > 0.3  # features of scale ~1: the tolerance below is relative to that
+    assert np.abs(want).max() > 1.0  # features of scale ~2: the tolerance below is relative to that
     np.testing.assert_allclose(got, want, rtol=0, atol=FEATURE_ATOL)
 
 

@@ -61,7 +61,10 @@ each, ``tools/vit_parity_check.py``)::
     clip_vitl14_336: max |Easel - reference| = 4.41e-06 (features max |x| = 3.25), min cosine = 0.999999940
 
 ``real`` takes the organizer's real checkpoints instead of random ones (same
-check, meaningful weights): run it on the runner after ``easel weights fetch``.
+check, meaningful weights; DINOv2 through ``load_state_dict(strict=True)`` of the
+hub model, CLIP as ``clip.load(jit=False)`` builds it): run it on the runner after
+``easel weights fetch``. The real weights could not be downloaded where this was
+written; ``real`` was run there on the ``full`` files instead (same numbers).
 
 On the published alternatives (read in transformers 5.24 and timm 1.0.31):
 Hugging Face's ``Dinov2Model`` interpolates the position embeddings with ``size=``
@@ -195,6 +198,24 @@ class _ImageTower(torch.nn.Module):
 
     def forward(self, image):
         return self.visual(image)
+
+
+def load_clip_tower(clip_src: Path, path: Path, heads: int | None = None):
+    """CLIP's image tower from a TorchScript checkpoint as ``clip.load(jit=False)`` builds it on a CPU
+    (``build_model`` on the archive's state dict, then float32). An archive holding ``visual`` alone (what
+    ``full`` writes) is built from its shapes as ``build_model`` sizes the tower: heads = width / 64 unless
+    given (the small fixture has 2 heads of 8)."""
+    model_py = clip_module(clip_src)
+    state = torch.jit.load(str(path), map_location="cpu").state_dict()
+    if "token_embedding.weight" in state:
+        return _ImageTower(model_py.build_model(state).visual).float().eval()
+    width, _, patch, _ = state["visual.conv1.weight"].shape
+    grid = round((state["visual.positional_embedding"].shape[0] - 1) ** 0.5)
+    layers = len({k.split(".")[3] for k in state if k.startswith("visual.transformer.resblocks.")})
+    tower = _ImageTower(model_py.VisionTransformer(grid * patch, patch, width, layers, heads or width // 64,
+                                                   state["visual.proj"].shape[1]))
+    tower.load_state_dict({k: v.float() for k, v in state.items()}, strict=True)
+    return tower.float().eval()
 
 
 def save_clip(model, path: Path, image_size: int, clip_src: Path) -> None:
@@ -351,8 +372,7 @@ def write_pair(dino_cfg, clip_cfg, dinov2_src: Path, clip_src: Path, out: Path, 
         save_clip(clip, out / clip_file, clip_cfg.image, clip_src)
         # the values the file holds (save_clip rounded them), computed in float32 as clip.load does on a CPU
     else:
-        state = torch.jit.load(weights[1], map_location="cpu").state_dict()
-        clip = _ImageTower(clip_module(clip_src).build_model(state).visual).float().eval()
+        clip = load_clip_tower(clip_src, weights[1])
     arrays["clip/features"] = clip_reference(clip, images_by_size[clip_cfg.image])
     return arrays
 
