@@ -597,6 +597,9 @@ def test_every_job_on_the_gpu_runner_requires_the_gpu_before_it_scores(flows):
         steps = job["steps"]
         first = next(i for i, step in enumerate(steps) if _scores(step))
         assert any(".github/scripts/require-gpu.sh" in step.get("run", "") for step in steps[:first]), (wf, job_id)
+        # ... and installs the GPU stack it then requires (else a runner without system CUDA fails with E_NO_GPU)
+        installs = " ".join(step.get("run", "") for step in steps[:first])
+        assert re.search(r"runner-venv\.sh gpu\b|prepared-env\.sh requirements/gpu\.txt", installs), (wf, job_id)
         found.append((wf, job_id))
     assert found == [("evaluate", "evaluate"), ("publish", "evaluate"), ("reveal", "evaluate"), ("rescore", "evaluate")]
 
