@@ -3,13 +3,14 @@
 The fixtures (tests/fixtures/dinov2_parity.pth, clip_parity.pt, vit_parity.npz)
 were written once by tools/vit_reference.py with PyTorch 2.14.1, running
 facebookresearch/dinov2's hub model code (what dgm-eval loads), openai/CLIP's
-clip/model.py (the model of the checkpoint cmmd embeds with), torchvision/PIL
-as dgm-eval and cmmd preprocess, and clean-fid 0.1.35. PyTorch is not needed
-to run these tests. The networks are small (2 blocks of width 16) but take the
-reference code path: patch 14, CLS token, DINOv2's 37×37 position embeddings
-interpolated to 16×16, LayerScale, LayerNorm eps 1e-6 / 1e-5, exact GELU /
-QuickGELU, CLIP's float16 weights and projection; every weight is random,
-norm scales, biases and LayerScale included. The full ViT-L/14 check
+clip/model.py and google-research scenic's Flax port of it (what cmmd itself
+embeds with), torchvision/PIL as dgm-eval and cmmd preprocess, clean-fid 0.1.35
+and cmmd's distance.py in JAX. PyTorch is not needed to run these tests. The
+networks are small (2 blocks of width 16) but take the reference code path:
+patch 14, CLS token, DINOv2's 37×37 position embeddings interpolated to 16×16,
+LayerScale, LayerNorm eps 1e-6 / 1e-5, exact GELU / QuickGELU, CLIP's float16
+weights and projection; every weight is random, norm scales, biases and
+LayerScale included. The full ViT-L/14 check
 (random weights) is in tools/vit_reference.py's docstring.
 """
 
@@ -31,11 +32,11 @@ FIXTURES = Path(__file__).parent / "fixtures"
 DINO_SMALL = vit.ViTConfig("dinov2", 224, 14, 16, 2, 2, 64, 37, 16)  # as tools/vit_reference.py
 CLIP_SMALL = vit.ViTConfig("clip", 224, 14, 16, 2, 2, 64, 16, 8)
 # Both sides compute in float32 with differently ordered sums; on these features (max |x| ~2) they
-# agree to 1.3e-6 (DINOv2) and 5e-7 (CLIP). Each wrong detail tried on the reference side moves them
-# well beyond 1e-4 (measured while writing this test): DINOv2 with LayerNorm eps 1e-5: 0.20; its
-# position grid resized with size= (Hugging Face's Dinov2Model) instead of scale factor (16 + 0.1)/37:
-# 0.08; with size= and antialias (timm): 0.20; tanh-approximate GELU: 4e-4. CLIP with eps 1e-6: 0.16; exact
-# GELU for QuickGELU: 0.02.
+# agree to 1.3e-6 (DINOv2) and 5e-7 (CLIP, with openai/CLIP's code and with scenic's). Each wrong
+# detail tried on the reference side moves them well beyond 1e-4 (measured while writing this test):
+# DINOv2 with LayerNorm eps 1e-5: 0.20; its position grid resized with size= (Hugging Face's
+# Dinov2Model) instead of scale factor (16 + 0.1)/37: 0.08; with size= and antialias (timm): 0.20;
+# tanh-approximate GELU: 4e-4. CLIP with eps 1e-6: 0.16; exact GELU for QuickGELU: 0.02.
 FEATURE_ATOL = 1e-4
 
 
@@ -77,6 +78,8 @@ def test_features_match_the_reference_model_code(tmp_path, monkeypatch, golden, 
     assert got.shape == want.shape == (2, cfg.out)
     assert np.abs(want).max() > 1.0  # features of scale ~2: the tolerance below is relative to that
     np.testing.assert_allclose(got, want, rtol=0, atol=FEATURE_ATOL)
+    if cfg.flavour == "clip":  # and what cmmd itself runs: scenic's Flax port of CLIP, on the same file
+        np.testing.assert_allclose(got, golden["clip/features_scenic"], rtol=0, atol=FEATURE_ATOL)
 
 
 def test_the_dinov2_fixture_exercises_the_position_interpolation(golden):

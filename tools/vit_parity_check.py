@@ -8,8 +8,9 @@ reference.npz records). Each checkpoint is read by Easel's own loader
 (``vit_backbones.load_checkpoint``: the pickle-free reader, the weight-name and
 shape check, the TensorFlow ViT) and run on the same uint8 images at the input
 size (224 / 336 px, so no resize: normalisation and network). Prints, per
-backbone, the largest absolute difference, the feature scale and the smallest
-cosine similarity; exits 1 when a difference exceeds ``--atol``.
+backbone (and for CLIP also against scenic's Flax CLIP, cmmd's own, where
+``--scenic-src`` was given), the largest absolute difference, the feature scale
+and the smallest cosine similarity; exits 1 when a difference exceeds ``--atol``.
 """
 
 from __future__ import annotations
@@ -38,12 +39,16 @@ def main(argv=None) -> int:
         run = load_checkpoint(cfg, path, f"{backbone_id}: {path.name}")
         images = ref[f"images_{cfg.image}"]
         got = np.concatenate([run(images[i:i + 1].astype(np.float32))[0].numpy() for i in range(len(images))])
-        want = ref[f"{key}/features"]
-        diff = float(np.abs(got - want).max())
-        cos = np.sum(got * want, 1) / (np.linalg.norm(got, axis=1) * np.linalg.norm(want, axis=1))
-        print(f"{backbone_id}: {len(images)} images, max |Easel - reference| = {diff:.3g} "
-              f"(features max |x| = {np.abs(want).max():.3g}), min cosine = {cos.min():.9f}")
-        failed |= not diff <= args.atol
+        for name in ("features", "features_scenic"):  # the PyTorch reference; scenic's Flax CLIP (cmmd) if run
+            if f"{key}/{name}" not in ref:
+                continue
+            want = ref[f"{key}/{name}"]
+            diff = float(np.abs(got - want).max())
+            cos = np.sum(got * want, 1) / (np.linalg.norm(got, axis=1) * np.linalg.norm(want, axis=1))
+            which = "scenic (cmmd)" if name == "features_scenic" else "reference"
+            print(f"{backbone_id}: {len(images)} images, max |Easel - {which}| = {diff:.3g} "
+                  f"(features max |x| = {np.abs(want).max():.3g}), min cosine = {cos.min():.9f}")
+            failed |= not diff <= args.atol
     return 1 if failed else 0
 
 

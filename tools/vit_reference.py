@@ -1,7 +1,7 @@
 """Reference outputs for FD-DINOv2's and CMMD's backbones, from the reference models' own code (run by hand).
 
 Runs in a PyTorch virtualenv, never Easel's (PyTorch is not an Easel dependency):
-``pip install torch torchvision pillow numpy clean-fid jax`` there, and check out the
+``pip install torch torchvision pillow numpy clean-fid jax flax`` there, and check out the
 reference repositories, whose code this script imports and runs as it is
 (nothing of theirs is copied into Easel):
 
@@ -12,14 +12,16 @@ reference repositories, whose code this script imports and runs as it is
 * ``openai/CLIP``: ``clip/model.py``, the CLIP model OpenAI's ``ViT-L-14-336px.pt``
   is; google-research ``cmmd`` embeds with scenic's Flax port of the same model
   and the same file (``encode_image``: ``ln_post`` on the class token, ``@ proj``,
-  then L2-normalised; LayerNorm eps 1e-5, QuickGELU).
+  then L2-normalised; LayerNorm eps 1e-5, QuickGELU), which ``--scenic-src`` runs
+  too (:func:`scenic_clip_features`).
 
 Commands::
 
     git clone https://github.com/facebookresearch/dinov2 /tmp/dinov2
     git clone https://github.com/openai/CLIP /tmp/clip
     # google-research/google-research's cmmd/ folder (a sparse checkout), for CMMD's distance.py
-    python tools/vit_reference.py fixtures --dinov2-src /tmp/dinov2 --clip-src /tmp/clip --cmmd-src /tmp/cmmd
+    python tools/vit_reference.py fixtures --dinov2-src /tmp/dinov2 --clip-src /tmp/clip --cmmd-src /tmp/cmmd \
+        --scenic-src /tmp/scenic     # google-research/scenic: the Flax CLIP cmmd embeds with (pip install flax)
     python tools/vit_reference.py full --dinov2-src /tmp/dinov2 --clip-src /tmp/clip --out /tmp/vitl
     python tools/vit_reference.py real --dinov2-src /tmp/dinov2 --clip-src /tmp/clip --out /tmp/real \\
         --dinov2-weights ~/.cache/easel/dinov2_vitl14/dinov2_vitl14_pretrain.pth \\
@@ -55,10 +57,12 @@ largest feature difference from the reference.
 the hub's own ``dinov2_vitl14(pretrained=False)``; CLIP's tower as ``build_model``
 makes it for ViT-L/14@336px) into ``--out`` (1.2 GB + 0.6 GB; never committed).
 Measured on 2026-12-02 (torch 2.14.1 CPU, TensorFlow CPU, three hash-noise images
-each, ``tools/vit_parity_check.py``)::
+each, ``tools/vit_parity_check.py``; scenic's CLIP through ``real --scenic-src`` on
+the same files)::
 
     dinov2_vitl14:   max |Easel - reference| = 3.28e-06 (features max |x| = 3.99), min cosine = 0.999999881
     clip_vitl14_336: max |Easel - reference| = 4.41e-06 (features max |x| = 3.25), min cosine = 0.999999940
+    clip_vitl14_336: max |Easel - scenic (cmmd)| = 3.93e-06 (features max |x| = 3.25), min cosine = 1.000000000
 
 ``real`` takes the organizer's real checkpoints instead of random ones (same
 check, meaningful weights; DINOv2 through ``load_state_dict(strict=True)`` of the
@@ -321,6 +325,32 @@ def fd_goldens() -> dict[str, np.ndarray]:
     return out
 
 
+# --- CMMD's own CLIP code: scenic's Flax port ------------------------------------------
+
+def scenic_clip_features(scenic_src: Path, clip_file: Path, cfg: vit.ViTConfig, images: np.ndarray) -> np.ndarray:
+    """CLIP image embeddings (before L2 normalisation) as cmmd computes them: scenic's
+    ``projects/baselines/clip`` (``model._convert_vars`` on the checkpoint's state dict, then
+    ``layers.VisionTransformer``; inputs /255 and ``model.normalize_image``), in JAX float32. scenic's model.py
+    imports ``tensorflow.io.gfile`` for its downloads only: a stand-in module is put in its place (never called)."""
+    import types
+
+    import jax.numpy as jnp
+
+    if "tensorflow" not in sys.modules:
+        stand_in = types.ModuleType("tensorflow")
+        stand_in.io = types.SimpleNamespace(gfile=None)
+        sys.modules["tensorflow"], sys.modules["tensorflow.io"] = stand_in, stand_in.io
+    sys.path.insert(0, str(scenic_src))
+    from scenic.projects.baselines.clip import layers, model
+
+    state = {k: v.numpy() for k, v in torch.jit.load(str(clip_file), map_location="cpu").state_dict().items()}
+    params = model._convert_vars(state, dim_head=cfg.width // cfg.heads)["params"]["visual"]
+    tower = layers.VisionTransformer(patch_size=cfg.patch, features=cfg.width, num_layers=cfg.depth,
+                                     num_heads=cfg.heads, out_features=cfg.out)
+    out, _ = tower.apply({"params": params}, model.normalize_image(jnp.asarray(images.astype(np.float32) / 255.0)))
+    return np.asarray(out)
+
+
 # --- CMMD: google-research's own mmd() ------------------------------------------------
 
 def cmmd_goldens(cmmd_src: Path) -> dict[str, np.ndarray]:
@@ -383,6 +413,7 @@ def main(argv=None) -> None:
     parser.add_argument("--dinov2-src", type=Path, required=True, help="a checkout of facebookresearch/dinov2")
     parser.add_argument("--clip-src", type=Path, required=True, help="a checkout of openai/CLIP")
     parser.add_argument("--cmmd-src", type=Path, help="fixtures: the cmmd/ folder of google-research/google-research")
+    parser.add_argument("--scenic-src", type=Path, help="a checkout of google-research/scenic (CLIP as cmmd runs it)")
     parser.add_argument("--out", type=Path, help="output folder (full, real)")
     parser.add_argument("--dinov2-weights", type=Path, help="real: dinov2_vitl14_pretrain.pth")
     parser.add_argument("--clip-weights", type=Path, help="real: ViT-L-14-336px.pt")
@@ -398,6 +429,9 @@ def main(argv=None) -> None:
         if args.cmmd_src is None:
             parser.error("fixtures needs --cmmd-src (google-research's cmmd/ folder; pip install jax)")
         arrays.update(cmmd_goldens(args.cmmd_src))
+        if args.scenic_src is not None:
+            arrays["clip/features_scenic"] = scenic_clip_features(args.scenic_src, FIXTURES / "clip_parity.pt",
+                                                                  CLIP_SMALL, images[224])
         np.savez_compressed(FIXTURES / "vit_parity.npz", **arrays)
         print(f"wrote {FIXTURES}/dinov2_parity.pth, clip_parity.pt, vit_parity.npz (torch {torch.__version__})")
         return
@@ -417,6 +451,10 @@ def main(argv=None) -> None:
         arrays["dino/weights"] = np.array(str(args.dinov2_weights.resolve()))
         arrays["clip/weights"] = np.array(str(args.clip_weights.resolve()))
     arrays.update({f"images_{size}": value for size, value in images.items()})
+    if args.scenic_src is not None:
+        clip_file = args.clip_weights if args.command == "real" else args.out / "ViT-L-14-336px.pt"
+        arrays["clip/features_scenic"] = scenic_clip_features(args.scenic_src, clip_file,
+                                                              vit.LAYOUTS["clip_vitl14_336"], images[336])
     np.savez(args.out / "reference.npz", **arrays)
     print(f"wrote {args.out}/reference.npz (torch {torch.__version__}); now, in Easel's venv: "
           f"python tools/vit_parity_check.py {args.out}")
