@@ -71,12 +71,15 @@ def pairwise_distances(a: np.ndarray, b: np.ndarray, a_sq: np.ndarray | None = N
                        b_sq: np.ndarray | None = None) -> np.ndarray:
     """Euclidean distances float64 [n, m] between rows of a [n, d] and b [m, d].
 
-    Through |a|² + |b|² − 2 a·b (one matrix product), clipped at 0 before the
-    square root (round-off can make an exact duplicate's value −1e-13).
+    Through |a|² + |b|² − 2 a·b (one gemm for every pair of sets, so equal pairs of rows get equal
+    distances wherever they sit), clipped at 0 before the square root (round-off can make an exact
+    duplicate's value −1e-13).
     """
     a_sq = _sq_norms(a) if a_sq is None else a_sq
     b_sq = _sq_norms(b) if b_sq is None else b_sq
-    d2 = a_sq[:, None] + b_sq[None, :] - 2.0 * (a @ b.T)
+    # b.T as its own C-ordered copy: numpy hands x @ x.T to BLAS syrk, whose round-off differs from gemm's,
+    # so a copy of a row would no longer sit exactly on a ball's radius (ties under ≤ must stay exact).
+    d2 = a_sq[:, None] + b_sq[None, :] - 2.0 * (a @ np.array(b.T, order="C"))
     return np.sqrt(np.maximum(d2, 0.0))
 
 
