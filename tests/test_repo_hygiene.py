@@ -88,3 +88,16 @@ def test_pins_are_read_from_both_spellings():
     assert _pinned(["setuptools==84.2.1", "wheel"], "setuptools") == ["84.2.1"]
     assert _pinned(["setuptools==84.2.0 \\", "    --hash=sha256:00"], "setuptools") == ["84.2.0"]
     assert _pinned(["setuptools>=77"], "setuptools") == []
+
+
+def test_no_tracked_file_names_a_path_of_the_machine_it_was_written_on(git_checkout):
+    # A clone elsewhere has no /work or /tmp checkouts: a command or docstring naming one misleads its reader.
+    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True, check=True).stdout
+    machine_path = re.compile(rb"(?<![\w.])/work/|/tmp/(?:metrics-ref|wt)/")
+    found = []
+    for name in tracked.decode().split("\0"):
+        path = REPO / name
+        if name and path.is_file() and path.suffix in (".py", ".md", ".sh", ".yml", ".yaml", ".toml", ".txt", ".html"):
+            found += [f"{name}:{n}" for n, line in enumerate(path.read_bytes().splitlines(), 1)
+                      if machine_path.search(line) and b" not in " not in line]  # a check for them is no use of one
+    assert not found, found

@@ -1,6 +1,6 @@
 """Write the tiny PyTorch checkpoints tests/test_vit_backbones.py reads (run once, by hand, with PyTorch).
 
-    /work/torchenv/bin/python tools/write_vit_fixtures.py
+    python tools/write_vit_fixtures.py   # in a PyTorch virtualenv (pip install torch numpy), not Easel's
 
 PyTorch is never a dependency of Easel: this script only produces test
 fixtures in the formats of the real weight files, written by PyTorch itself:
