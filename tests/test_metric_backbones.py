@@ -62,6 +62,7 @@ def _competition(metrics, **track_fields):
     return parse_competition(raw, "competition.yaml")
 
 
+@pytest.mark.filterwarnings("ignore:.*OFFLINE STAND-IN:RuntimeWarning")  # expected here; its text: test_cli_output
 def test_each_metric_on_its_backbone_each_backbone_once_per_image_set(other_backbone, tmp_path, data_root, cache):
     from evaluator.data.images import load_rgb_uint8
     from evaluator.data.manifest import open_dataset
@@ -115,6 +116,7 @@ def knn_data(tmp_path_factory):
     return root
 
 
+@pytest.mark.filterwarnings("ignore:.*OFFLINE STAND-IN:RuntimeWarning")  # expected here; its text: test_cli_output
 def test_knn_metrics_read_dinov2_or_its_labelled_stand_in(tmp_path, knn_data, cache):
     from evaluator.data.images import load_rgb_uint8
     from evaluator.data.manifest import open_dataset
