@@ -11,27 +11,33 @@ recall and coverage must see and FID alone may not), is applied to the
 oracle outputs at increasing strengths, and every
 level is scored against the clean references exactly as a submission's
 outputs are (same per-image metrics, same :func:`evaluator.scoring.score_track`),
-with every metric the track lists and every backbone available here:
-``convnet_random_seed0``, the offline stand-in ``inception_v3_random_seed0``
-and ``inception_fid`` where its weights are installed; precision, recall,
-density and coverage are scored on every track; content_distance and
-perceptual_distance (LPIPS) read their own backbone, ``lpips_alex`` where its
-weights are installed, else its stand-in ``alexnet_random_seed0``. A metric passes for a
-disturbance when it gets worse at every step of strength.
+with every metric the track lists, each on the backbone it reads: FID, KID,
+MiFID and ArtFID on every pool backbone available here
+(``convnet_random_seed0``, the offline stand-in ``inception_v3_random_seed0``
+and ``inception_fid`` where its weights are installed); FD-DINOv2, CMMD and
+precision, recall, density and coverage (scored on every track) on their own
+backbones, ``dinov2_vitl14`` and ``clip_vitl14_336`` where their weights are
+installed, else their stand-ins, as the tracks score them, and the k-NN
+metrics on every pool backbone too, for comparison; content_distance and
+perceptual_distance (LPIPS) on ``lpips_alex``, else its stand-in
+``alexnet_random_seed0``. A metric passes for a disturbance when it gets
+worse at every step of strength. Each disturbed set is made once per track
+and each distinct image's features once per backbone (:class:`FeatureCache`:
+the clean oracle, mixed-in and collapsed sets repeat images), and the sweeps
+skip the bootstrap, whose intervals only the order check reads.
 
 Then it checks the order oracle < learned baselines < colour transfer <
 identity on each metric, with the baselines run in-process on the same
 inputs; a step is *plain* when the two 95% intervals do not overlap.
 
 Run by hand: ``.venv/bin/python benchmarks/validity.py`` (64 px, 60 test
-images per track, 5 strengths: 8 min 11 s and 2.4 GB peak memory on 2 quiet
-CPU cores; the same tables on every run).
+images per track, 5 strengths; with ``--no-order`` 7 min 36 s and 2.5 GB peak
+memory on 2 CPU cores, offline stand-ins; the same tables on every run).
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 import tempfile
 import time
@@ -56,6 +62,7 @@ CONTENT_METRICS = frozenset({"content_distance", "artfid"})  # need the inputs' 
 EXTRA_METRICS = ("precision", "recall", "density", "coverage")
 CONTENT_ORDER_EXEMPT = frozenset({"content_distance", "content_ssim"})  # identity keeps all content
 BATCH = 16
+CACHE_BATCH = 64  # the feature cache's batches: fewer calls into TensorFlow (features do not depend on it)
 
 
 @dataclass
@@ -135,34 +142,108 @@ def other_photos(data_root: Path, dataset: str) -> np.ndarray:
     return np.concatenate(photos)
 
 
-def _features(backbone, images: np.ndarray, maps: bool):
+class FeatureCache:
+    """Each backbone's features of each distinct image, computed once per track.
+
+    Keyed by (backbone id, the image's bytes' digest), so the disturbances share
+    extraction wherever their outputs repeat images: the clean oracle (strength 0
+    of every sweep, the order check's first row), the untouched rows of mixed
+    images, every image of mode collapse, the references of every backbone.
+    Features do not depend on the batch (the evaluator's tests check it to 1e-5).
+    """
+
+    def __init__(self):
+        self._store: dict[tuple, tuple[np.ndarray, list]] = {}  # (id, maps?, digest) -> (pool, maps)
+        self.computed = self.reused = 0
+        self.seconds: dict[str, float] = {}  # backbone id -> time spent extracting
+
+    def features(self, backbone, images: np.ndarray, maps: bool):
+        """Pool features float32 [n, d] and (when ``maps``) the feature maps [n, h, w, c], in batches of 16."""
+        import hashlib
+
+        keys = [(backbone.id, maps, hashlib.blake2b(img.tobytes(), digest_size=16).digest()) for img in images]
+        first: dict = {}  # each missing image once (a set may repeat one)
+        for i, key in enumerate(keys):
+            if key not in self._store:
+                first.setdefault(key, i)
+        todo = sorted(first.values())
+        started = time.perf_counter()
+        for b in range(0, len(todo), CACHE_BATCH):
+            rows = todo[b:b + CACHE_BATCH]
+            got = backbone.features(images[rows], maps=maps)
+            for j, i in enumerate(rows):
+                self._store[keys[i]] = (got.pool[j], [m[j] for m in got.maps] if maps else [])
+        self.seconds[backbone.id] = self.seconds.get(backbone.id, 0.0) + time.perf_counter() - started
+        self.computed += len(todo)
+        self.reused += len(images) - len(todo)
+        entries = [self._store[key] for key in keys]
+        pool = np.stack([e[0] for e in entries])
+        return pool, ([np.stack([e[1][k] for e in entries]) for k in range(len(entries[0][1]))] if maps else [])
+
+
+def _features(backbone, images: np.ndarray, maps: bool, cache: FeatureCache | None = None):
     """Pool features float32 [n, d] and (when ``maps``) the feature maps, in batches of 16."""
+    if cache is not None:
+        return cache.features(backbone, images, maps)
     parts = [backbone.features(images[i:i + BATCH], maps=maps) for i in range(0, len(images), BATCH)]
     pool = np.concatenate([p.pool for p in parts])
     return pool, ([np.concatenate([p.maps[k] for p in parts]) for k in range(len(parts[0].maps))] if maps else [])
 
 
 class Scorer:
-    """Scores output sets of one track with one backbone as the evaluator does; clean features computed once."""
+    """Scores output sets of one track as the evaluator does; the references' features computed once.
 
-    def __init__(self, backbone, data: TrackData, resamples: int, seed: int = 0, lpips_backbone=None):
-        wanted = set(data.track.metrics)
+    Set metrics read ``backbone`` (the pool backbone; None when ``metrics``
+    holds none that reads it), except those whose registered backbone is a key
+    of ``own`` ({registered id: loaded backbone, the real one or its stand-in}),
+    which read that one, as a track does; LPIPS metrics read ``lpips_backbone``.
+    ``metrics``: what to score (default: the track's list). ``cache``: a
+    :class:`FeatureCache` shared by the scorers of one track.
+    """
+
+    def __init__(self, backbone, data: TrackData, resamples: int, seed: int = 0, lpips_backbone=None,
+                 own: dict | None = None, metrics=None, cache: FeatureCache | None = None):
+        from evaluator import metrics as M
+
+        self.metrics = tuple(metrics or data.track.metrics)
+        wanted = {spec.name for spec in M.resolve(list(self.metrics))}
         self.backbone, self.data, self.resamples, self.seed = backbone, data, resamples, seed
+        self.cache = cache
         self.need_maps = bool(wanted & CONTENT_METRICS) or "perceptual_distance" in wanted
         if self.need_maps and lpips_backbone is None:
             lpips_backbone = lpips_backbone_here()
         self.lpips = lpips_backbone  # LPIPS' own network: its maps, whatever the pool backbone
-        self.in_maps = _features(lpips_backbone, data.inputs, True)[1] if wanted & CONTENT_METRICS else None
-        self.target_maps = (_features(lpips_backbone, data.targets, True)[1]
+        self.in_maps = (_features(lpips_backbone, data.inputs, True, cache)[1]
+                        if wanted & {"content_distance"} else None)
+        self.target_maps = (_features(lpips_backbone, data.targets, True, cache)[1]
                             if data.targets is not None and "perceptual_distance" in wanted else None)
-        self.ref = _features(backbone, data.references, False)[0]
-        self.train = _features(backbone, data.train_references, False)[0] if "mifid" in wanted else None
+        # which loaded backbone each set metric reads ("pool" or its registered id)
+        own = own or {}
+        self.set_backbone = {spec.name: (spec.backbone if spec.backbone in own else "pool")
+                             for spec in M.resolve(list(self.metrics)) if spec.combine == "set"}
+        self.loaded = {key: (own[key] if key != "pool" else backbone) for key in set(self.set_backbone.values())}
+        train_keys = {self.set_backbone[n] for n in self.set_backbone if "train_features" in M.SPECS[n].needs}
+        self.ref = {key: _features(b, data.references, False, cache)[0] for key, b in self.loaded.items()}
+        self.train = {key: _features(self.loaded[key], data.train_references, False, cache)[0] for key in train_keys}
+
+    def label(self, metric: str) -> str:
+        """The backbone a metric's row names: the loaded backbone's id (a stand-in's own), or (pixels)."""
+        if metric in PIXEL_METRICS:
+            return "(pixels)"
+        if metric in LPIPS_METRICS:
+            return self.lpips.id
+        key = self.set_backbone.get(metric)
+        if key is None:  # derived: the backbone of its feature source
+            from evaluator import metrics as M
+
+            key = next(self.set_backbone[d] for d in M.SPECS[metric].derives_from if d in self.set_backbone)
+        return self.loaded[key].id
 
     def per_image(self, outputs: np.ndarray, out_maps: list[np.ndarray]) -> dict[str, np.ndarray]:
-        """The per-image values run_inference computes, for the metrics the track lists."""
+        """The per-image values run_inference computes, for the metrics scored (and those they derive from)."""
         from evaluator import metrics as M
 
-        wanted, data, got = set(self.data.track.metrics), self.data, {}
+        wanted, data, got = {spec.name for spec in M.resolve(list(self.metrics))}, self.data, {}
         if self.in_maps is not None:
             got["content_distance"] = M.lpips_distance(self.in_maps, out_maps)
         if "content_ssim" in wanted:
@@ -176,26 +257,37 @@ class Scorer:
                 got["perceptual_distance"] = M.lpips_distance(out_maps, self.target_maps)
         return got
 
-    def score(self, outputs: np.ndarray) -> dict[str, dict]:
-        """metric -> {"value", "ci95", "order", "n"} for uint8 outputs [n, H, W, 3]."""
-        from evaluator.scoring import TrackSample, score_track
+    def score(self, outputs: np.ndarray, resamples: int | None = None) -> dict[str, dict]:
+        """metric -> {"value", "ci95", "order", "n", "backbone"} for uint8 outputs [n, H, W, 3]
+        (``resamples``: bootstrap resamples, default the scorer's)."""
+        from evaluator.scoring import FeatureSet, TrackSample, score_track
 
-        pool = _features(self.backbone, outputs, False)[0]
-        out_maps = _features(self.lpips, outputs, True)[1] if self.need_maps else []
-        sample = TrackSample(pool, self.ref, self.train, self.per_image(outputs, out_maps),
-                             paired=self.data.track.kind == "paired")  # references are the per-input targets
-        return score_track(list(self.data.track.metrics), sample, n_resamples=self.resamples, seed=self.seed)[0]
+        sets = {key: FeatureSet(_features(b, outputs, False, self.cache)[0], self.ref[key], self.train.get(key))
+                for key, b in self.loaded.items()}
+        out_maps = _features(self.lpips, outputs, True, self.cache)[1] if self.need_maps else []
+        sample = TrackSample(None, None, per_image=self.per_image(outputs, out_maps),
+                             paired=self.data.track.kind == "paired",  # references are the per-input targets
+                             sets=sets, backbone_of=self.set_backbone)
+        scores = score_track(list(self.metrics), sample, n_resamples=resamples or self.resamples, seed=self.seed)[0]
+        for name, entry in scores.items():
+            entry["backbone"] = self.label(name)
+        return scores
 
 
 def lpips_backbone_here():
     """LPIPS' AlexNet where its weights are installed, else its labelled offline stand-in."""
+    return own_backbone_here("lpips_alex")
+
+
+def own_backbone_here(backbone_id: str):
+    """A metric's own backbone where its weights are installed, else its labelled offline stand-in."""
     import warnings
 
     from evaluator.features import load_backbone
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # the stand-in's warning; the table names it
-        return load_backbone("lpips_alex")
+        return load_backbone(backbone_id)
 
 
 def available_backbones(ids=BACKBONE_IDS) -> list:
@@ -212,19 +304,33 @@ def available_backbones(ids=BACKBONE_IDS) -> list:
     return loaded
 
 
-def sweep(scorer: Scorer, levels: int, others: np.ndarray, names=None, seed: int = 0) -> dict:
-    """disturbance -> [metrics at strength 0, 1/(levels-1), ..., 1]; strength 0 is the clean oracle."""
-    clean = scorer.score(scorer.data.oracle)
-    out = {}
+# The monotone table reads point values only, so the sweeps skip the bootstrap (one resample; the point
+# estimates do not depend on it); the order check, which reads the intervals, keeps the full resamples.
+SWEEP_RESAMPLES = 1
+
+
+def sweep_all(scorers: list, levels: int, others: np.ndarray, names=None, seed: int = 0) -> list[dict]:
+    """For each scorer: disturbance -> [metrics at strength 0, 1/(levels-1), ..., 1] (strength 0: the clean
+    oracle). Each disturbed set is made once and scored by every scorer (all score the same track's oracle)."""
+    oracle = scorers[0].data.oracle
+    clean = [scorer.score(oracle, SWEEP_RESAMPLES) for scorer in scorers]
+    out: list[dict] = [{} for _ in scorers]
     for name, disturb in disturbances(others).items():
         if names and name not in names:
             continue
-        values = [clean]
+        values = [[c] for c in clean]
         for level in range(1, levels):
-            rng = np.random.default_rng([seed, level])
-            values.append(scorer.score(disturb(scorer.data.oracle, level / (levels - 1), rng)))
-        out[name] = values
+            disturbed = disturb(oracle, level / (levels - 1), np.random.default_rng([seed, level]))
+            for series, scorer in zip(values, scorers):
+                series.append(scorer.score(disturbed, SWEEP_RESAMPLES))
+        for result, series in zip(out, values):
+            result[name] = series
     return out
+
+
+def sweep(scorer: Scorer, levels: int, others: np.ndarray, names=None, seed: int = 0) -> dict:
+    """disturbance -> [metrics at strength 0, 1/(levels-1), ..., 1]; strength 0 is the clean oracle."""
+    return sweep_all([scorer], levels, others, names, seed)[0]
 
 
 def monotone(values: list[float], order: str) -> int | None:
@@ -236,24 +342,22 @@ def monotone(values: list[float], order: str) -> int | None:
     return None
 
 
-def monotone_table(results: dict, names: list[str], lpips_id: str = "lpips_alex") -> list[str]:
-    """Markdown: one row per (track, backbone, metric), one column per disturbance."""
+def monotone_table(results: dict, names: list[str]) -> list[str]:
+    """Markdown: one row per (track, backbone, metric), one column per disturbance.
+
+    ``results``: track -> [sweeps of one scorer, ...]; each metric entry names its backbone."""
     lines = ["| track | backbone | metric | " + " | ".join(names) + " |",
              "|---|---|---|" + "---|" * len(names)]
-    for track_id, by_backbone in results.items():
-        for b, (backbone_id, sweeps) in enumerate(by_backbone.items()):
-            metrics = list(next(iter(sweeps.values()))[0])
-            for metric in metrics:
-                if metric in PIXEL_METRICS | LPIPS_METRICS and b > 0:
-                    continue
-                label = ("(pixels)" if metric in PIXEL_METRICS else lpips_id if metric in LPIPS_METRICS
-                         else backbone_id)
+    for track_id, groups in results.items():
+        for sweeps in groups:
+            first = next(iter(sweeps.values()))[0]
+            for metric, entry in first.items():
                 cells = []
                 for name in names:
                     series = sweeps[name]
-                    bad = monotone([s[metric]["value"] for s in series], series[0][metric]["order"])
+                    bad = monotone([s[metric]["value"] for s in series], entry["order"])
                     cells.append("yes" if bad is None else f"**no** (step {bad})")
-                lines.append(f"| {track_id} | {label} | {metric} | " + " | ".join(cells) + " |")
+                lines.append(f"| {track_id} | {entry['backbone']} | {metric} | " + " | ".join(cells) + " |")
     return lines
 
 
@@ -290,12 +394,10 @@ def order_table(scores: dict) -> list[str]:
     where identity is perfect by construction, so the chain does not apply.
     """
     lines = ["| track | backbone | metric | order (best first) | holds |", "|---|---|---|---|---|"]
-    for (track_id, backbone_id), by_model in scores.items():
+    for (track_id, _group), by_model in scores.items():
         names = list(by_model)
         for metric in next(iter(by_model.values())):
             if metric in CONTENT_ORDER_EXEMPT:
-                continue
-            if metric in PIXEL_METRICS and backbone_id != next(b for t, b in scores if t == track_id):
                 continue
             entries = [by_model[n][metric] for n in names]
             sign = 1.0 if entries[0]["order"] == "asc" else -1.0
@@ -309,9 +411,25 @@ def order_table(scores: dict) -> list[str]:
                 else:
                     op = "≤"
                 chain.append(f"{op} {name} {cur['value']:.4g}")
-            label = "(pixels)" if metric in PIXEL_METRICS else backbone_id
-            lines.append(f"| {track_id} | {label} | {metric} | {' '.join(chain)} | {'yes' if holds else '**no**'} |")
+            lines.append(f"| {track_id} | {entries[0]['backbone']} | {metric} | {' '.join(chain)} | {'yes' if holds else '**no**'} |")
     return lines
+
+
+def track_scorers(data: TrackData, pool_backbones: list, own: dict, lpips, resamples: int,
+                  cache: FeatureCache) -> list[Scorer]:
+    """The scorers of one track, each metric on the backbone(s) it reads, each row of the table once:
+    per pool backbone, the metrics of the track's default backbone (FID, KID, MiFID, ArtFID) and the
+    k-NN metrics (on every backbone, for comparison); then once, the metrics on their own backbones
+    (FD-DINOv2, CMMD, the k-NN metrics on DINOv2 as the tracks score them, LPIPS) and the pixel metrics."""
+    from evaluator import metrics as M
+
+    listed = list(dict.fromkeys(data.track.metrics + EXTRA_METRICS))
+    on_pool = [m for m in listed if m in EXTRA_METRICS or (M.SPECS[m].backbone is None and m not in PIXEL_METRICS
+                                                           and m not in LPIPS_METRICS)]
+    on_own = [m for m in listed if (M.SPECS[m].backbone in own) or m in PIXEL_METRICS or m in LPIPS_METRICS]
+    scorers = [Scorer(b, data, resamples, lpips_backbone=lpips, metrics=on_pool, cache=cache) for b in pool_backbones]
+    scorers.append(Scorer(None, data, resamples, lpips_backbone=lpips, own=own, metrics=on_own, cache=cache))
+    return scorers
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -321,22 +439,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--count", type=int, default=120,
                         help="dev train images per domain; the test set is count/2 (default: 120, 60 test images)")
     parser.add_argument("--levels", type=int, default=5, help="strengths per disturbance, clean included (default: 5)")
-    parser.add_argument("--resamples", type=int, default=100, help="bootstrap resamples (default: 100)")
-    parser.add_argument("--backbones", nargs="*", default=list(BACKBONE_IDS), help="backbones to try (default: all)")
+    parser.add_argument("--resamples", type=int, default=100,
+                        help="bootstrap resamples of the order check (default: 100)")
+    parser.add_argument("--backbones", nargs="*", default=list(BACKBONE_IDS),
+                        help="pool backbones to try (default: all)")
     parser.add_argument("--tracks", nargs="*", default=None, help="track ids (default: every track)")
     parser.add_argument("--no-order", action="store_true", help="skip the baseline order check")
     parser.add_argument("--data", type=Path, default=None,
                         help="dev data already synthesized at --size (default: synthesize afresh)")
     args = parser.parse_args(argv)
 
+    from evaluator import metrics as M
     from evaluator.data.synth import synthesize
 
     started = time.perf_counter()
     competition = competition_at(args.size)
-    tracks = [dataclasses.replace(t, metrics=tuple(dict.fromkeys(t.metrics + EXTRA_METRICS)))
-              for t in competition.tracks if args.tracks is None or t.id in args.tracks]
+    tracks = [t for t in competition.tracks if args.tracks is None or t.id in args.tracks]
     backbones = available_backbones(args.backbones)
     lpips = lpips_backbone_here()
+    own_ids = {M.SPECS[m].backbone for t in tracks for m in t.metrics + EXTRA_METRICS} - {None, "lpips_alex"}
+    own = {bid: own_backbone_here(bid) for bid in sorted(own_ids)}  # the real weights where installed
     with tempfile.TemporaryDirectory() as tmp:
         data_root = args.data or Path(tmp) / "data"
         if args.data is None:
@@ -345,19 +467,22 @@ def main(argv: list[str] | None = None) -> int:
         for track in tracks:
             data = track_data(data_root, track)
             others = other_photos(data_root, track.dataset)
-            outputs = {"oracle": data.oracle}
+            cache = FeatureCache()
+            scorers = track_scorers(data, backbones, own, lpips, args.resamples, cache)
+            print(f"{track.id}: {len(data.inputs)} images, {len(scorers)} scorers", file=sys.stderr, flush=True)
+            results[track.id] = sweep_all(scorers, args.levels, others)
             if not args.no_order:
+                outputs = {"oracle": data.oracle}
                 outputs.update({name: run_model(path, fmt, data) for name, path, fmt in baseline_models(track.id)})
-            for backbone in backbones:
-                scorer = Scorer(backbone, data, args.resamples, lpips_backbone=lpips)
-                print(f"{track.id} · {backbone.id}: {len(data.inputs)} images", file=sys.stderr, flush=True)
-                results.setdefault(track.id, {})[backbone.id] = sweep(scorer, args.levels, others)
-                if not args.no_order:
-                    scores[(track.id, backbone.id)] = {name: scorer.score(y) for name, y in outputs.items()}
-    names = list(next(iter(next(iter(results.values())).values())))
+                for g, scorer in enumerate(scorers):
+                    scores[(track.id, g)] = {name: scorer.score(y) for name, y in outputs.items()}
+            spent = ", ".join(f"{bid} {sec:.0f} s" for bid, sec in sorted(cache.seconds.items(), key=lambda kv: -kv[1]))
+            print(f"{track.id}: features of {cache.computed} images computed ({spent}), {cache.reused} reused "
+                  f"({time.perf_counter() - started:.0f} s so far)", file=sys.stderr, flush=True)
+    names = list(next(iter(results.values()))[0])
     print(f"\n### Monotone in each disturbance? ({len(data.inputs)} oracle outputs per track at {args.size} px, "
           f"{args.levels} strengths; 'no (step k)': strength k was not worse than k-1)\n")
-    print("\n".join(monotone_table(results, names, lpips.id)))
+    print("\n".join(monotone_table(results, names)))
     if scores:
         print("\n### Order oracle < learned baselines < colour transfer < identity "
               "('<' intervals apart, '≤' right order within the intervals, '>' wrong order)\n")
