@@ -1,4 +1,4 @@
-"""What the issue-22 metrics (precision/recall/density/coverage, LPIPS) add to one evaluation, side by side.
+"""What the issue-22 metrics (FD-DINOv2, CMMD, precision/recall/density/coverage, LPIPS) add to one evaluation, side by side.
 
 One run times, at 64 px and 256 px on stand-in backbones (no downloads), the
 scoring work of one evaluation of n images:
@@ -6,9 +6,12 @@ scoring work of one evaluation of n images:
 * **today**: the pool backbone (``inception_v3_random_seed0``) on outputs and
   references, FID + KID with their bootstrap, and the untrained perceptual
   distance on that backbone's maps (inputs vs outputs);
-* **new**: the same plus LPIPS' own backbone (``alexnet_random_seed0``) on
-  inputs and outputs, the LPIPS distance, and precision/recall/density/coverage
-  with their bootstrap.
+* **new**: the same plus every issue-22 metric on the backbone the tracks score it
+  on: LPIPS' own backbone (``alexnet_random_seed0``) on inputs and outputs and
+  the LPIPS distance; the DINOv2 stand-in (``dinov2_vit_random_seed0``) on
+  outputs and references, FD-DINOv2 and precision/recall/density/coverage on
+  its features; the CLIP stand-in (``clip_vit_random_seed0``) on outputs and
+  references and CMMD; every one with its bootstrap.
 
 It prints the seconds of backbones and of metric math separately and the
 share of the added metric math in the whole new evaluation (target: under
@@ -72,7 +75,9 @@ def one_size(size: int, n: int, resamples: int) -> dict[str, float]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         pool_backbone = load_backbone("inception_v3_random_seed0")
-        lpips_backbone = load_backbone("lpips_alex")  # its stand-in here
+        lpips_backbone = load_backbone("lpips_alex")  # its stand-in here, as the two below
+        dino_backbone = load_backbone("dinov2_vitl14")
+        clip_backbone = load_backbone("clip_vitl14_336")
     t = {}
     (out_pool, out_maps), t["pool backbone (outputs, refs, inputs)"] = _timed(lambda: _features(pool_backbone, outputs, True))
     (ref_pool, _), t_ref = _timed(lambda: _features(pool_backbone, refs, False))
@@ -85,8 +90,18 @@ def one_size(size: int, n: int, resamples: int) -> dict[str, float]:
     (_, lp_in), t_lp_in = _timed(lambda: _features(lpips_backbone, inputs, True))
     t["lpips backbone (inputs, outputs)"] += t_lp_in
     _, t["lpips distance"] = _timed(lambda: M.lpips_distance(lp_in, lp_out))
+    (dino_out, _), t["dinov2 backbone (outputs, refs)"] = _timed(lambda: _features(dino_backbone, outputs, False))
+    (dino_ref, _), t_dino_ref = _timed(lambda: _features(dino_backbone, refs, False))
+    t["dinov2 backbone (outputs, refs)"] += t_dino_ref
+    dino = TrackSample(dino_out, dino_ref)
+    _, t["fd_dinov2 with bootstrap"] = _timed(lambda: score_track(["fd_dinov2"], dino, n_resamples=resamples))
     _, t["precision/recall/density/coverage with bootstrap"] = _timed(lambda: score_track(
-        ["precision", "recall", "density", "coverage"], TrackSample(out_pool, ref_pool), n_resamples=resamples))
+        ["precision", "recall", "density", "coverage"], dino, n_resamples=resamples))
+    (clip_out, _), t["clip backbone (outputs, refs)"] = _timed(lambda: _features(clip_backbone, outputs, False))
+    (clip_ref, _), t_clip_ref = _timed(lambda: _features(clip_backbone, refs, False))
+    t["clip backbone (outputs, refs)"] += t_clip_ref
+    _, t["cmmd with bootstrap"] = _timed(lambda: score_track(
+        ["cmmd"], TrackSample(clip_out, clip_ref), n_resamples=resamples))
     return t
 
 
@@ -110,8 +125,10 @@ def main(argv=None) -> int:
     parser.add_argument("--n", type=int, default=100, help="images per set (default: 100)")
     parser.add_argument("--resamples", type=int, default=200, help="bootstrap resamples (default: 200)")
     args = parser.parse_args(argv)
-    new_math = ("lpips distance", "precision/recall/density/coverage with bootstrap")
-    new_all = new_math + ("lpips backbone (inputs, outputs)",)
+    new_math = ("lpips distance", "fd_dinov2 with bootstrap", "precision/recall/density/coverage with bootstrap",
+                "cmmd with bootstrap")
+    new_all = new_math + ("lpips backbone (inputs, outputs)", "dinov2 backbone (outputs, refs)",
+                          "clip backbone (outputs, refs)")
     for size in (64, 256):
         t = one_size(size, args.n, args.resamples)
         today = sum(v for k, v in t.items() if k not in new_all)
