@@ -169,6 +169,23 @@ def test_newer_evaluation_replaces_older_one_is_ignored():
         ("e" * 64, 12, "2027-02-02T00:00:00Z", None)
 
 
+def test_an_evaluation_time_from_the_future_on_the_board_does_not_freeze_its_entry():
+    # A board written before results were refused for a `created` in the future (E_RESULT_TIME) may hold
+    # one; "an older evaluation is a stale re-run" must not then refuse every real re-evaluation forever.
+    now = dt.datetime(2026, 6, 1, tzinfo=dt.timezone.utc)
+    forged = board_with(make_result("acme", "inkgan", 0.01, created="2026-01-10T00:00:00+00:00"))
+    forged = dataclasses.replace(forged, entries=(dataclasses.replace(
+        forged.entries[0], public=dataclasses.replace(forged.entries[0].public, evaluated="2099-01-01T00:00:00Z")),))
+    real = make_result("acme", "inkgan", 0.30, created="2026-05-31T00:00:00+00:00")
+    board, changed = add_result(forged, real, pr=None, commit=None, now=now)
+    assert changed and board.entries[0].public.metrics["kid"].value == 0.30
+    assert board.entries[0].public.evaluated == "2026-05-31T00:00:00Z"
+    # A stored time within the clock skew of now still wins over an older one, as before.
+    recent = board_with(make_result("acme", "inkgan", 0.01, created="2026-06-01T00:04:00+00:00"))
+    same, changed = add_result(recent, real, pr=None, commit=None, now=now)
+    assert not changed and same.entries[0].public.metrics["kid"].value == 0.01
+
+
 def test_mixed_backbone_or_dataset_in_a_track_is_refused():
     board = board_with(make_result("acme", "inkgan", 0.1))
     for kwargs, field in (({"weights": "9"}, "backbone.weights_sha256"),

@@ -31,7 +31,7 @@ from typing import Sequence
 from .. import __version__
 from ..config import Competition, Limits
 from ..errors import EaselError
-from ..result import Result, as_result, load_result
+from ..result import CLOCK_SKEW, Result, as_result, load_result
 from ..binding import check_commit, check_data_binding, check_submission_binding
 from .rules import (
     check_oracle_identity,
@@ -95,7 +95,9 @@ def add_result(board: Board, result: Result | dict, pr: int | None, commit: str 
     - Same key and a newer evaluation (or a new version of the submission):
       the entry is replaced; for the same content the replaced public scores
       go to ``history``. An older evaluation of the same files than the stored
-      one is ignored (a re-run of a stale job).
+      one is ignored (a re-run of a stale job), unless the stored time lies more
+      than the clock skew ahead of ``now`` (a forged ``created`` that an older
+      Easel let in must not freeze the entry).
     - ``pr`` and ``commit`` both given (a merged submission) or both None (a
       local trial: the entry is marked ``local``; re-adding the same content
       keeps the earlier PR and commit).
@@ -150,8 +152,11 @@ def add_result(board: Board, result: Result | dict, pr: int | None, commit: str 
         theirs = ScoringIdentity.of_entry(old)
         if theirs == mine and old.public.metrics == public.metrics and old.final == final:
             return board, False  # the same numbers again: idempotent
-        if parse_time(public.evaluated) < parse_time(old.public.evaluated):
-            return board, False  # a stale re-run must not overwrite a newer evaluation of the same files
+        stored = parse_time(old.public.evaluated)
+        # A stale re-run must not overwrite a newer evaluation of the same files; a stored time beyond the
+        # clock skew (written before results from the future were refused) is no evaluation to protect.
+        if parse_time(public.evaluated) < stored <= utc(now) + CLOCK_SKEW:
+            return board, False
     keep_binding = same_content and pr is None
     # A private score stays attached only to the exact content and data it was computed on.
     keep_private = same_content and old.private is not None and theirs.same_backbone_and_data(mine)
